@@ -1,0 +1,42 @@
+package sink
+
+// Outcome is what became of one user: the values of migration_status.outcome (SPEC §6).
+type Outcome string
+
+// The outcomes. Invalid is never returned by a Sender: an invalid record never reaches DRUID.
+const (
+	Updated   Outcome = "updated"
+	Partial   Outcome = "partial"
+	Unchanged Outcome = "unchanged"
+	Invalid   Outcome = "invalid"
+	Rejected  Outcome = "rejected"
+	Failed    Outcome = "failed"
+)
+
+// Answered reports whether the outcome is an answer of DRUID that the skip rule trusts
+// (SPEC §4): the same payload sent again would get the same answer.
+func (o Outcome) Answered() bool {
+	switch o {
+	case Updated, Partial, Unchanged, Rejected:
+		return true
+	}
+	return false
+}
+
+// OK reports whether the outcome leaves the run green (exit code 0).
+func (o Outcome) OK() bool {
+	switch o {
+	case Updated, Partial, Unchanged:
+		return true
+	}
+	return false
+}
+
+// SendResult is what became of one call to DRUID, after every retry.
+type SendResult struct {
+	Outcome  Outcome
+	Code     int    // the HTTP status of the last try; 0 when DRUID never answered
+	Attempts int    // calls made, retries included
+	Error    string // DRUID's field errors or the transport error; empty for updated and unchanged
+	Fields   []string
+}
