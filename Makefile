@@ -1,0 +1,26 @@
+.DEFAULT_GOAL := help
+BIN := bin/druid-migrate
+
+.PHONY: help build test bench demo lint fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/druid-migrate
+	go build -o $(BIN) .
+
+test: ## run every test with the race detector (needs PostgreSQL, see README)
+	go test -race -count=1 ./...
+
+bench: ## run the Go benchmarks and the end-to-end throughput benchmark
+	go test -run '^$$' -bench . -benchmem ./...
+
+demo: build ## migrate a generated sample of 2,000 users into the built-in simulator
+	./scripts/demo.sh
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	go vet ./...
+
+fmt: ## format the code
+	gofmt -w .

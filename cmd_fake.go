@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/druidsim"
+)
+
+func fakeDruidCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "fake-druid",
+		Usage: "serve a local DRUID simulator for demos and tests",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8089", Usage: "address to listen on"},
+			&cli.StringFlag{Name: "users", Usage: "JSON Lines file of users to start with", TakesFile: true},
+			&cli.StringSliceFlag{Name: "token", Value: cli.NewStringSlice("fake-token"), Usage: "static bearer tokens it accepts (repeat the flag)"},
+			&cli.StringFlag{Name: "client-id", Value: "fake-client", Usage: "client id accepted by /oauth2/token"},
+			&cli.StringFlag{Name: "client-secret", Value: "fake-secret", Usage: "client secret accepted by /oauth2/token"},
+			&cli.BoolFlag{Name: "autocreate", Usage: "unknown users are created, empty, instead of 404"},
+			&cli.StringFlag{Name: "required", Usage: "comma-separated datas every user must hold, else 206"},
+			&cli.DurationFlag{Name: "latency", Usage: "added to every response"},
+			&cli.Float64Flag{Name: "fail-rate", Usage: "share of updates answered 500 or 503 (0..1)"},
+			&cli.IntFlag{Name: "rate-limit", Usage: "updates per second past which it answers 429 (0: none)"},
+		},
+		Action: fakeDruidAction,
+	}
+}
+
+func fakeDruidAction(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	if fr := c.Float64("fail-rate"); fr < 0 || fr > 1 {
+		return configErrorf("--fail-rate must be between 0 and 1, not %v", fr)
+	}
+	var required []string
+	for _, r := range strings.Split(c.String("required"), ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			required = append(required, r)
+		}
+	}
+	sim := druidsim.New(druidsim.Config{
+		Tokens:       c.StringSlice("token"),
+		ClientID:     c.String("client-id"),
+		ClientSecret: c.String("client-secret"),
+		Required:     required,
+		Autocreate:   c.Bool("autocreate"),
+		Latency:      c.Duration("latency"),
+		FailRate:     c.Float64("fail-rate"),
+		RateLimit:    c.Int("rate-limit"),
+		Log:          log,
+	})
+	if p := c.String("users"); p != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			return configErrorf("--users: %w", err)
+		}
+		err = sim.LoadUsers(f)
+		f.Close()
+		if err != nil {
+			return configErrorf("--users %s: %w", p, err)
+		}
+	}
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		return configErrorf("--addr: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Int("users", len(sim.Users())).Msg("fake DRUID listening")
+	fmt.Fprintf(c.App.Writer, "fake-druid listening on http://%s\n", ln.Addr())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

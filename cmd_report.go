@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/checkpoint"
+	"druid-migrate/sink"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "counts of the job's users per outcome and status code",
+		Flags: []cli.Flag{checkpointFlag(), jobFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "one JSON document, for machines"}},
+		Action: statusAction,
+	}
+}
+
+func failuresCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "failures",
+		Usage: "the users whose last outcome is failed, rejected or invalid",
+		Flags: []cli.Flag{checkpointFlag(), jobFlag(),
+			&cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"}},
+		Action: failuresAction,
+	}
+}
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "create or upgrade the checkpoint schema (run does it too)",
+		Flags: []cli.Flag{checkpointFlag()},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			store, err := openStore(c.Context, c.String("checkpoint"))
+			if err != nil {
+				return err
+			}
+			log.Info().Msg("checkpoint schema is up to date")
+			return store.Close()
+		},
+	}
+}
+
+// statusReport is the JSON of `status --json`.
+type statusReport struct {
+	Job      string           `json:"job"`
+	Users    int64            `json:"users"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	Codes    map[string]int64 `json:"status_codes"`
+	Rows     []statusRow      `json:"rows"`
+	LastRun  *runReport       `json:"last_run,omitempty"`
+}
+
+type statusRow struct {
+	Outcome    string `json:"outcome"`
+	StatusCode int    `json:"status_code"`
+	Users      int64  `json:"users"`
+}
+
+type runReport struct {
+	ID         int64             `json:"id"`
+	Command    string            `json:"command"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt *time.Time        `json:"finished_at"`
+	ExitCode   *int              `json:"exit_code"`
+	Counts     checkpoint.Counts `json:"counts"`
+}
+
+func statusAction(c *cli.Context) error {
+	if _, err := newLogger(c); err != nil {
+		return err
+	}
+	store, err := openStore(c.Context, c.String("checkpoint"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	job := c.String("job")
+	counts, err := store.Status(c.Context, job)
+	if err != nil {
+		return err
+	}
+	rep := statusReport{Job: job, Outcomes: map[string]int64{}, Codes: map[string]int64{}, Rows: []statusRow{}}
+	for _, o := range []sink.Outcome{sink.Updated, sink.Partial, sink.Unchanged, sink.Invalid, sink.Rejected, sink.Failed} {
+		rep.Outcomes[string(o)] = 0
+	}
+	for _, sc := range counts {
+		rep.Users += sc.Users
+		rep.Outcomes[sc.Outcome] += sc.Users
+		rep.Codes[strconv.Itoa(sc.StatusCode)] += sc.Users
+		rep.Rows = append(rep.Rows, statusRow{Outcome: sc.Outcome, StatusCode: sc.StatusCode, Users: sc.Users})
+	}
+	if runs, err := store.Runs(c.Context, job); err != nil {
+		return err
+	} else if len(runs) > 0 {
+		r := runs[0]
+		rep.LastRun = &runReport{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Counts: r.Counts}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "job %s: %d users\n", job, rep.Users)
+	fmt.Fprintln(w, "OUTCOME\tSTATUS CODE\tUSERS")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(w, "%s\t%d\t%d\n", r.Outcome, r.StatusCode, r.Users)
+	}
+	if r := rep.LastRun; r != nil {
+		end := "unfinished"
+		if r.FinishedAt != nil && r.ExitCode != nil {
+			end = fmt.Sprintf("finished %s, exit code %d", r.FinishedAt.Local().Format(time.DateTime), *r.ExitCode)
+		}
+		fmt.Fprintf(w, "last run %d (%s): started %s, %s\n", r.ID, r.Command, r.StartedAt.Local().Format(time.DateTime), end)
+	}
+	return w.Flush()
+}
+
+// failureReport is one line of `failures --format json`.
+type failureReport struct {
+	Key        string    `json:"key"`
+	StatusCode int       `json:"status_code"`
+	Outcome    string    `json:"outcome"`
+	Error      string    `json:"error"`
+	Attempts   int       `json:"attempts"`
+	RunID      int64     `json:"run_id"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+func failuresAction(c *cli.Context) error {
+	if _, err := newLogger(c); err != nil {
+		return err
+	}
+	format := c.String("format")
+	if format != "csv" && format != "json" {
+		return configErrorf("--format: %q is not csv or json", format)
+	}
+	store, err := openStore(c.Context, c.String("checkpoint"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	out := bufio.NewWriter(c.App.Writer)
+	outcomes := []string{string(sink.Failed), string(sink.Rejected), string(sink.Invalid)}
+	if format == "csv" {
+		w := csv.NewWriter(out)
+		_ = w.Write([]string{"key", "status_code", "outcome", "error"})
+		err = store.Failures(c.Context, c.String("job"), outcomes, func(r checkpoint.Row) error {
+			return w.Write([]string{r.Key, strconv.Itoa(r.StatusCode), r.Outcome, r.Error})
+		})
+		w.Flush()
+		if err == nil {
+			err = w.Error()
+		}
+	} else {
+		// A JSON array, streamed: a job may have millions of failures.
+		out.WriteString("[")
+		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false)
+		first := true
+		err = store.Failures(c.Context, c.String("job"), outcomes, func(r checkpoint.Row) error {
+			if !first {
+				out.WriteString(",")
+			}
+			first = false
+			return enc.Encode(failureReport{Key: r.Key, StatusCode: r.StatusCode, Outcome: r.Outcome, Error: r.Error,
+				Attempts: r.Attempts, RunID: r.RunID, UpdatedAt: r.UpdatedAt})
+		})
+		out.WriteString("]\n")
+	}
+	if err != nil {
+		return err
+	}
+	return out.Flush()
+}

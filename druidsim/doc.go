@@ -1,0 +1,41 @@
+// Package druidsim is an in-memory DRUID: the identity platform's update user, read user and
+// OAuth token endpoints, with the rules of SPEC §7 and faults on demand.
+//
+// It is a real component, not a test double written per test: the product's integration tests
+// and benchmarks run it in-process behind httptest, `make demo` drives it, and
+// `druid-migrate fake-druid` serves it. A *Server is an http.Handler:
+//
+//	sim := druidsim.New(druidsim.Config{Tokens: []string{"admin"}, Required: []string{"name"}})
+//	_ = sim.Seed(druidsim.Seed{User: sink.User{ObjectID: "u1"}})
+//	srv := httptest.NewServer(sim)
+//
+// # Endpoints
+//
+//   - POST /activityid/v1/user/update: DRUID's full replacement of a user (see Server.ServeHTTP
+//     for the order the rules are applied in).
+//   - GET /activityid/v1/user/{objectId}: the user as DRUID returns it, never its password.
+//   - POST /oauth2/token: client_credentials and urn:druid:oauth2:grant-type:code_challenge.
+//   - GET /__fake/users: every user as JSON Lines (never a password or a token), loadable
+//     again with Server.LoadUsers.
+//   - GET /__fake/stats: API requests per status code.
+//
+// # Choices where DRUID's documentation is silent
+//
+//   - Password: the update is a full replacement, so a request without a password removes the
+//     stored one. Two states are therefore equal (304) only if they carry the same password, or
+//     none at all.
+//   - Equality (304) is decided on the state the update would produce, pending confirmations
+//     included: re-sending a changed confirmed email that already waits for confirmation is a
+//     304, and addresses and assertions compare regardless of item order.
+//   - A per-user token names its user; an object.objectId naming another user is a 403 (DRUID's
+//     "user id invalid"). An administrative token without object.objectId is a 400.
+//   - A code_challenge token is consumed by the first update whose code_verifier matches it;
+//     afterwards it is unknown (401). A wrong verifier is a 401 and leaves the token usable.
+//     Client-credentials tokens read users but cannot update them (401).
+//   - Faults: RateLimit is checked first, like a gateway would, in fixed one-second windows.
+//     FailRate strikes once the user is known and counts as a call to that user, but applies
+//     nothing; a challenge-code token it strikes is already consumed, as DRUID would have
+//     checked it before failing. Latency is waited before any work, so a client that gives up
+//     during it changes nothing.
+//   - Blocked (403) is checked before MFA (428): a blocked user cannot resolve anything by MFA.
+package druidsim

@@ -1,0 +1,545 @@
+package druidsim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"druid-migrate/sink"
+)
+
+// The paths the simulator serves.
+const (
+	UpdatePath    = "/activityid/v1/user/update"
+	UserPathPrefix = "/activityid/v1/user/"
+	TokenPath     = "/oauth2/token"
+	FakeUsersPath = "/__fake/users"
+	FakeStatsPath = "/__fake/stats"
+)
+
+// The flags a seeded user may carry (Seed.Flags).
+const (
+	FlagMFA     = "mfa"     // every update answers 428: the user must configure MFA first
+	FlagBlocked = "blocked" // every update answers 403
+)
+
+// shardCount spreads users over independent locks so parallel updates of different users never
+// wait on each other; a power of two keeps the modulo a mask.
+const shardCount = 64
+
+// Config configures a Server. The zero value is a simulator that accepts no token at all.
+type Config struct {
+	// Tokens are static bearer tokens accepted as administrative: object.objectId names the user.
+	Tokens []string
+	// ClientID and ClientSecret are the credentials POST /oauth2/token accepts. Empty: every
+	// grant is refused with 401.
+	ClientID, ClientSecret string
+	// Required lists the datas (e.g. name, surname) a user must hold: an update leaving one of
+	// them missing or blank is applied and answered 206 naming them.
+	Required []string
+	// Autocreate makes an unknown objectId exist, empty, instead of answering 404.
+	Autocreate bool
+	// Latency is waited before every API response (not the /__fake/ endpoints).
+	Latency time.Duration
+	// FailRate (0..1, clamped) is the share of update calls answered 500 or 503 (half each),
+	// applying nothing.
+	FailRate float64
+	// RateLimit, when > 0, is the number of update requests accepted per second; the others
+	// answer 429 with Retry-After: 1.
+	RateLimit int
+	// Log receives one debug line per API request and info lines for loaded users. The zero
+	// Logger discards everything.
+	Log zerolog.Logger
+}
+
+// Seed is a user to add to the simulator, as Server.Seed takes it and as one line of the
+// --users JSON Lines file holds it.
+type Seed struct {
+	sink.User
+	Flags []string `json:"flags,omitempty"` // FlagMFA, FlagBlocked
+	Token string   `json:"token,omitempty"` // a per-user access token naming this user
+}
+
+// Stored is a user as the simulator holds it: a deep copy, free to modify.
+type Stored struct {
+	User    sink.User         // current state, Password included (for tests)
+	Pending map[string]string // id name → new value awaiting confirmation (rule 6)
+	Flags   []string
+	Updates int // updates applied (answered 200 or 206)
+	Calls   int // update calls that named this user, whatever their answer
+}
+
+// Stats counts the API requests (update, read user, token) per HTTP status code.
+type Stats struct {
+	Requests map[int]int64 `json:"requests"`
+	Total    int64         `json:"total"`
+}
+
+// Server is the simulator: an http.Handler holding its users in memory. It is safe for
+// concurrent use.
+type Server struct {
+	cfg      Config
+	log      zerolog.Logger
+	now      func() time.Time // replaced by tests to move the clock
+	failRate float64
+	static   map[string]struct{} // never written after New
+
+	shards [shardCount]shard
+
+	tokensMu   sync.RWMutex
+	userTokens map[string]string // per-user token → objectId
+
+	oauth   grants
+	limiter window
+
+	requests [600]atomic.Int64 // per status code; an array keeps counting lock-free
+}
+
+type shard struct {
+	mu    sync.Mutex
+	users map[string]*account
+}
+
+// account is one user. user and pending are replaced whole by an update, never modified in
+// place, so a response can be encoded from them after the shard lock is released.
+type account struct {
+	user    *sink.User
+	pending map[string]string
+	flags   []string
+	updates int
+	calls   int
+}
+
+func (a *account) has(flag string) bool { return slices.Contains(a.flags, flag) }
+
+// New returns a simulator configured by cfg, with no users.
+func New(cfg Config) *Server {
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Log,
+		now:        time.Now,
+		failRate:   min(max(cfg.FailRate, 0), 1),
+		static:     make(map[string]struct{}, len(cfg.Tokens)),
+		userTokens: make(map[string]string),
+		oauth:      grants{m: make(map[string]grant)},
+	}
+	for _, t := range cfg.Tokens {
+		if t != "" {
+			s.static[t] = struct{}{}
+		}
+	}
+	for i := range s.shards {
+		s.shards[i].users = make(map[string]*account)
+	}
+	return s
+}
+
+func (s *Server) shardOf(objectID string) *shard {
+	// FNV-1a inline: hashing must not allocate on the hot path.
+	h := uint32(2166136261)
+	for i := 0; i < len(objectID); i++ {
+		h ^= uint32(objectID[i])
+		h *= 16777619
+	}
+	return &s.shards[h&(shardCount-1)]
+}
+
+// ServeHTTP serves the endpoints listed in the package overview. An update is judged by these
+// rules, in order, and the first that applies answers:
+//
+//  1. 429 past Config.RateLimit; 401 without a known token; 400 when From, the JSON body,
+//     actor, verb, object.objectType or source is wrong (result.errors names each field).
+//  2. The user (per-user token, or object.objectId with an administrative token, whose
+//     code_verifier must match its challenge): 401 on a bad verifier, 404 when unknown unless
+//     Config.Autocreate. Then Config.FailRate may answer 500 or 503.
+//  3. 416 for each of email, phone_number, birthday that breaks DRUID's format.
+//  4. 403 for a blocked user, 428 for one that must use MFA.
+//  5. 304, empty body, when the update would change nothing.
+//  6. A confirmed email or phone_number given a new value keeps the old one in force and holds
+//     the new one pending confirmation.
+//  7. 206 naming the Required datas the user lacks after the update, which is applied.
+//  8. 200 with content.user (never the password).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case path == UpdatePath:
+		if s.method(w, r, http.MethodPost) && s.wait(r.Context()) {
+			s.handleUpdate(w, r)
+		}
+	case path == TokenPath:
+		if s.method(w, r, http.MethodPost) && s.wait(r.Context()) {
+			s.handleToken(w, r)
+		}
+	case strings.HasPrefix(path, UserPathPrefix):
+		id := path[len(UserPathPrefix):]
+		if id == "" || strings.Contains(id, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		if s.method(w, r, http.MethodGet) && s.wait(r.Context()) {
+			s.handleGetUser(w, r, id)
+		}
+	case path == FakeUsersPath:
+		if s.method(w, r, http.MethodGet) {
+			s.handleDump(w)
+		}
+	case path == FakeStatsPath:
+		if s.method(w, r, http.MethodGet) {
+			writeJSON(w, http.StatusOK, s.Stats())
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) bool {
+	if r.Method == want {
+		return true
+	}
+	w.Header().Set("Allow", want)
+	http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	return false
+}
+
+// wait adds Config.Latency. It reports false when the client gave up meanwhile: nothing is
+// applied for a request nobody will read the answer of.
+func (s *Server) wait(ctx context.Context) bool {
+	if s.cfg.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.cfg.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		s.log.Debug().Err(ctx.Err()).Msg("client gone during simulated latency")
+		return false
+	}
+}
+
+var (
+	jsonContentType   = []string{"application/json"}
+	ndjsonContentType = []string{"application/x-ndjson"}
+)
+
+// reply writes an API response and counts it in Stats. A nil body is sent empty (the 304).
+func (s *Server) reply(w http.ResponseWriter, code int, body []byte) {
+	if code >= 0 && code < len(s.requests) {
+		s.requests[code].Add(1)
+	}
+	h := w.Header()
+	if body != nil {
+		h["Content-Type"] = jsonContentType
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	w.WriteHeader(code)
+	if len(body) > 0 {
+		_, _ = w.Write(body) // a write error means the client is gone: nothing left to tell it
+	}
+}
+
+// envelope encodes DRUID's response envelope. user must not carry a password.
+func envelope(code int, user *sink.User, errs ...sink.FieldError) []byte {
+	var resp sink.Response
+	resp.Content.User = user
+	resp.Result = sink.Result{Status: code, Errors: errs}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		// Only strings, maps of strings and bools: encoding cannot fail; answer something
+		// well-formed all the same.
+		return []byte(`{"content":{},"result":{"status":500,"errors":[{"message":"server","details":"encode response"}]}}`)
+	}
+	return b
+}
+
+func (s *Server) replyError(w http.ResponseWriter, code int, errs ...sink.FieldError) {
+	s.reply(w, code, envelope(code, nil, errs...))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// Seed adds users. It adds all of them or none: an error names the first user (by position and
+// objectId) that is missing its objectId, repeats one already known, carries a token already
+// in use or a flag other than FlagMFA and FlagBlocked.
+func (s *Server) Seed(users ...Seed) error {
+	items := make([]seedItem, len(users))
+	for i, u := range users {
+		items[i] = seedItem{Seed: u}
+	}
+	return s.add(items, func(i int) string {
+		return fmt.Sprintf("seed %d (objectId %q)", i, users[i].ObjectID)
+	})
+}
+
+type seedItem struct {
+	Seed
+	Pending map[string]string `json:"pending,omitempty"`
+	// Updates is accepted so that a /__fake/users dump loads back; the count restarts at 0.
+	Updates int `json:"updates,omitempty"`
+}
+
+func (s *Server) add(items []seedItem, name func(int) string) error {
+	ids := make(map[string]bool, len(items))
+	toks := make(map[string]bool)
+	for i, it := range items {
+		if it.ObjectID == "" {
+			return fmt.Errorf("%s: missing objectId", name(i))
+		}
+		if ids[it.ObjectID] {
+			return fmt.Errorf("%s: duplicate objectId", name(i))
+		}
+		ids[it.ObjectID] = true
+		for _, f := range it.Flags {
+			if f != FlagMFA && f != FlagBlocked {
+				return fmt.Errorf("%s: unknown flag %q (want %q or %q)", name(i), f, FlagMFA, FlagBlocked)
+			}
+		}
+		if it.Token != "" {
+			_, static := s.static[it.Token]
+			if toks[it.Token] || static {
+				return fmt.Errorf("%s: token already in use", name(i)) // never echo the token
+			}
+			toks[it.Token] = true
+		}
+	}
+
+	// Every shard is locked so the duplicate check and the insertion are one step. Seeding is
+	// rare; updates never hold more than one shard.
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+	}
+	defer func() {
+		for i := range s.shards {
+			s.shards[i].mu.Unlock()
+		}
+	}()
+	s.tokensMu.Lock()
+	defer s.tokensMu.Unlock()
+	for i, it := range items {
+		if _, ok := s.shardOf(it.ObjectID).users[it.ObjectID]; ok {
+			return fmt.Errorf("%s: duplicate objectId", name(i))
+		}
+		if _, ok := s.userTokens[it.Token]; it.Token != "" && ok {
+			return fmt.Errorf("%s: token already in use", name(i))
+		}
+	}
+	for _, it := range items {
+		u := normalize(&it.User)
+		u.ObjectID = it.ObjectID
+		u.Password = it.Password
+		var pending map[string]string
+		if len(it.Pending) > 0 {
+			pending = make(map[string]string, len(it.Pending))
+			for k, v := range it.Pending {
+				pending[k] = v
+			}
+		}
+		s.shardOf(it.ObjectID).users[it.ObjectID] = &account{
+			user:    u,
+			pending: pending,
+			flags:   slices.Clone(it.Flags),
+		}
+		if it.Token != "" {
+			s.userTokens[it.Token] = it.ObjectID
+		}
+	}
+	return nil
+}
+
+// maxSeedLine bounds one line of a users file, so a file that is not JSON Lines fails instead
+// of being read whole into memory.
+const maxSeedLine = 1 << 20
+
+// LoadUsers adds the users of a JSON Lines stream, one Seed per line (the --users file; a
+// /__fake/users dump loads back, pending confirmations included). Blank lines are skipped. It
+// adds all of them or none; an error names the line.
+func (s *Server) LoadUsers(r io.Reader) error {
+	br := bufio.NewReader(r)
+	var items []seedItem
+	var lines []int
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if t := bytes.TrimSpace(b); len(t) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(t))
+			dec.DisallowUnknownFields() // a misspelt "data" would otherwise seed an empty user
+			var it seedItem
+			if derr := dec.Decode(&it); derr != nil {
+				return fmt.Errorf("line %d: %w", line, derr)
+			}
+			if dec.More() {
+				return fmt.Errorf("line %d: more than one JSON value", line)
+			}
+			items = append(items, it)
+			lines = append(lines, line)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+	}
+	if err := s.add(items, func(i int) string { return fmt.Sprintf("line %d", lines[i]) }); err != nil {
+		return err
+	}
+	s.log.Info().Int("users", len(items)).Msg("users loaded")
+	return nil
+}
+
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if len(buf) > maxSeedLine {
+			return nil, fmt.Errorf("longer than %d bytes", maxSeedLine)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return buf, err
+		}
+	}
+}
+
+// User returns a deep copy of the user, and whether it exists.
+func (s *Server) User(objectID string) (Stored, bool) {
+	sh := s.shardOf(objectID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	a, ok := sh.users[objectID]
+	if !ok {
+		return Stored{}, false
+	}
+	return a.stored(), true
+}
+
+// Users returns a deep copy of every user, sorted by objectId.
+func (s *Server) Users() []Stored {
+	var out []Stored
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, a := range sh.users {
+			out = append(out, a.stored())
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b Stored) int { return strings.Compare(a.User.ObjectID, b.User.ObjectID) })
+	return out
+}
+
+func (a *account) stored() Stored {
+	st := Stored{
+		User:    deepCopy(a.user),
+		Flags:   slices.Clone(a.flags),
+		Updates: a.updates,
+		Calls:   a.calls,
+	}
+	if len(a.pending) > 0 {
+		st.Pending = make(map[string]string, len(a.pending))
+		for k, v := range a.pending {
+			st.Pending[k] = v
+		}
+	}
+	return st
+}
+
+// Stats returns the API requests counted since New or the last Reset.
+func (s *Server) Stats() Stats {
+	st := Stats{Requests: make(map[int]int64)}
+	for code := range s.requests {
+		if n := s.requests[code].Load(); n > 0 {
+			st.Requests[code] = n
+			st.Total += n
+		}
+	}
+	return st
+}
+
+// Reset forgets the request counts and every user's Updates and Calls, so that one run can be
+// measured after another; users, their data, pending values and flags stay.
+func (s *Server) Reset() {
+	for code := range s.requests {
+		s.requests[code].Store(0)
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, a := range sh.users {
+			a.updates, a.calls = 0, 0
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// dumpLine is one line of GET /__fake/users. It has no password and no token field: a dump is
+// for eyes and files, and those are secrets.
+type dumpLine struct {
+	ObjectType string             `json:"objectType"`
+	ObjectID   string             `json:"objectId"`
+	IDs        map[string]sink.ID `json:"ids,omitempty"`
+	Datas      map[string]sink.Data `json:"datas,omitempty"`
+	Addresses  *sink.Addresses    `json:"addresses,omitempty"`
+	Assertions *sink.Assertions   `json:"assertions,omitempty"`
+	Flags      []string           `json:"flags,omitempty"`
+	Pending    map[string]string  `json:"pending,omitempty"`
+	Updates    int                `json:"updates"`
+}
+
+func (s *Server) handleDump(w http.ResponseWriter) {
+	var lines []dumpLine
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for _, a := range sh.users {
+			// The user and pending maps are immutable once stored, so they are encoded after
+			// the lock is released.
+			lines = append(lines, dumpLine{
+				ObjectType: sink.ObjectTypeUser,
+				ObjectID:   a.user.ObjectID,
+				IDs:        a.user.IDs,
+				Datas:      a.user.Datas,
+				Addresses:  a.user.Addresses,
+				Assertions: a.user.Assertions,
+				Flags:      slices.Clone(a.flags),
+				Pending:    a.pending,
+				Updates:    a.updates,
+			})
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(lines, func(a, b dumpLine) int { return strings.Compare(a.ObjectID, b.ObjectID) })
+	w.Header()["Content-Type"] = ndjsonContentType
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for i := range lines {
+		if err := enc.Encode(&lines[i]); err != nil {
+			s.log.Error().Err(err).Str("object_id", lines[i].ObjectID).Msg("dump user")
+			return
+		}
+	}
+	_ = bw.Flush() // the client is gone if this fails
+}

@@ -1,0 +1,264 @@
+package mapping
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// File is a mapping file (--mapping, YAML; SPEC §3): which column holds the key, how source
+// columns become payload paths, and the values every record gets.
+type File struct {
+	// Key is the column holding the user's stable key. It overrides --key when set.
+	Key string `yaml:"key"`
+	// Columns maps a source column to a payload path and the transforms of its values.
+	Columns map[string]Column `yaml:"columns"`
+	// Constants maps a payload path to the value every record gets.
+	Constants map[string]string `yaml:"constants"`
+}
+
+// Column is what one source column becomes. In YAML it is either a plain string, the target
+// path (`DRUID Id: objectId`), or a mapping {to, trim, lower, date, phone, map}.
+type Column struct {
+	// To is the payload path the column feeds, e.g. datas.name.
+	To string `yaml:"to"`
+	// Trim removes the white space around the value.
+	Trim bool `yaml:"trim"`
+	// Lower lower-cases the value.
+	Lower bool `yaml:"lower"`
+	// Date is the source's date layout, written with YYYY, MM and DD (e.g. MM/DD/YYYY); the
+	// value is sent as DD/MM/YYYY.
+	Date string `yaml:"date"`
+	// Phone is the country code (e.g. "+34") given to numbers that have none; setting it
+	// also drops spaces, dots, dashes and parentheses and turns a leading 00 into +.
+	Phone string `yaml:"phone"`
+	// Map replaces each value by the one it lists; a value it does not list makes the record
+	// invalid. An entry for "" maps the empty cell; a value mapped to "" is no value.
+	Map map[string]string `yaml:"map"`
+}
+
+// columnFields is Column without its UnmarshalYAML, so the mapping form decodes field by field
+// (with unknown keys refused) instead of recursing.
+type columnFields Column
+
+// UnmarshalYAML reads a column written as a plain string (a rename) or as a mapping.
+func (c *Column) UnmarshalYAML(unmarshal func(any) error) error {
+	var to string
+	if err := unmarshal(&to); err == nil {
+		*c = Column{To: to}
+		return nil
+	}
+	var f columnFields
+	if err := unmarshal(&f); err != nil {
+		return err
+	}
+	*c = Column(f)
+	return nil
+}
+
+// Load reads and checks a mapping file. Its errors name the file, and the line when the YAML
+// is at fault; unknown keys are errors, because a misspelt transform ("lowercase: true")
+// silently ignored would send unreshaped values.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read mapping file: %w", err)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("mapping file %q is empty", path)
+		}
+		return nil, fmt.Errorf("mapping file %q: %s", path, yamlMessage(err))
+	}
+	var more any
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("mapping file %q: holds more than one YAML document", path)
+	}
+	if _, err := f.compile(); err != nil {
+		return nil, fmt.Errorf("mapping file %q: %w", path, err)
+	}
+	return &f, nil
+}
+
+// yamlMessage makes a YAML error one line: the library's own text quotes the source around the
+// error over several lines, and could quote a secret held in the file.
+func yamlMessage(err error) string {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			return fmt.Sprintf("line %d: %s", tk.Position.Line, ye.GetMessage())
+		}
+		return ye.GetMessage()
+	}
+	return err.Error()
+}
+
+// colSpec is a mapping file's column, checked: its target parsed and its transforms compiled.
+type colSpec struct {
+	tgt target
+	xf  transform
+	chk check
+}
+
+// constSpec is a checked constant.
+type constSpec struct {
+	tgt   target
+	value string
+	chk   check
+}
+
+// compiledFile is what a File says, independent of any source's header.
+type compiledFile struct {
+	columns   map[string]colSpec
+	constants []constSpec // sorted by path, so errors and payloads never depend on map order
+	keyColumn string      // from key, or from a column mapped to "key"; "" when neither
+	keyFrom   string      // how keyColumn was set, for errors
+}
+
+// compile checks everything a mapping file says that does not depend on the source.
+func (f *File) compile() (*compiledFile, error) {
+	cf := &compiledFile{columns: make(map[string]colSpec, len(f.Columns))}
+	names := make([]string, 0, len(f.Columns))
+	for name := range f.Columns {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	used := make(map[string]string) // target path → "column X" or "the constant"
+	for _, name := range names {
+		spec, err := compileColumn(name, f.Columns[name])
+		if err != nil {
+			return nil, err
+		}
+		if spec.tgt.kind == kindKey {
+			if cf.keyColumn != "" {
+				return nil, fmt.Errorf("columns %q and %q both map to key", cf.keyColumn, name)
+			}
+			cf.keyColumn, cf.keyFrom = name, "the mapping file's columns"
+		} else if other, ok := used[spec.tgt.path]; ok {
+			return nil, fmt.Errorf("columns %q and %q both map to %s", other, name, spec.tgt.path)
+		} else {
+			used[spec.tgt.path] = name
+		}
+		cf.columns[name] = spec
+	}
+	if f.Key != "" {
+		if cf.keyColumn != "" && cf.keyColumn != f.Key {
+			return nil, fmt.Errorf("key %q and column %q (mapped to key) both set the key column", f.Key, cf.keyColumn)
+		}
+		cf.keyColumn, cf.keyFrom = f.Key, "the mapping file's key"
+	}
+
+	paths := make([]string, 0, len(f.Constants))
+	for path := range f.Constants {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		c, err := compileConstant(path, f.Constants[path])
+		if err != nil {
+			return nil, err
+		}
+		if other, ok := used[path]; ok {
+			return nil, fmt.Errorf("column %q and a constant both map to %s", other, path)
+		}
+		cf.constants = append(cf.constants, c)
+	}
+	return cf, nil
+}
+
+func compileColumn(name string, c Column) (colSpec, error) {
+	if strings.TrimSpace(name) == "" {
+		return colSpec{}, errors.New("a column has an empty name")
+	}
+	if c.To == "" {
+		return colSpec{}, fmt.Errorf("column %q: no target (to)", name)
+	}
+	tgt, err := parseTarget(c.To)
+	if err != nil {
+		return colSpec{}, fmt.Errorf("column %q: target %w", name, err)
+	}
+	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}}
+	if c.Date != "" && c.Phone != "" {
+		return colSpec{}, fmt.Errorf("column %q: date and phone cannot both be set", name)
+	}
+	if c.Date != "" {
+		if spec.xf.date, err = parseDateLayout(c.Date); err != nil {
+			return colSpec{}, fmt.Errorf("column %q: date layout %q: %w", name, c.Date, err)
+		}
+	}
+	if c.Phone != "" {
+		if spec.xf.phone, err = countryCode(c.Phone); err != nil {
+			return colSpec{}, fmt.Errorf("column %q: phone: %w", name, err)
+		}
+	}
+	if c.Map != nil {
+		if err := checkMap(name, c, &spec); err != nil {
+			return colSpec{}, err
+		}
+	}
+	return spec, nil
+}
+
+// checkMap refuses a map that could only fail at run time: a key the trim or lower transforms
+// make unreachable, or a value that the rest of the chain or the target would refuse on every
+// record it is used for.
+func checkMap(name string, c Column, spec *colSpec) error {
+	secret := spec.tgt.secret()
+	keys := make([]string, 0, len(c.Map))
+	for k := range c.Map {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	rest := spec.xf // the transforms after map: date and phone
+	rest.trim, rest.lower = false, false
+	for _, k := range keys {
+		if (c.Lower && k != strings.ToLower(k)) || (c.Trim && k != strings.TrimSpace(k)) {
+			return fmt.Errorf("column %q: map key %s can never match: values are trimmed or lowered first",
+				name, show(k, secret))
+		}
+		v, reason := rest.apply(c.Map[k], secret)
+		if reason == "" && v != "" {
+			reason = checkValue(spec.chk, v, secret)
+		}
+		if reason != "" {
+			return fmt.Errorf("column %q: map value for %s: %s", name, show(k, secret), reason)
+		}
+	}
+	spec.xf.mapping = c.Map
+	_, spec.xf.mapEmpty = c.Map[""]
+	if !secret {
+		spec.xf.mapKeys = listKeys(c.Map)
+	}
+	return nil
+}
+
+func compileConstant(path, value string) (constSpec, error) {
+	tgt, err := parseTarget(path)
+	if err != nil {
+		return constSpec{}, fmt.Errorf("constant %w", err)
+	}
+	switch tgt.kind {
+	case kindKey, kindObjectID, kindPassword, kindToken:
+		// Each of these names or authenticates one user: the same value for every record would
+		// point every update at one user, or share one secret, and a secret has no place in a
+		// mapping file anyway.
+		return constSpec{}, fmt.Errorf("constant %s: not allowed: %s must come from a column", path, path)
+	}
+	if strings.TrimSpace(value) == "" {
+		return constSpec{}, fmt.Errorf("constant %s: empty value", path)
+	}
+	c := constSpec{tgt: tgt, value: value, chk: checkFor(tgt)}
+	if reason := checkValue(c.chk, value, false); reason != "" {
+		return constSpec{}, fmt.Errorf("constant %s: %s", path, reason)
+	}
+	return c, nil
+}

@@ -1,0 +1,553 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// kind is what a payload path feeds.
+type kind uint8
+
+const (
+	kindKey kind = iota + 1
+	kindObjectID
+	kindPassword
+	kindToken
+	kindLocale
+	kindDevice
+	kindID
+	kindIDConfirmed
+	kindData
+	kindAddress
+	kindAssertion
+)
+
+// addressField is one of the Activity-Streams address keys an addresses item carries.
+type addressField uint8
+
+const (
+	streetAddress addressField = iota + 1
+	locality
+	region
+	postalCode
+	country
+)
+
+var addressFields = map[string]addressField{
+	"streetAddress": streetAddress,
+	"locality":      locality,
+	"region":        region,
+	"postalCode":    postalCode,
+	"country":       country,
+}
+
+// target is a parsed payload path (SPEC §3): what a column or a constant feeds.
+type target struct {
+	path  string // as written, e.g. "addresses.home.locality"; also the key of conflict checks
+	kind  kind
+	name  string       // the id or data name, the address or assertion type
+	field addressField // for kindAddress
+}
+
+// secret reports whether the target's values must never be shown: not in an error, not in a log.
+func (t target) secret() bool { return t.kind == kindPassword || t.kind == kindToken }
+
+// errNotAPath lists the paths a target may take, so a typo in a mapping file is easy to fix.
+var errNotAPath = errors.New("not a payload path (one of key, objectId, password, token, locale, device, " +
+	"ids.<name>, ids.<name>.confirmed, datas.<name>, addresses.<type>.<field>, assertions.<type>)")
+
+// parseTarget parses a payload path. Names and types are restricted to letters, digits, '_' and
+// '-' because the dot separates the parts: "ids.a.b" could not be told from a confirmed flag.
+func parseTarget(path string) (target, error) {
+	t := target{path: path}
+	switch path {
+	case "key":
+		t.kind = kindKey
+		return t, nil
+	case "objectId":
+		t.kind = kindObjectID
+		return t, nil
+	case "password":
+		t.kind = kindPassword
+		return t, nil
+	case "token":
+		t.kind = kindToken
+		return t, nil
+	case "locale":
+		t.kind = kindLocale
+		return t, nil
+	case "device":
+		t.kind = kindDevice
+		return t, nil
+	}
+	head, rest, _ := strings.Cut(path, ".")
+	parts := strings.Split(rest, ".")
+	for _, p := range parts {
+		if !validName(p) {
+			return target{}, fmt.Errorf("%q: %w", path, errNotAPath)
+		}
+	}
+	switch {
+	case head == "ids" && len(parts) == 1:
+		t.kind, t.name = kindID, parts[0]
+	case head == "ids" && len(parts) == 2 && parts[1] == "confirmed":
+		t.kind, t.name = kindIDConfirmed, parts[0]
+	case head == "datas" && len(parts) == 1:
+		t.kind, t.name = kindData, parts[0]
+	case head == "assertions" && len(parts) == 1:
+		t.kind, t.name = kindAssertion, parts[0]
+	case head == "addresses" && len(parts) == 2:
+		f, ok := addressFields[parts[1]]
+		if !ok {
+			return target{}, fmt.Errorf("%q: not a payload path: an address field is one of "+
+				"streetAddress, locality, region, postalCode, country", path)
+		}
+		t.kind, t.name, t.field = kindAddress, parts[0], f
+	default:
+		return target{}, fmt.Errorf("%q: %w", path, errNotAPath)
+	}
+	return t, nil
+}
+
+// validName reports whether s can name an id, a data, an address type or an assertion type.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// check is the validation a target's value goes through after its transforms.
+type check uint8
+
+const (
+	checkNone check = iota
+	checkEmail
+	checkPhone
+	checkBirthday
+	checkBool
+	checkDevice
+	checkLocale
+	checkToken
+)
+
+// checkFor picks the validation of a target: DRUID's documented formats (SPEC §2.1) and what a
+// header or a boolean field can hold.
+func checkFor(t target) check {
+	switch t.kind {
+	case kindID:
+		switch t.name {
+		case "email":
+			return checkEmail
+		case "phone_number":
+			return checkPhone
+		}
+	case kindData:
+		if t.name == "birthday" {
+			return checkBirthday
+		}
+	case kindIDConfirmed, kindAssertion:
+		return checkBool
+	case kindDevice:
+		return checkDevice
+	case kindLocale:
+		return checkLocale
+	case kindToken:
+		return checkToken
+	}
+	return checkNone
+}
+
+// emailPattern is DRUID's documented email pattern, verbatim (SPEC §2.1). Its unescaped dots
+// match any character: that is DRUID's rule, and a stricter one here would reject users DRUID
+// accepts.
+const emailPattern = `^([_A-Za-z0-9-+]+(.[_A-Za-z0-9-]+)*@[A-Za-z0-9-]+(.[A-Za-z0-9]+)*(.[A-Za-z]{2,}))$`
+
+var emailRE = regexp.MustCompile(emailPattern)
+
+// phonePattern is DRUID's phone_number format; isPhoneNumber implements it by hand because it
+// runs on every record and a byte loop is several times faster than the regexp.
+const phonePattern = `^\+[1-9][0-9]{6,14}$`
+
+func isPhoneNumber(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseBool reads the boolean spellings CRM exports use (SPEC §3).
+func parseBool(s string) (value, ok bool) {
+	s = strings.TrimSpace(s)
+	switch len(s) {
+	case 1:
+		switch s[0] {
+		case '1':
+			return true, true
+		case '0':
+			return false, true
+		}
+	case 2:
+		if strings.EqualFold(s, "no") {
+			return false, true
+		}
+	case 3:
+		if strings.EqualFold(s, "yes") {
+			return true, true
+		}
+	case 4:
+		if strings.EqualFold(s, "true") {
+			return true, true
+		}
+	case 5:
+		if strings.EqualFold(s, "false") {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// validDevice reports whether s is one of DRUID's source.id values (SPEC §2.1).
+func validDevice(s string) bool {
+	switch s {
+	case "unknown", "pc", "mobile", "tablet", "game_console", "itv":
+		return true
+	}
+	return false
+}
+
+const devices = "unknown, pc, mobile, tablet, game_console, itv"
+
+// validLocale reports whether s can go in an Accept-Language header as it is. It is strict on
+// purpose: a value with spaces, commas or line breaks would make a malformed header.
+func validLocale(s string) bool {
+	if len(s) > 35 {
+		return false
+	}
+	return validName(s)
+}
+
+// validToken reports whether s can follow "Bearer " in an Authorization header.
+func validToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// ddmmyyyy is DRUID's date format for datas (SPEC §2.1).
+var ddmmyyyy = mustDateLayout("DD/MM/YYYY")
+
+// checkValue validates a value (never empty) for its target and returns why it is not valid,
+// or "". The reason shows the value unless the target is secret.
+func checkValue(c check, v string, secret bool) string {
+	switch c {
+	case checkEmail:
+		if !emailRE.MatchString(v) {
+			return show(v, secret) + " is not an email address"
+		}
+	case checkPhone:
+		if !isPhoneNumber(v) {
+			return show(v, secret) + " is not a phone number +<country code><number> (" + phonePattern + ")"
+		}
+	case checkBirthday:
+		if _, ok := ddmmyyyy.parse(v); !ok {
+			return show(v, secret) + " is not a date dd/MM/yyyy"
+		}
+	case checkBool:
+		if _, ok := parseBool(v); !ok {
+			return show(v, secret) + " is not a boolean (true, false, yes, no, 1 or 0)"
+		}
+	case checkDevice:
+		if !validDevice(v) {
+			return show(v, secret) + " is not a device (" + devices + ")"
+		}
+	case checkLocale:
+		if !validLocale(v) {
+			return show(v, secret) + " is not a language tag such as es-ES"
+		}
+	case checkToken:
+		if !validToken(v) {
+			return "the token holds spaces, control or non-ASCII characters"
+		}
+	}
+	return ""
+}
+
+// maxShown bounds the value an error quotes: a reason is stored in the checkpoint for every
+// invalid user, and a stray multi-kilobyte cell should not be copied there whole.
+const maxShown = 64
+
+// show quotes a value for an error message, or hides it when it is a secret.
+func show(v string, secret bool) string {
+	if secret {
+		return "the value"
+	}
+	if len(v) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		return strconv.Quote(v[:cut]) + "…"
+	}
+	return strconv.Quote(v)
+}
+
+// dateLayout is a source's date layout: YYYY, MM and DD once each, between any separators.
+type dateLayout struct {
+	layout       string
+	digit        []bool // digit[i]: the value's byte i must be a digit; otherwise layout[i] itself
+	year, mon, d int    // where YYYY, MM and DD start
+}
+
+// parseDateLayout compiles a layout such as "MM/DD/YYYY", "DD.MM.YYYY" or "YYYYMMDD". Letters
+// and digits outside the three fields are refused: "DD/MM/YY" or "yyyy-mm-dd" are typos that
+// would otherwise make every value of the column invalid.
+func parseDateLayout(layout string) (*dateLayout, error) {
+	l := &dateLayout{layout: layout, digit: make([]bool, len(layout)), year: -1, mon: -1, d: -1}
+	set := func(pos *int, name string, at int) error {
+		if *pos >= 0 {
+			return fmt.Errorf("%s appears twice", name)
+		}
+		*pos = at
+		return nil
+	}
+	for i := 0; i < len(layout); {
+		var err error
+		switch {
+		case strings.HasPrefix(layout[i:], "YYYY"):
+			err = set(&l.year, "YYYY", i)
+			fill(l.digit[i:i+4], true)
+			i += 4
+		case strings.HasPrefix(layout[i:], "MM"):
+			err = set(&l.mon, "MM", i)
+			fill(l.digit[i:i+2], true)
+			i += 2
+		case strings.HasPrefix(layout[i:], "DD"):
+			err = set(&l.d, "DD", i)
+			fill(l.digit[i:i+2], true)
+			i += 2
+		default:
+			r, size := utf8.DecodeRuneInString(layout[i:])
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				return nil, fmt.Errorf("%q is neither YYYY, MM, DD nor a separator", layout[i:i+size])
+			}
+			i += size
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var missing []string
+	for _, f := range []struct {
+		pos  int
+		name string
+	}{{l.year, "YYYY"}, {l.mon, "MM"}, {l.d, "DD"}} {
+		if f.pos < 0 {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("no %s: a layout needs YYYY, MM and DD", strings.Join(missing, ", "))
+	}
+	return l, nil
+}
+
+func mustDateLayout(layout string) *dateLayout {
+	l, err := parseDateLayout(layout)
+	if err != nil {
+		panic(err) // only ever called with constants of this package
+	}
+	return l
+}
+
+func fill(b []bool, v bool) {
+	for i := range b {
+		b[i] = v
+	}
+}
+
+// parse reads a value that must fit the layout exactly and be a real calendar date, and
+// returns it as DD/MM/YYYY.
+func (l *dateLayout) parse(v string) (string, bool) {
+	if len(v) != len(l.layout) {
+		return "", false
+	}
+	for i := 0; i < len(v); i++ {
+		if l.digit[i] {
+			if v[i] < '0' || v[i] > '9' {
+				return "", false
+			}
+		} else if v[i] != l.layout[i] {
+			return "", false
+		}
+	}
+	year := atoi(v[l.year : l.year+4])
+	month := atoi(v[l.mon : l.mon+2])
+	day := atoi(v[l.d : l.d+2])
+	if year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+		return "", false
+	}
+	if l == ddmmyyyy {
+		return v, true
+	}
+	return v[l.d:l.d+2] + "/" + v[l.mon:l.mon+2] + "/" + v[l.year:l.year+4], true
+}
+
+// atoi reads a run of ASCII digits already checked by parse.
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// countryCode normalises a phone transform's country code. YAML reads an unquoted +34 as the
+// number 34, so the plus sign is optional in the mapping file.
+func countryCode(s string) (string, error) {
+	digits := strings.TrimPrefix(s, "+")
+	if len(digits) < 1 || len(digits) > 3 || digits[0] < '1' || digits[0] > '9' {
+		return "", fmt.Errorf("country code %q is not + and 1 to 3 digits, e.g. \"+34\"", s)
+	}
+	for i := 1; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return "", fmt.Errorf("country code %q is not + and 1 to 3 digits, e.g. \"+34\"", s)
+		}
+	}
+	return "+" + digits, nil
+}
+
+// normalizePhone drops the punctuation people write phone numbers with, turns the international
+// prefix 00 into +, and gives a number without one the configured country code. A result that
+// is not + and digits is refused: letters ("ext. 5") cannot be guessed away.
+func normalizePhone(v, cc string) (string, bool) {
+	// The country code's room is reserved up front so that the common case costs one buffer.
+	b := make([]byte, len(cc), len(cc)+len(v))
+	for _, r := range v {
+		switch {
+		case r == '.' || r == '-' || r == '(' || r == ')' || unicode.IsSpace(r):
+		case r < utf8.RuneSelf:
+			b = append(b, byte(r))
+		default:
+			return "", false
+		}
+	}
+	n := b[len(cc):]
+	switch {
+	case len(n) == 0:
+		return "", true // only punctuation, such as "-": the export's way to say no number
+	case len(n) >= 2 && n[0] == '0' && n[1] == '0':
+		n[1] = '+'
+		n = n[1:]
+	case n[0] != '+':
+		copy(b, cc)
+		n = b
+	}
+	if len(n) < 2 || n[0] != '+' {
+		return "", false
+	}
+	for _, c := range n[1:] {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return string(n), true
+}
+
+// transform is a column's reshaping of its values, applied in the order SPEC §3 gives:
+// trim, lower, map, date, phone.
+type transform struct {
+	trim, lower bool
+	mapping     map[string]string
+	mapEmpty    bool   // the map lists "": an empty cell is mapped rather than left out
+	mapKeys     string // the listed values, for errors
+	date        *dateLayout
+	phone       string // country code, e.g. "+34"; "" when there is no phone transform
+}
+
+// apply reshapes one value. It returns "" (and no reason) when the value is no value.
+func (x *transform) apply(v string, secret bool) (out, reason string) {
+	if x.trim {
+		v = strings.TrimSpace(v)
+	}
+	if x.lower {
+		v = strings.ToLower(v)
+	}
+	if x.mapping != nil {
+		mapped, ok := x.mapping[v]
+		if !ok {
+			if secret {
+				return "", "the value is not listed in the column's map"
+			}
+			return "", show(v, false) + " is not listed in the column's map (" + x.mapKeys + ")"
+		}
+		v = mapped
+	}
+	if v == "" {
+		return "", ""
+	}
+	if x.date != nil {
+		d, ok := x.date.parse(v)
+		if !ok {
+			return "", show(v, secret) + " is not a date " + x.date.layout
+		}
+		v = d
+	}
+	if x.phone != "" {
+		p, ok := normalizePhone(v, x.phone)
+		if !ok {
+			return "", show(v, secret) + " is not a phone number"
+		}
+		v = p
+	}
+	return v, ""
+}
+
+// maxListed bounds the map values an error lists.
+const maxListed = 8
+
+// listKeys lists a map's keys, sorted, for an error message.
+func listKeys(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, strconv.Quote(k))
+	}
+	sort.Strings(keys)
+	if len(keys) > maxListed {
+		keys = append(keys[:maxListed], "…")
+	}
+	return strings.Join(keys, ", ")
+}

@@ -1,0 +1,284 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/sourcegraph/conc/pool"
+
+	"druid-migrate/checkpoint"
+	"druid-migrate/sink"
+	"druid-migrate/source"
+)
+
+// Source yields the records of a run. Next returns io.EOF when the source is exhausted; a
+// malformed row is a record with Err set, not an error. Any other error ends the run.
+type Source interface {
+	Next(ctx context.Context) (source.Record, error)
+}
+
+// Builder maps a record to its payload. An error means the record is invalid and says why,
+// naming its row and field; it is never sent.
+type Builder interface {
+	Build(rec source.Record) (*sink.Payload, error)
+}
+
+// Sender makes one user's update, retries included, and returns its outcome. It never fails:
+// a user DRUID refused is an outcome, not an error of the run.
+type Sender interface {
+	Send(ctx context.Context, p *sink.Payload) sink.SendResult
+}
+
+// Store is the checkpoint as the run needs it. Prior answers the skip rule for a batch of keys
+// in one call; Write makes a group of outcomes durable in one transaction. Errors of either are
+// errors of the run.
+type Store interface {
+	Prior(ctx context.Context, job string, keys []string) (map[string]checkpoint.Prior, error)
+	Write(ctx context.Context, rows []checkpoint.Row) error
+}
+
+// Defaults of Config.
+const (
+	ConcurrencyDefault   = 8
+	DrainTimeoutDefault  = 30 * time.Second
+	WriteTimeoutDefault  = 2 * time.Minute
+	LookupBatchDefault   = 512
+	ProgressEveryDefault = 10 * time.Second
+)
+
+// ErrCheckpoint marks a run stopped because its checkpoint could not be written: the outcomes
+// it could not write are of calls that were in flight, which the next run sends again.
+var ErrCheckpoint = errors.New("checkpoint lost")
+
+// Config is one run's settings.
+type Config struct {
+	Job   string // the job's name in the checkpoint
+	RunID int64  // the run's id in migration_runs, written with every outcome
+	// Concurrency is the number of workers. Defaults to ConcurrencyDefault.
+	Concurrency int
+	// Force sends users the skip rule would skip.
+	Force bool
+	// Limit stops the run after this many records; 0 reads them all.
+	Limit int64
+	// DrainTimeout bounds how long the calls in flight may run after an interrupt (--timeout).
+	// Defaults to DrainTimeoutDefault.
+	DrainTimeout time.Duration
+	// WriteTimeout bounds one checkpoint write. Defaults to WriteTimeoutDefault.
+	WriteTimeout time.Duration
+	// LookupBatch is the number of records whose skip look-up goes in one query. Defaults to
+	// LookupBatchDefault.
+	LookupBatch int
+	// Progress receives the live progress line when it is a terminal; nil disables it.
+	Progress io.Writer
+	// ProgressEvery is the interval of the JSON progress log line when Progress is nil.
+	// Defaults to ProgressEveryDefault.
+	ProgressEvery time.Duration
+	// Total is the number of records expected, for the progress line's ETA; 0 when unknown.
+	Total int64
+	Log   zerolog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DrainTimeoutDefault
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = WriteTimeoutDefault
+	}
+	if c.LookupBatch <= 0 {
+		c.LookupBatch = LookupBatchDefault
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = ProgressEveryDefault
+	}
+	return c
+}
+
+// Run migrates every record of src. It returns when the source is exhausted and every outcome
+// is durable, or when ctx is cancelled (an interrupt): it then stops reading, lets the calls in
+// flight finish within DrainTimeout, writes their outcomes and returns a summary marked
+// Interrupted. An error means the run could not go on (the source or the checkpoint failed);
+// the summary still counts what was done.
+func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sender) (Summary, error) {
+	cfg = cfg.withDefaults()
+	r := &run{
+		cfg:    cfg,
+		build:  b,
+		store:  st,
+		send:   s,
+		hasher: NewHasher(cfg.Job),
+		seen:   newSeenKeys(),
+		tally:  newTally(),
+	}
+	start := time.Now()
+
+	// Reading stops at the first interrupt or at a fatal error; calls in flight go on until
+	// DrainTimeout after the interrupt, so that what DRUID answers is still recorded.
+	readCtx, stopReading := context.WithCancelCause(ctx)
+	defer stopReading(nil)
+	r.stopReading = stopReading
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	stopDrainTimer := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(cfg.DrainTimeout, cancelSend)
+		context.AfterFunc(sendCtx, func() { t.Stop() })
+	})
+	defer stopDrainTimer()
+	r.readCtx, r.sendCtx = readCtx, sendCtx
+
+	r.commit = newCommitter(st, cfg.WriteTimeout)
+	progress := startProgress(cfg, r.tally, start)
+	workers := pool.New().WithMaxGoroutines(cfg.Concurrency)
+
+	err := r.produce(readCtx, src, workers)
+	workers.Wait()
+	r.commit.close()
+	progress.stop()
+
+	sum := r.tally.summary(time.Since(start))
+	sum.Interrupted = ctx.Err() != nil
+	if cause := context.Cause(readCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a worker's checkpoint write failed: that, not the cancellation, is the error
+	} else if errors.Is(err, context.Canceled) && sum.Interrupted {
+		err = nil // an interrupt is a shutdown, reported by Summary.Interrupted
+	}
+	return sum, err
+}
+
+type run struct {
+	cfg         Config
+	build       Builder
+	store       Store
+	send        Sender
+	hasher      *Hasher
+	seen        *seenKeys
+	tally       *tally
+	commit      *committer
+	readCtx     context.Context
+	sendCtx     context.Context
+	stopReading context.CancelCauseFunc
+}
+
+// produce reads, builds and validates records, and hands each batch to dispatch.
+func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error {
+	batch := make([]built, 0, r.cfg.LookupBatch)
+	for r.cfg.Limit <= 0 || r.tally.read.Load() < r.cfg.Limit {
+		rec, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read source: %w", err)
+		}
+		r.tally.read.Add(1)
+		batch = append(batch, buildRecord(r.build, r.seen, rec))
+		if len(batch) == cap(batch) {
+			if err := r.dispatch(ctx, batch, workers); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	return r.dispatch(ctx, batch, workers)
+}
+
+// dispatch records the batch's invalid records, looks its valid users up in the checkpoint in
+// one query, skips those DRUID already answered for the same payload, and hands the rest to
+// the workers. The pool's Go blocks while every worker is busy: that is the back-pressure that
+// keeps memory flat.
+func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	var invalid []checkpoint.Row
+	keys := make([]string, 0, len(batch))
+	hashes := make([]string, len(batch))
+	for i, b := range batch {
+		if b.invalid != "" {
+			invalid = append(invalid, checkpoint.Row{
+				Job: r.cfg.Job, Key: b.key, Outcome: string(sink.Invalid), Error: b.invalid, RunID: r.cfg.RunID,
+			})
+			r.cfg.Log.Warn().Str("user_key", b.key).Int("line", b.line).Str("error", b.invalid).Msg("invalid record")
+			continue
+		}
+		h, err := r.hasher.Hash(b.payload)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", b.line, err)
+		}
+		hashes[i] = h
+		keys = append(keys, b.key)
+	}
+	if len(invalid) > 0 {
+		if err := r.commit.write(invalid...); err != nil {
+			return err
+		}
+		r.tally.invalid.Add(int64(len(invalid)))
+	}
+
+	var prior map[string]checkpoint.Prior
+	if !r.cfg.Force && len(keys) > 0 {
+		var err error
+		if prior, err = r.store.Prior(ctx, r.cfg.Job, keys); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w: skip look-up: %w", ErrCheckpoint, err)
+		}
+	}
+	for i, b := range batch {
+		if b.invalid != "" {
+			continue
+		}
+		if p, ok := prior[b.key]; ok && p.PayloadHash == hashes[i] && sink.Outcome(p.Outcome).Answered() {
+			r.tally.skip(sink.Outcome(p.Outcome))
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		payload, hash := b.payload, hashes[i]
+		workers.Go(func() { r.work(payload, hash) })
+	}
+	return nil
+}
+
+// work sends one user and makes its outcome durable before the worker takes another record.
+func (r *run) work(p *sink.Payload, hash string) {
+	if r.readCtx.Err() != nil {
+		return // queued but not yet sent when the run stopped: the next run sends it
+	}
+	r.tally.inFlight.Add(1)
+	res := r.send.Send(r.sendCtx, p)
+	r.tally.inFlight.Add(-1)
+	row := checkpoint.Row{
+		Job:         r.cfg.Job,
+		Key:         p.Key,
+		StatusCode:  res.Code,
+		Outcome:     string(res.Outcome),
+		Attempts:    res.Attempts,
+		PayloadHash: hash,
+		Error:       res.Error,
+		RunID:       r.cfg.RunID,
+	}
+	if err := r.commit.write(row); err != nil {
+		r.stopReading(err)
+		return
+	}
+	r.tally.add(res)
+	ev := r.cfg.Log.Debug()
+	if !res.Outcome.OK() {
+		ev = r.cfg.Log.Warn()
+	}
+	ev.Str("user_key", p.Key).Int("line", p.Line).Str("outcome", string(res.Outcome)).
+		Int("status_code", res.Code).Int("attempts", res.Attempts).Str("error", res.Error).Msg("user sent")
+}

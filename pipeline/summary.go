@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"druid-migrate/checkpoint"
+	"druid-migrate/sink"
+)
+
+// Summary is what a run did, printed at its end and stored with its row in migration_runs.
+type Summary struct {
+	checkpoint.Counts
+	// Codes counts the users sent by this run per HTTP status of their last call (0: never
+	// answered).
+	Codes map[int]int64
+	// Requests is the number of HTTP calls made, retries included.
+	Requests int64
+	// StillRejected counts the users skipped because DRUID already rejected the same payload:
+	// they keep a nightly job red until their data is fixed.
+	StillRejected int64
+	Elapsed       time.Duration
+	// Interrupted is set when a signal stopped the run before its source was exhausted.
+	Interrupted bool
+}
+
+// Exit codes of SPEC §5 that a run's outcome decides.
+const (
+	ExitOK          = 0
+	ExitFailures    = 1
+	ExitInterrupted = 130
+)
+
+// ExitCode is the process exit code the summary calls for: 130 when interrupted; 1 when a user
+// ended, or still stands, invalid, rejected or failed; 0 otherwise.
+func (s Summary) ExitCode() int {
+	switch {
+	case s.Interrupted:
+		return ExitInterrupted
+	case s.Invalid+s.Rejected+s.Failed+s.StillRejected > 0:
+		return ExitFailures
+	}
+	return ExitOK
+}
+
+// Rate is the achieved request rate, in calls per second.
+func (s Summary) Rate() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Requests) / s.Elapsed.Seconds()
+}
+
+// WriteText writes the summary for a person.
+func (s Summary) WriteText(w io.Writer, command string) error {
+	var b strings.Builder
+	state := "finished"
+	if s.Interrupted {
+		state = "interrupted"
+	}
+	fmt.Fprintf(&b, "%s %s in %s\n", command, state, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  records read   %d\n", s.Read)
+	fmt.Fprintf(&b, "  skipped        %d (already answered by DRUID for the same payload", s.Skipped)
+	if s.StillRejected > 0 {
+		fmt.Fprintf(&b, "; %d of them still rejected", s.StillRejected)
+	}
+	b.WriteString(")\n")
+	for _, o := range []struct {
+		name string
+		n    int64
+	}{
+		{"updated", s.Updated}, {"partial", s.Partial}, {"unchanged", s.Unchanged},
+		{"invalid", s.Invalid}, {"rejected", s.Rejected}, {"failed", s.Failed},
+	} {
+		fmt.Fprintf(&b, "  %-14s %d\n", o.name, o.n)
+	}
+	if len(s.Codes) > 0 {
+		codes := make([]int, 0, len(s.Codes))
+		for c := range s.Codes {
+			codes = append(codes, c)
+		}
+		sort.Ints(codes)
+		b.WriteString("  status codes  ")
+		for _, c := range codes {
+			fmt.Fprintf(&b, " %d:%d", c, s.Codes[c])
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "  requests       %d (%.1f/s)\n", s.Requests, s.Rate())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// tally counts a run's progress from many goroutines.
+type tally struct {
+	read, skipped, stillRejected, requests, inFlight atomic.Int64
+	invalid                                          atomic.Int64
+	outcomes                                         [6]atomic.Int64 // by outcomeIndex
+	codes                                            [600]atomic.Int64
+}
+
+func newTally() *tally { return &tally{} }
+
+var outcomeOrder = [...]sink.Outcome{sink.Updated, sink.Partial, sink.Unchanged, sink.Invalid, sink.Rejected, sink.Failed}
+
+func outcomeIndex(o sink.Outcome) int {
+	for i, x := range outcomeOrder {
+		if x == o {
+			return i
+		}
+	}
+	return 5 // an unknown outcome is counted failed rather than lost
+}
+
+func (t *tally) add(res sink.SendResult) {
+	t.outcomes[outcomeIndex(res.Outcome)].Add(1)
+	t.requests.Add(int64(res.Attempts))
+	if res.Code >= 0 && res.Code < len(t.codes) {
+		t.codes[res.Code].Add(1)
+	}
+}
+
+func (t *tally) skip(prior sink.Outcome) {
+	t.skipped.Add(1)
+	if prior == sink.Rejected {
+		t.stillRejected.Add(1)
+	}
+}
+
+// done is the number of records whose fate is settled.
+func (t *tally) done() int64 {
+	n := t.skipped.Load() + t.invalid.Load()
+	for i := range t.outcomes {
+		n += t.outcomes[i].Load()
+	}
+	return n
+}
+
+func (t *tally) summary(elapsed time.Duration) Summary {
+	s := Summary{Elapsed: elapsed, Codes: map[int]int64{}}
+	s.Read = t.read.Load()
+	s.Skipped = t.skipped.Load()
+	s.StillRejected = t.stillRejected.Load()
+	s.Requests = t.requests.Load()
+	s.Updated = t.outcomes[0].Load()
+	s.Partial = t.outcomes[1].Load()
+	s.Unchanged = t.outcomes[2].Load()
+	s.Invalid = t.outcomes[3].Load() + t.invalid.Load()
+	s.Rejected = t.outcomes[4].Load()
+	s.Failed = t.outcomes[5].Load()
+	for c := range t.codes {
+		if n := t.codes[c].Load(); n > 0 {
+			s.Codes[c] = n
+		}
+	}
+	return s
+}
