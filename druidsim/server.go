@@ -23,11 +23,11 @@ import (
 
 // The paths the simulator serves.
 const (
-	UpdatePath    = "/activityid/v1/user/update"
+	UpdatePath     = "/activityid/v1/user/update"
 	UserPathPrefix = "/activityid/v1/user/"
-	TokenPath     = "/oauth2/token"
-	FakeUsersPath = "/__fake/users"
-	FakeStatsPath = "/__fake/stats"
+	TokenPath      = "/oauth2/token"
+	FakeUsersPath  = "/__fake/users"
+	FakeStatsPath  = "/__fake/stats"
 )
 
 // The flags a seeded user may carry (Seed.Flags).
@@ -347,9 +347,6 @@ func (s *Server) add(items []seedItem, name func(int) string) error {
 		}
 	}
 	for _, it := range items {
-		u := normalize(&it.User)
-		u.ObjectID = it.ObjectID
-		u.Password = it.Password
 		var pending map[string]string
 		if len(it.Pending) > 0 {
 			pending = make(map[string]string, len(it.Pending))
@@ -358,7 +355,7 @@ func (s *Server) add(items []seedItem, name func(int) string) error {
 			}
 		}
 		s.shardOf(it.ObjectID).users[it.ObjectID] = &account{
-			user:    u,
+			user:    normalize(&it.User),
 			pending: pending,
 			flags:   slices.Clone(it.Flags),
 		}
@@ -497,15 +494,15 @@ func (s *Server) Reset() {
 // dumpLine is one line of GET /__fake/users. It has no password and no token field: a dump is
 // for eyes and files, and those are secrets.
 type dumpLine struct {
-	ObjectType string             `json:"objectType"`
-	ObjectID   string             `json:"objectId"`
-	IDs        map[string]sink.ID `json:"ids,omitempty"`
+	ObjectType string               `json:"objectType"`
+	ObjectID   string               `json:"objectId"`
+	IDs        map[string]sink.ID   `json:"ids,omitempty"`
 	Datas      map[string]sink.Data `json:"datas,omitempty"`
-	Addresses  *sink.Addresses    `json:"addresses,omitempty"`
-	Assertions *sink.Assertions   `json:"assertions,omitempty"`
-	Flags      []string           `json:"flags,omitempty"`
-	Pending    map[string]string  `json:"pending,omitempty"`
-	Updates    int                `json:"updates"`
+	Addresses  *sink.Addresses      `json:"addresses,omitempty"`
+	Assertions *sink.Assertions     `json:"assertions,omitempty"`
+	Flags      []string             `json:"flags,omitempty"`
+	Pending    map[string]string    `json:"pending,omitempty"`
+	Updates    int                  `json:"updates"`
 }
 
 func (s *Server) handleDump(w http.ResponseWriter) {

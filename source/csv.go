@@ -65,7 +65,7 @@ func (e *RowError) Error() string {
 	case ErrInvalidUTF8:
 		msg = fmt.Sprintf("invalid UTF-8 in field %d", e.Field)
 	case ErrRowTooLong:
-		msg = fmt.Sprintf("row longer than %d bytes", MaxRowBytes)
+		msg = fmt.Sprintf("row longer than %d MiB", MaxRowBytes>>20)
 		if e.Field > 0 {
 			msg += fmt.Sprintf(" (quoted field %d still open)", e.Field)
 		}
@@ -101,6 +101,7 @@ type CSV struct {
 	columns []string
 
 	delim     []byte // the delimiter, UTF-8 encoded
+	delimStr  string // delim again, for the strings functions
 	delimByte byte   // delim[0], the fast path when the delimiter is one byte
 	line      int    // physical lines consumed so far
 	err       error  // sticky: io.EOF or the I/O error that ended the reading
@@ -151,6 +152,7 @@ func NewCSV(r io.Reader, name string, delimiter rune) (*CSV, error) {
 		r:     bufio.NewReaderSize(r, readBufferSize),
 		delim: utf8.AppendRune(nil, delimiter),
 	}
+	c.delimStr = string(c.delim)
 	c.delimByte = c.delim[0]
 	if err := c.skipBOM(); err != nil {
 		return nil, fmt.Errorf("source %s: read header: %w", name, bare(err))
@@ -260,6 +262,7 @@ func (c *CSV) Close() error {
 func (c *CSV) row(want int) (Record, error) {
 	var content []byte
 	var nl bool
+	size := 0 // raw bytes of the row so far, line breaks included
 	for len(content) == 0 {
 		raw, long, err := c.readLine(MaxRowBytes)
 		if err != nil {
@@ -269,6 +272,7 @@ func (c *CSV) row(want int) (Record, error) {
 			return malformed(&RowError{Line: c.line, FaultLine: c.line, Err: ErrRowTooLong}), nil
 		}
 		content, nl = chomp(raw)
+		size = len(raw)
 	}
 	start := c.line
 	if bytes.IndexByte(content, '"') < 0 {
@@ -280,7 +284,6 @@ func (c *CSV) row(want int) (Record, error) {
 	// it lives in may be overwritten.
 	c.scratch = c.scratch[:0]
 	c.ends = c.ends[:0]
-	size := len(content)
 	quoted := false
 	for {
 		var fault error
@@ -296,7 +299,6 @@ func (c *CSV) row(want int) (Record, error) {
 			return malformed(&RowError{Line: start, FaultLine: c.line, Field: open, Err: ErrUnclosedQuote}), nil
 		}
 		c.scratch = append(c.scratch, '\n')
-		size++
 		raw, long, err := c.readLine(MaxRowBytes - size)
 		switch {
 		case errors.Is(err, io.EOF):
@@ -306,7 +308,7 @@ func (c *CSV) row(want int) (Record, error) {
 		case long:
 			return malformed(&RowError{Line: start, FaultLine: c.line, Field: open, Err: ErrRowTooLong}), nil
 		}
-		size += len(raw) - 1 // the line break is counted already
+		size += len(raw)
 		content, nl = chomp(raw)
 	}
 }
@@ -368,7 +370,7 @@ func chomp(raw []byte) (content []byte, nl bool) {
 // plain splits a one-line row without quotes, the common case: one string holds the whole line
 // and the values are slices of it, two allocations per row.
 func (c *CSV) plain(line int, content []byte, want int) Record {
-	n := c.count(content) + 1
+	n := bytes.Count(content, c.delim) + 1
 	if want > 0 && n != want {
 		return malformed(&RowError{Line: line, FaultLine: line, Fields: n, Columns: want, Err: ErrFieldCount})
 	}
@@ -391,7 +393,7 @@ func (c *CSV) plain(line int, content []byte, want int) Record {
 func (c *CSV) split(line, want int) Record {
 	n := len(c.ends)
 	if want > 0 && n != want {
-		return malformed(&RowError{Line: line, FaultLine: c.line, Fields: n, Columns: want, Err: ErrFieldCount})
+		return malformed(&RowError{Line: line, FaultLine: line, Fields: n, Columns: want, Err: ErrFieldCount})
 	}
 	s := string(c.scratch)
 	values := make([]string, n)
@@ -469,19 +471,11 @@ func (c *CSV) parse(line []byte, quoted bool) (bool, error) {
 	}
 }
 
-// count returns the number of delimiters in b.
-func (c *CSV) count(b []byte) int {
-	if len(c.delim) == 1 {
-		return bytes.Count(b, c.delim) // vectorised for a single byte
-	}
-	return bytes.Count(b, c.delim)
-}
-
 func (c *CSV) index(s string) int {
 	if len(c.delim) == 1 {
 		return strings.IndexByte(s, c.delimByte)
 	}
-	return strings.Index(s, string(c.delim))
+	return strings.Index(s, c.delimStr)
 }
 
 func (c *CSV) indexBytes(b []byte) int {

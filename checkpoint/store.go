@@ -1,0 +1,230 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SQLiteDefault is the checkpoint used when none is given: an SQLite file in the working directory.
+const SQLiteDefault = "druid-migrate.db"
+
+// MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0.
+const MaxConnsDefault = 4
+
+// ConnectTimeoutDefault bounds each attempt to connect to Postgres when the URL sets no
+// connect_timeout: an unreachable checkpoint must fail the start of a job in seconds, not hang
+// for the minutes a dropped SYN can take.
+const ConnectTimeoutDefault = 10 * time.Second
+
+// ErrUnavailable is wrapped by the errors of a store that could not be reached — connection
+// refused or lost, server shutting down, database locked past the busy timeout. The same call
+// may succeed later; Write is an idempotent upsert, so retrying it is safe even when the commit's
+// fate is unknown.
+var ErrUnavailable = errors.New("checkpoint: store unavailable")
+
+// Store is the checkpoint of one database: every user's latest outcome per job (migration_status)
+// and every run (migration_runs). The SQLite and Postgres stores behave identically; every method
+// is safe for concurrent use.
+type Store interface {
+	// Migrate creates the schema or upgrades it to the newest migration. It is idempotent, and
+	// safe when several processes migrate the same database at once.
+	Migrate(ctx context.Context) error
+
+	// Prior returns what the checkpoint holds for those of keys the job has a row for, whatever
+	// the outcome, in one query. Keys without a row are absent from the map.
+	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
+
+	// Write upserts rows in one transaction: all of them are durable when it returns nil, none
+	// when it fails. When rows hold the same job and key more than once the last one wins.
+	// A zero UpdatedAt is stored as the current time.
+	Write(ctx context.Context, rows []Row) error
+
+	// DeleteKeys deletes the job's rows whose key starts with prefix, taken literally (no
+	// wildcards, case-sensitive). It clears the keyless "#line N" rows that a new run records
+	// again. An empty prefix is an error: it would wipe the job.
+	DeleteKeys(ctx context.Context, job string, prefix string) error
+
+	// StartRun records the start of a run of command for job and returns its id.
+	StartRun(ctx context.Context, job, command string) (int64, error)
+
+	// FinishRun records the end of a run: its counts and exit code. It returns an error wrapping
+	// ErrNotFound when no run has that id.
+	FinishRun(ctx context.Context, id int64, counts Counts, exitCode int) error
+
+	// Runs returns the job's runs, newest first. It returns an error wrapping ErrNotFound when
+	// the checkpoint knows nothing of the job.
+	Runs(ctx context.Context, job string) ([]Run, error)
+
+	// Status counts the job's users per outcome and status code, ordered by outcome, then code.
+	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
+	Status(ctx context.Context, job string) ([]StatusCount, error)
+
+	// Failures calls fn with each of the job's rows whose outcome is one of outcomes, in
+	// byte order of key. Rows are streamed from the database, never all held in memory; fn may
+	// call the store's other methods. When fn returns an error, Failures stops and returns that
+	// error unchanged. It returns an error wrapping ErrNotFound when the checkpoint knows nothing
+	// of the job.
+	Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error
+
+	// Close releases the database. Calls after Close return an error.
+	Close() error
+}
+
+// Options configure Open.
+type Options struct {
+	// Schema is the Postgres schema that holds the tables, created by Migrate when missing.
+	// Defaults to "public". SQLite ignores it.
+	Schema string
+	// MaxConns is the size of the Postgres connection pool. Defaults to MaxConnsDefault.
+	// SQLite ignores it.
+	MaxConns int
+}
+
+// Open opens the checkpoint named by dsn, the --checkpoint value: a postgres:// or postgresql://
+// URL is a Postgres database, anything else the path of an SQLite file (created when missing, in
+// a directory that must exist). It checks that the store can be reached, within ctx, but does
+// not create or upgrade the schema: call Migrate for that.
+func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
+	if isPostgresURL(dsn) {
+		return OpenPostgres(ctx, dsn, opts)
+	}
+	return OpenSQLite(ctx, dsn)
+}
+
+func isPostgresURL(dsn string) bool {
+	lower := strings.ToLower(dsn)
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
+}
+
+// Redact returns the checkpoint value fit for a log line or an error: a Postgres URL with its
+// password, in the user part or in a password parameter, replaced by "xxxxx". A path is returned
+// as it is.
+func Redact(dsn string) string {
+	if !isPostgresURL(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// A URL that does not parse could hold the password anywhere: show only its scheme.
+		scheme, _, _ := strings.Cut(dsn, "://")
+		return scheme + "://(unparsable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// storeError is how every failure leaves the package: the driver's message with the password
+// scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
+// place of the driver's types.
+type storeError struct {
+	msg  string
+	kind error // ErrUnavailable, ErrNotFound, context.Canceled, context.DeadlineExceeded or nil
+}
+
+func (e *storeError) Error() string { return e.msg }
+func (e *storeError) Unwrap() error { return e.kind }
+
+// translate turns a driver error into a storeError. unavailable says whether the driver's error
+// means the store could not be reached; secret, when not empty, is removed from the message.
+func translate(ctx context.Context, err error, unavailable bool, secret string) error {
+	msg := err.Error()
+	if secret != "" {
+		msg = strings.ReplaceAll(msg, secret, "xxxxx")
+	}
+	// Connection errors can span lines (one per address tried); the CLI prints one line.
+	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
+	var kind error
+	switch {
+	case ctx.Err() != nil:
+		kind = ctx.Err()
+	case errors.Is(err, context.Canceled):
+		kind = context.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		kind = context.DeadlineExceeded
+	case unavailable:
+		kind = ErrUnavailable
+	}
+	if kind != nil && !strings.Contains(msg, kind.Error()) {
+		msg += " (" + kind.Error() + ")"
+	}
+	return &storeError{msg: msg, kind: kind}
+}
+
+// prepareRows gives both stores the same input: one row per job and key (the last one wins, as
+// ON CONFLICT cannot touch a row twice in one statement), times in UTC at the microsecond
+// precision both databases keep, and text Postgres accepts. It does not modify rows.
+func prepareRows(rows []Row, now time.Time) ([]Row, error) {
+	type jobKey struct{ job, key string }
+	index := make(map[jobKey]int, len(rows))
+	out := make([]Row, 0, len(rows))
+	for _, r := range rows {
+		// Keys are compared byte for byte; rewriting a bad one would record a different user.
+		if err := checkText(r.Job); err != nil {
+			return nil, fmt.Errorf("user %q: job %q: %w", r.Key, r.Job, err)
+		}
+		if err := checkText(r.Key); err != nil {
+			return nil, fmt.Errorf("user %q: key: %w", r.Key, err)
+		}
+		if r.UpdatedAt.IsZero() {
+			r.UpdatedAt = now
+		}
+		r.UpdatedAt = dbTime(r.UpdatedAt)
+		// The error text comes from DRUID or the network: a stray byte there must not cost the
+		// whole batch.
+		r.Error = cleanText(r.Error)
+		r.Outcome = cleanText(r.Outcome)
+		r.PayloadHash = cleanText(r.PayloadHash)
+		k := jobKey{r.Job, r.Key}
+		if i, ok := index[k]; ok {
+			out[i] = r
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// checkText rejects what a Postgres text column cannot hold.
+func checkText(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return errors.New("holds a NUL byte")
+	}
+	return nil
+}
+
+func cleanText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// lookupKeys drops the keys no row can have, so that a look-up never fails on them.
+func lookupKeys(keys []string) []string {
+	if !slices.ContainsFunc(keys, badText) {
+		return keys
+	}
+	return slices.DeleteFunc(slices.Clone(keys), badText)
+}
+
+func badText(s string) bool { return checkText(s) != nil }
+
+// dbTime is t as both stores keep it: UTC, to the microsecond.
+func dbTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// now is the clock of both stores, read in Go rather than in SQL so that they agree.
+func now() time.Time {
+	return dbTime(time.Now())
+}

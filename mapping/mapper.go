@@ -1,0 +1,540 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"druid-migrate/sink"
+	"druid-migrate/source"
+)
+
+// Defaults of Options, shared with the command line's flags.
+const (
+	KeyColumnDefault = "key"
+	VerbDefault      = "update"
+	DeviceDefault    = "unknown"
+)
+
+// Options are the run's settings that go into every payload.
+type Options struct {
+	// KeyColumn is the column holding the user's stable key (--key). Defaults to
+	// KeyColumnDefault; a mapping file's key overrides it.
+	KeyColumn string
+	// AppID is actor.id (--app-id).
+	AppID string
+	// Verb is the request's verb (--verb). Defaults to VerbDefault.
+	Verb string
+	// Device is source.id for users whose record sets none (--device). Defaults to
+	// DeviceDefault; a device constant in the mapping file overrides it.
+	Device string
+}
+
+// Mapper turns the records of one source into payloads. It is compiled once per run by
+// Compile and is safe for concurrent use.
+type Mapper struct {
+	width   int // number of header columns: a record with another number is malformed
+	key     op  // the key column (its transforms included)
+	ops     []op
+	ignored []string
+
+	ids         []idSlot // one per id name, sorted
+	addrTypes   []string // sorted, so items come out sorted by type
+	assertTypes []string // sorted, likewise
+	datas       int      // number of data names, to size the map
+
+	actor  sink.Actor
+	verb   string
+	device string
+}
+
+// op is one column or constant, compiled: where its value comes from, how it is reshaped and
+// checked, and where it goes.
+type op struct {
+	column string // the source column; "" for a constant
+	idx    int    // index in the record; -1 for a constant
+	fixed  string // a constant's value
+	tgt    target
+	xf     transform
+	chk    check
+	slot   int // index in Mapper.ids, addrTypes or assertTypes
+}
+
+// idSlot is one id name and the columns that feed it, for the confirmed-without-value check.
+type idSlot struct {
+	name            string
+	hasValue        bool   // some column or constant feeds ids.<name>
+	confirmedColumn string // the column feeding ids.<name>.confirmed, if any
+}
+
+// Compile checks the mapping f (nil when there is no mapping file) against the source's
+// header once, before any record is read, and returns the Mapper that builds the payloads.
+// Its errors are configuration errors: the run should stop before sending anything.
+func Compile(f *File, header []string, opts Options) (*Mapper, error) {
+	cf := &compiledFile{}
+	if f != nil {
+		var err error
+		if cf, err = f.compile(); err != nil {
+			return nil, fmt.Errorf("mapping: %w", err)
+		}
+	}
+	m := &Mapper{
+		width:  len(header),
+		actor:  sink.Actor{ID: opts.AppID, ObjectType: sink.ObjectTypeApplication},
+		verb:   opts.Verb,
+		device: opts.Device,
+	}
+	if m.verb == "" {
+		m.verb = VerbDefault
+	}
+	if m.device == "" {
+		m.device = DeviceDefault
+	}
+	if !validDevice(m.device) {
+		return nil, fmt.Errorf("--device %q is not a device (%s)", m.device, devices)
+	}
+
+	keyColumn, keyFrom := cf.keyColumn, cf.keyFrom
+	switch {
+	case keyColumn != "":
+	case opts.KeyColumn != "":
+		keyColumn, keyFrom = opts.KeyColumn, "--key"
+	default:
+		keyColumn, keyFrom = KeyColumnDefault, "the default; choose another with --key or the mapping file's key"
+	}
+
+	if err := m.compileHeader(cf, header, keyColumn, keyFrom); err != nil {
+		return nil, err
+	}
+	for _, c := range cf.constants {
+		m.ops = append(m.ops, op{idx: -1, fixed: c.value, tgt: c.tgt, chk: c.chk})
+	}
+	if err := m.assignSlots(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// compileHeader gives each header column its op, finds the key column and refuses two columns
+// feeding one target.
+func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, keyFrom string) error {
+	used := make(map[string]string, len(header)) // target path → column
+	for _, c := range cf.constants {
+		used[c.tgt.path] = ""
+	}
+	seen := make(map[string]int, len(header))
+	m.key.idx = -1
+	for i, name := range header {
+		o := op{column: name, idx: i}
+		if spec, ok := cf.columns[name]; ok {
+			o.tgt, o.xf, o.chk = spec.tgt, spec.xf, spec.chk
+		} else if tgt, err := parseTarget(name); err == nil {
+			o.tgt, o.chk = tgt, checkFor(tgt)
+		}
+		isKey := name == keyColumn
+		if o.tgt.kind == 0 && !isKey || o.tgt.kind == kindKey && !isKey {
+			// A column literally named "key" is not the key when --key or the mapping chose
+			// another column: it is just one more column the run does not send.
+			m.ignored = append(m.ignored, name)
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			return fmt.Errorf("column %q appears twice in the header (columns %d and %d)", name, j+1, i+1)
+		}
+		seen[name] = i
+		if isKey {
+			if o.tgt.secret() {
+				return fmt.Errorf("key column %q maps to %s: the key is stored in the checkpoint and "+
+					"shown in reports, it must not be a secret", name, o.tgt.path)
+			}
+			m.key = o
+			if o.tgt.kind == kindKey {
+				continue
+			}
+		}
+		if other, ok := used[o.tgt.path]; ok {
+			if other == "" {
+				return fmt.Errorf("column %q and a constant of the mapping file both map to %s", name, o.tgt.path)
+			}
+			return fmt.Errorf("columns %q and %q both map to %s", other, name, o.tgt.path)
+		}
+		used[o.tgt.path] = name
+		m.ops = append(m.ops, o)
+	}
+	for _, name := range sortedKeys(cf.columns) {
+		if _, ok := seen[name]; !ok && name != keyColumn {
+			return fmt.Errorf("mapping column %q is not in the source's header", name)
+		}
+	}
+	if m.key.idx < 0 {
+		return fmt.Errorf("key column %q (%s) is not in the source's header", keyColumn, keyFrom)
+	}
+	return nil
+}
+
+// assignSlots gives each id, address and assertion op its place in the payload, and refuses a
+// mapping that can only produce invalid records.
+func (m *Mapper) assignSlots() error {
+	ids := map[string]*idSlot{}
+	addrs, asserts := map[string]bool{}, map[string]bool{}
+	datas := map[string]bool{}
+	for _, o := range m.ops {
+		switch o.tgt.kind {
+		case kindID, kindIDConfirmed:
+			s := ids[o.tgt.name]
+			if s == nil {
+				s = &idSlot{name: o.tgt.name}
+				ids[o.tgt.name] = s
+			}
+			if o.tgt.kind == kindID {
+				s.hasValue = true
+			} else {
+				s.confirmedColumn = o.column
+			}
+		case kindData:
+			datas[o.tgt.name] = true
+		case kindAddress:
+			addrs[o.tgt.name] = true
+		case kindAssertion:
+			asserts[o.tgt.name] = true
+		}
+	}
+	for _, s := range ids {
+		if !s.hasValue {
+			from := "a constant"
+			if s.confirmedColumn != "" {
+				from = strconv.Quote(s.confirmedColumn)
+			}
+			return fmt.Errorf("column %s maps to ids.%s.confirmed but nothing maps to ids.%s", from, s.name, s.name)
+		}
+		m.ids = append(m.ids, *s)
+	}
+	// Checked here rather than record by record: a source that cannot fill all three would
+	// make every record invalid, which is a configuration mistake, not a data one.
+	var missing []string
+	for _, sec := range []struct {
+		name string
+		n    int
+	}{{"ids", len(ids)}, {"datas", len(datas)}, {"assertions", len(asserts)}} {
+		if sec.n == 0 {
+			missing = append(missing, sec.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no column or constant maps to %s: DRUID requires ids, datas and assertions "+
+			"in every update, and one without them would wipe the user's data", strings.Join(missing, ", "))
+	}
+	sort.Slice(m.ids, func(i, j int) bool { return m.ids[i].name < m.ids[j].name })
+	m.addrTypes = sortedKeys(addrs)
+	m.assertTypes = sortedKeys(asserts)
+	m.datas = len(datas)
+	for i := range m.ops {
+		o := &m.ops[i]
+		switch o.tgt.kind {
+		case kindID, kindIDConfirmed:
+			o.slot = sort.Search(len(m.ids), func(j int) bool { return m.ids[j].name >= o.tgt.name })
+		case kindAddress:
+			o.slot = sort.SearchStrings(m.addrTypes, o.tgt.name)
+		case kindAssertion:
+			o.slot = sort.SearchStrings(m.assertTypes, o.tgt.name)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Ignored returns the header columns that map to nothing, in header order: the run lists them
+// once, so an operator sees a column the mapping forgot.
+func (m *Mapper) Ignored() []string {
+	return append([]string(nil), m.ignored...)
+}
+
+// RecordError says why a record is invalid and is never sent. It names the record (line and
+// key), the payload field and the source column; its text never holds the value of a password
+// or token column.
+type RecordError struct {
+	Line   int    // the record's line (CSV) or row number
+	Key    string // the user's key; "" when it could not be read
+	Column string // the source column; "" for a constant or a rule about the whole record
+	Field  string // the payload path, e.g. datas.birthday; "" when the record is malformed
+	Reason string // what is wrong; it quotes the value unless that is a secret
+
+	err error // the source's error, for a malformed record
+}
+
+// Error formats the error as
+// `line 12 (key "c-17"): datas.birthday (column "Date of Birth"): "31/02/2000" is not a date dd/MM/yyyy`.
+func (e *RecordError) Error() string {
+	var b strings.Builder
+	b.WriteString("line ")
+	b.WriteString(strconv.Itoa(e.Line))
+	if e.Key != "" {
+		b.WriteString(" (key ")
+		b.WriteString(strconv.Quote(e.Key))
+		b.WriteString(")")
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		if e.Column != "" && e.Column != e.Field {
+			b.WriteString(" (column ")
+			b.WriteString(strconv.Quote(e.Column))
+			b.WriteString(")")
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+// Unwrap returns the source's error for a malformed record.
+func (e *RecordError) Unwrap() error { return e.err }
+
+// Build turns a record into the payload of its user. The error, when not nil, is always a
+// *RecordError: the record is invalid and must not be sent.
+func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
+	if rec.Err != nil {
+		e := &RecordError{Line: rec.Line, Reason: "malformed record: " + rec.Err.Error(), err: rec.Err}
+		if len(rec.Values) == m.width {
+			// Best effort: a row with the right number of fields still has its key where it
+			// should be, and the checkpoint can then name the user.
+			e.Key, _ = m.key.xf.apply(rec.Values[m.key.idx], false)
+		}
+		return nil, e
+	}
+	if len(rec.Values) != m.width {
+		return nil, &RecordError{Line: rec.Line, Reason: fmt.Sprintf(
+			"malformed record: %d fields, the header has %d", len(rec.Values), m.width)}
+	}
+
+	key, fail := m.value(&m.key, rec.Values[m.key.idx])
+	if fail != "" {
+		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: m.keyField(), Reason: fail}
+	}
+	if key == "" {
+		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: "key", Reason: "the key is empty"}
+	}
+
+	p := &sink.Payload{Key: key, Line: rec.Line}
+	p.Request = sink.Request{
+		Actor:  m.actor,
+		Verb:   m.verb,
+		Object: sink.User{ObjectType: sink.ObjectTypeUser},
+		Source: sink.Device{ID: m.device, ObjectType: sink.ObjectTypeDevice},
+	}
+	u := &p.Request.Object
+	b := newBuild(m)
+	invalid := func(o *op, reason string) error {
+		return &RecordError{Line: rec.Line, Key: key, Column: o.column, Field: o.tgt.path, Reason: reason}
+	}
+
+	for i := range m.ops {
+		o := &m.ops[i]
+		var v string
+		if o.idx < 0 {
+			v = o.fixed // checked by Compile
+		} else {
+			var reason string
+			if o.idx == m.key.idx {
+				v = key // the same cell through the same transforms
+			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
+				return nil, invalid(o, reason)
+			}
+			if v == "" {
+				continue
+			}
+			if reason = checkValue(o.chk, v, o.tgt.secret()); reason != "" {
+				return nil, invalid(o, reason)
+			}
+		}
+		switch o.tgt.kind {
+		case kindObjectID:
+			u.ObjectID, p.ObjectID = v, v
+		case kindPassword:
+			u.Password = v
+		case kindToken:
+			p.Token = v
+		case kindLocale:
+			p.Locale = v
+		case kindDevice:
+			p.Request.Source.ID = v
+		case kindID:
+			b.ids[o.slot].value = v
+		case kindIDConfirmed:
+			c, _ := parseBool(v)
+			b.ids[o.slot].confirmed = &c
+		case kindData:
+			if u.Datas == nil {
+				u.Datas = make(map[string]sink.Data, m.datas)
+			}
+			u.Datas[o.tgt.name] = sink.Data{ObjectType: sink.ObjectTypeUserData, Value: v}
+		case kindAddress:
+			b.setAddress(o, v)
+		case kindAssertion:
+			c, _ := parseBool(v)
+			b.asserts[o.slot] = sink.Assertion{
+				ObjectType: sink.ObjectTypeAssertion, Type: o.tgt.name, Typology: sink.TypologyUser, Value: c,
+			}
+			b.assertSet[o.slot] = true
+		}
+	}
+
+	for i, s := range m.ids {
+		id := b.ids[i]
+		if id.value == "" {
+			if id.confirmed != nil {
+				return nil, &RecordError{Line: rec.Line, Key: key, Column: s.confirmedColumn,
+					Field: "ids." + s.name + ".confirmed", Reason: "set, but ids." + s.name + " has no value"}
+			}
+			continue
+		}
+		if u.IDs == nil {
+			u.IDs = make(map[string]sink.ID, len(m.ids))
+		}
+		u.IDs[s.name] = sink.ID{ObjectType: sink.ObjectTypeUserID, Value: id.value, Confirmed: id.confirmed}
+	}
+	u.Addresses = b.addresses()
+	u.Assertions = b.assertions()
+
+	if missing := missingSections(u); len(missing) > 0 {
+		return nil, &RecordError{Line: rec.Line, Key: key, Field: missing[0],
+			Reason: "no " + strings.Join(missing, " and no ") + ": DRUID requires ids, datas and " +
+				"assertions in every update, and sending this one would wipe the user's data"}
+	}
+
+	body, err := json.Marshal(&p.Request)
+	if err != nil {
+		// Unreachable with these types; kept so that a future field cannot panic the run.
+		return nil, &RecordError{Line: rec.Line, Key: key, Reason: "encode payload: " + err.Error()}
+	}
+	p.Body = body
+	return p, nil
+}
+
+// keyField names the key column's field in errors: its target, or "key" when it has none.
+func (m *Mapper) keyField() string {
+	if m.key.tgt.kind == 0 {
+		return "key"
+	}
+	return m.key.tgt.path
+}
+
+// value reads one cell through its column's transforms. An empty or blank cell is no value
+// unless the column's map lists "".
+func (m *Mapper) value(o *op, cell string) (v, reason string) {
+	if strings.TrimSpace(cell) == "" {
+		if !o.xf.mapEmpty {
+			return "", ""
+		}
+		cell = ""
+	}
+	return o.xf.apply(cell, o.tgt.secret())
+}
+
+// missingSections names the sections DRUID requires that the user lacks.
+func missingSections(u *sink.User) []string {
+	var missing []string
+	if len(u.IDs) == 0 {
+		missing = append(missing, "ids")
+	}
+	if len(u.Datas) == 0 {
+		missing = append(missing, "datas")
+	}
+	if u.Assertions == nil {
+		missing = append(missing, "assertions")
+	}
+	return missing
+}
+
+// build is the scratch of one Build call: the slotted parts of the payload before they become
+// maps and sorted collections.
+type build struct {
+	ids       []idValue
+	addrs     []sink.Address
+	addrSet   []bool
+	asserts   []sink.Assertion
+	assertSet []bool
+}
+
+type idValue struct {
+	value     string
+	confirmed *bool
+}
+
+func newBuild(m *Mapper) *build {
+	return &build{
+		ids:       make([]idValue, len(m.ids)),
+		addrs:     make([]sink.Address, len(m.addrTypes)),
+		addrSet:   make([]bool, len(m.addrTypes)),
+		asserts:   make([]sink.Assertion, len(m.assertTypes)),
+		assertSet: make([]bool, len(m.assertTypes)),
+	}
+}
+
+func (b *build) setAddress(o *op, v string) {
+	a := &b.addrs[o.slot]
+	a.ObjectType, a.Type = sink.ObjectTypeAddress, o.tgt.name
+	switch o.tgt.field {
+	case streetAddress:
+		a.StreetAddress = v
+	case locality:
+		a.Locality = v
+	case region:
+		a.Region = v
+	case postalCode:
+		a.PostalCode = v
+	case country:
+		a.Country = v
+	}
+	b.addrSet[o.slot] = true
+}
+
+// addresses returns the addresses that have at least one field, sorted by type (the slots
+// are), or nil when there are none: addresses are optional, and an empty collection would
+// tell DRUID nothing more than its absence.
+func (b *build) addresses() *sink.Addresses {
+	var items []sink.Address
+	for i, set := range b.addrSet {
+		if set {
+			items = append(items, b.addrs[i])
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return &sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
+}
+
+func (b *build) assertions() *sink.Assertions {
+	var items []sink.Assertion
+	for i, set := range b.assertSet {
+		if set {
+			items = append(items, b.asserts[i])
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return &sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
+}
+
+// Mask returns the same request with object.password replaced by "********" when it is set,
+// so a payload can be printed (dry-run) without its secret. The request given is not changed.
+func Mask(r sink.Request) sink.Request {
+	if r.Object.Password != "" {
+		r.Object.Password = passwordMask
+	}
+	return r
+}
+
+const passwordMask = "********"

@@ -1,0 +1,638 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of Config. The CLI uses the same constants for its flags' defaults.
+const (
+	ConcurrencyDefault = 8
+	TimeoutDefault     = 30 * time.Second
+	RetriesDefault     = 5
+	BackoffBaseDefault = 250 * time.Millisecond
+	BackoffMaxDefault  = 30 * time.Second
+)
+
+// UpdatePath is where DRUID's update user call lives, under the endpoint (SPEC §2.1).
+const UpdatePath = "/activityid/v1/user/update"
+
+const (
+	// bodyMax bounds what is read of an answer: DRUID's envelope is a few KiB, and a proxy's
+	// error page must not cost a worker unbounded memory.
+	bodyMax = 1 << 20
+	// drainMax bounds what is thrown away after bodyMax so the connection can be reused;
+	// past it, closing the connection is cheaper than reading on.
+	drainMax = 256 << 10
+	// excerptMax bounds the excerpt of a body that is not DRUID's envelope.
+	excerptMax = 200
+	// errorMax bounds SendResult.Error: it goes into every checkpoint row and report line.
+	errorMax = 1024
+	// idleConnTimeout is how long a pooled connection may sit unused.
+	idleConnTimeout = 90 * time.Second
+)
+
+// Config configures a Client. Its zero values take the defaults below, except Retries, where 0
+// means no retries: the CLI passes RetriesDefault.
+type Config struct {
+	// Endpoint is DRUID's base URL (--endpoint), e.g. https://graph.demo.dru-id.com. A trailing
+	// slash and a path prefix are kept; credentials, a query or a fragment are refused.
+	Endpoint string
+	// EntryPoint is the entry point id sent as the From header (--entry-point). Required.
+	EntryPoint string
+	// Token is the static bearer token (--token).
+	Token string
+	// TokenFile (--token-file) holds the bearer token. It is read at New and re-read when DRUID
+	// answers 401; the call is then tried once more if the file now holds another token.
+	// Exclusive with Token.
+	TokenFile string
+	// PerUserTokens says every record may carry its own token, so neither Token nor TokenFile is
+	// required. A record's token always wins over the configured one.
+	PerUserTokens bool
+	// Concurrency is the number of workers calling Send at once; it sizes the connection pool.
+	// Defaults to ConcurrencyDefault.
+	Concurrency int
+	// Timeout bounds one HTTP call, reading the answer included. Defaults to TimeoutDefault.
+	Timeout time.Duration
+	// Retries is the number of tries after the first for transient outcomes. 0 means none.
+	Retries int
+	// Limiter, shared by every worker, is waited on before every try, retries included. Nil
+	// means unlimited.
+	Limiter *rate.Limiter
+	// BackoffBase is the first retry's backoff window; each retry doubles it. Defaults to
+	// BackoffBaseDefault.
+	BackoffBase time.Duration
+	// BackoffMax caps the backoff window. Defaults to BackoffMaxDefault; raised to BackoffBase
+	// when below it.
+	BackoffMax time.Duration
+	// Log receives one debug line per try and the token file's rotations. Defaults to the
+	// zero Logger, which writes nothing.
+	Log zerolog.Logger
+}
+
+// validate checks what the operator set. Its errors name the flag, and never repeat a value that
+// may hold a secret (the endpoint's userinfo, a token).
+func (cfg *Config) validate() error {
+	if cfg.EntryPoint == "" {
+		return errors.New("--entry-point is required")
+	}
+	if !headerSafe(cfg.EntryPoint) {
+		return errors.New("--entry-point holds characters an HTTP header cannot carry")
+	}
+	switch {
+	case cfg.Token != "" && cfg.TokenFile != "":
+		return errors.New("--token and --token-file exclude each other: set one")
+	case cfg.Token == "" && cfg.TokenFile == "" && !cfg.PerUserTokens:
+		return errors.New("--token or --token-file is required")
+	}
+	switch {
+	case cfg.Concurrency < 0:
+		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
+	case cfg.Timeout < 0:
+		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
+	case cfg.Retries < 0:
+		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
+	case cfg.BackoffBase < 0:
+		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
+	case cfg.BackoffMax < 0:
+		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
+	}
+	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
+	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
+		return errors.New("--burst must be at least 1")
+	}
+	return nil
+}
+
+// parseEndpoint returns the update call's URL under endpoint, and its path for error messages.
+func parseEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	// url.Parse's error repeats the URL, userinfo included: it is not wrapped.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("--endpoint must be an http(s) URL")
+	}
+	if u.User != nil {
+		return nil, errors.New("--endpoint must not carry credentials: use --token or --token-file")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, errors.New("--endpoint must be a base URL, without a query or a fragment")
+	}
+	return u.JoinPath(UpdatePath), nil
+}
+
+// Client calls DRUID's update user endpoint. It is safe for concurrent use by every worker of
+// a run, and shares among them its connections, its rate limiter and DRUID's throttling.
+type Client struct {
+	http       *http.Client
+	url        string // the update call's URL; never shown: errors name path
+	path       string
+	entryPoint []string
+	tokens     *tokenSource // nil when every record carries its own token
+	limiter    *rate.Limiter
+	retries    int
+	base, ceil time.Duration
+	log        zerolog.Logger
+
+	// heldUntil (unix nanoseconds) is when DRUID's last 429 or 503 lets every worker call
+	// again: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
+	heldUntil atomic.Int64
+}
+
+// New checks cfg and returns a Client ready to Send. With cfg.TokenFile, the file is read now.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	u, err := parseEndpoint(cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenSource(cfg.Token, cfg.TokenFile, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = ConcurrencyDefault
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = TimeoutDefault
+	}
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = BackoffBaseDefault
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = BackoffMaxDefault
+	}
+	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
+	return &Client{
+		http: &http.Client{
+			Transport: newTransport(cfg.Concurrency),
+			Timeout:   cfg.Timeout,
+			// A redirected POST becomes a GET, or re-sends a full replacement somewhere the
+			// operator never named: the 3xx is reported instead.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		url:        u.String(),
+		path:       u.Path,
+		entryPoint: []string{cfg.EntryPoint},
+		tokens:     tokens,
+		limiter:    cfg.Limiter,
+		retries:    cfg.Retries,
+		base:       cfg.BackoffBase,
+		ceil:       cfg.BackoffMax,
+		log:        cfg.Log,
+	}, nil
+}
+
+// newTransport returns a transport whose idle pool holds a connection per worker, so that a
+// steady run reuses its connections instead of opening one per call.
+func newTransport(concurrency int) *http.Transport {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		// Someone replaced the default transport; start from its documented settings.
+		t = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	if t.MaxIdleConns != 0 {
+		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
+	}
+	t.MaxIdleConnsPerHost = concurrency
+	t.IdleConnTimeout = idleConnTimeout
+	return t
+}
+
+// Close closes the idle connections. Calls still running finish normally.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+}
+
+// Header values shared by every request: RoundTrip does not modify the request's headers.
+var (
+	applicationJSON = []string{"application/json"}
+)
+
+// Send makes DRUID update one user and says what became of it. It never returns an error: a
+// failure is an outcome (SPEC §2.1), with the code of DRUID's last answer and the number of
+// calls made.
+//
+// Transient answers are retried up to Retries times, each after a backoff that honours
+// Retry-After. A 401 on a --token-file token re-reads the file and tries once more if it holds
+// another token.
+//
+// When ctx is cancelled, Send stops waiting (for the limiter, a backoff or a throttle) and
+// returns a failed outcome whose Error starts with "interrupted". A call already in flight is
+// not cut: it finishes, bounded by Timeout, so that DRUID's answer — which may have changed the
+// user — is what the checkpoint records (SPEC §4: calls in flight finish on shutdown).
+func (c *Client) Send(ctx context.Context, p *Payload) SendResult {
+	if p == nil || len(p.Body) == 0 {
+		return SendResult{Outcome: Failed, Error: "payload has no body: nothing to send"}
+	}
+	s := send{c: c, p: p}
+	switch {
+	case p.Token != "":
+		if !headerSafe(p.Token) {
+			return SendResult{Outcome: Failed, Error: "the record's token holds characters an HTTP header cannot carry"}
+		}
+		s.tok = token{value: p.Token}
+	case c.tokens != nil:
+		s.tok = c.tokens.current()
+		s.refreshable = c.tokens.refreshable()
+	default:
+		return SendResult{Outcome: Failed, Error: errNoToken.Error()}
+	}
+	if p.Locale != "" && !headerSafe(p.Locale) {
+		return SendResult{Outcome: Failed, Error: "the record's locale holds characters an HTTP header cannot carry"}
+	}
+	return s.run(ctx)
+}
+
+// send is the state of one Send.
+type send struct {
+	c           *Client
+	p           *Payload
+	tok         token
+	refreshable bool // tok came from --token-file and has not been refreshed yet
+	res         SendResult
+	secrets     []string // filled on the first error: the happy path never pays for it
+}
+
+func (s *send) run(ctx context.Context) SendResult {
+	retries := 0
+	for {
+		if err := s.c.waitTurn(ctx); err != nil {
+			return s.interrupted(ctx, "waiting for a turn to call DRUID", err)
+		}
+		s.res.Attempts++
+		code, fields, err := s.try(ctx)
+		if code != 0 {
+			s.res.Code = code
+		}
+		if err == nil {
+			return s.answered(code, fields)
+		}
+		se, _ := errors.AsType[*StatusError](err)
+		if se != nil && se.Code == http.StatusUnauthorized && s.refreshable {
+			s.refreshable = false
+			next, changed := s.c.tokens.refresh(s.tok)
+			if changed {
+				s.tok = next
+				continue
+			}
+		}
+		if ctx.Err() != nil && Retryable(err) {
+			// Shutting down: a transient failure is not worth another try now.
+			return s.interrupted(ctx, err.Error(), nil)
+		}
+		if !Retryable(err) || retries >= s.c.retries {
+			return s.failed(err)
+		}
+		retries++
+		var retryAfter time.Duration
+		if se != nil {
+			retryAfter = se.RetryAfter
+		}
+		wait := backoff(retries, s.c.base, s.c.ceil, retryAfter)
+		if se != nil && throttles(se.Code) {
+			s.c.hold(wait)
+		}
+		s.c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
+			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure, will retry")
+		if err := sleep(ctx, wait); err != nil {
+			return s.interrupted(ctx, fmt.Sprintf("backing off after try %d", s.res.Attempts), err)
+		}
+	}
+}
+
+// try makes one HTTP call. It returns DRUID's status (0 when none came), the fields a 206 names,
+// and the try's error: a *StatusError for an answer that is not a success, a *callError when
+// no answer came.
+func (s *send) try(ctx context.Context) (code int, fields []FieldError, err error) {
+	c := s.c
+	// The call is not tied to ctx's cancellation: see Send. Timeout still bounds it.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.url, bytes.NewReader(s.p.Body))
+	if err != nil {
+		return 0, nil, &callError{op: http.MethodPost, path: c.path, err: errors.New("cannot build the request")}
+	}
+	h := make(http.Header, 6)
+	h["Authorization"] = []string{"Bearer " + s.tok.value}
+	h["Content-Type"] = applicationJSON
+	h["Accept"] = applicationJSON
+	h["From"] = c.entryPoint
+	if s.p.Locale != "" {
+		h["Accept-Language"] = []string{s.p.Locale}
+	}
+	req.Header = h
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		err = &callError{op: http.MethodPost, path: c.path, err: innerError(err)}
+		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts).
+			Float64("duration_ms", millis(time.Since(start))).Str("error", s.scrub(err.Error())).Msg("druid: update call")
+		return 0, nil, err
+	}
+	code = resp.StatusCode
+	body, readErr := readBody(resp)
+	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
+		Float64("duration_ms", millis(time.Since(start))).Msg("druid: update call")
+	if readErr != nil {
+		// The status is DRUID's answer; a body cut short only loses the details.
+		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Str("error", s.scrub(readErr.Error())).
+			Msg("druid: answer's body unreadable")
+	}
+
+	switch code {
+	case http.StatusOK, http.StatusNotModified:
+		// A 200's body is the updated user, which the run does not keep; 304 has none.
+		return code, nil, nil
+	case http.StatusPartialContent:
+		env, _ := parseEnvelope(body)
+		if env != nil {
+			fields = s.scrubFields(env.Errors)
+		}
+		return code, fields, nil
+	}
+	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	if env, ok := parseEnvelope(body); ok {
+		se.Fields = s.scrubFields(env.Errors)
+	} else if len(body) > 0 {
+		se.Excerpt = excerpt(s.scrub(string(body)), excerptMax)
+	}
+	return code, nil, se
+}
+
+// answered is the result of a call DRUID answered with success.
+func (s *send) answered(code int, fields []FieldError) SendResult {
+	s.res.Outcome, _ = Classify(code)
+	if s.res.Outcome == Partial {
+		var b strings.Builder
+		b.WriteString("partial: ")
+		if len(fields) > 0 {
+			writeFieldErrors(&b, fields)
+		} else {
+			b.WriteString(meaning(code))
+		}
+		s.res.Error = excerpt(b.String(), errorMax)
+		s.res.Fields = fieldIDs(fields)
+	}
+	return s.res
+}
+
+// failed is the result of a try that ends the Send without success.
+func (s *send) failed(err error) SendResult {
+	s.res.Outcome = Failed
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		s.res.Outcome, _ = Classify(se.Code)
+		s.res.Fields = fieldIDs(se.Fields)
+	}
+	s.res.Error = excerpt(s.scrub(err.Error()), errorMax)
+	return s.res
+}
+
+// interrupted is the result of a Send that ctx stopped while it was doing what; err, when not
+// nil, is why the wait ended.
+func (s *send) interrupted(ctx context.Context, what string, err error) SendResult {
+	s.res.Outcome = Failed
+	s.res.Fields = nil
+	msg := "interrupted: " + what
+	switch {
+	case ctx.Err() == nil && err != nil:
+		// The limiter refused for another reason than ctx: its burst was set to 0, or the
+		// wait would outlast ctx's deadline.
+		msg = what + ": " + err.Error()
+	case err != nil:
+		msg += ": " + err.Error()
+	}
+	s.res.Error = excerpt(s.scrub(msg), errorMax)
+	return s.res
+}
+
+// waitTurn blocks until DRUID's throttling and the rate limiter let the next try go.
+func (c *Client) waitTurn(ctx context.Context) error {
+	if err := c.waitHeld(ctx); err != nil {
+		return err
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		// Another worker may have been throttled while this one waited on the limiter.
+		return c.waitHeld(ctx)
+	}
+	return nil
+}
+
+// waitHeld waits for the hold a 429 or 503 put on every worker.
+func (c *Client) waitHeld(ctx context.Context) error {
+	until := c.heldUntil.Load()
+	if until == 0 {
+		return ctx.Err()
+	}
+	return sleep(ctx, time.Until(time.Unix(0, until)))
+}
+
+// hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
+func (c *Client) hold(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.heldUntil.Load()
+		if cur >= until {
+			return
+		}
+		if c.heldUntil.CompareAndSwap(cur, until) {
+			c.log.Debug().Int64("hold_ms", d.Milliseconds()).Msg("druid: throttled, every worker holds off")
+			return
+		}
+	}
+}
+
+// envelope is the part of DRUID's envelope the run uses.
+type envelope struct {
+	Result *Result `json:"result"`
+}
+
+// parseEnvelope reads DRUID's envelope; ok is false when body is not one (a proxy's page, say).
+func parseEnvelope(body []byte) (*Result, bool) {
+	if len(body) == 0 {
+		return nil, false
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.Result == nil {
+		return nil, false
+	}
+	return env.Result, true
+}
+
+// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
+// goes back to the pool.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= bodyMax {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, bodyMax))
+	if err == nil {
+		_, err = io.CopyN(io.Discard, resp.Body, drainMax)
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	return buf.Bytes(), err
+}
+
+// innerError is what went wrong in a call, without the *url.Error's URL around it: the URL may
+// carry a query with a code verifier (SPEC §2.2).
+func innerError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// scrub removes the secrets of this Send from text bound for an error or a log line: a proxy's
+// error page may echo the request, and DRUID's field errors may quote the password.
+func (s *send) scrub(text string) string {
+	if s.secrets == nil {
+		s.secrets = secretsOf(s.p, s.tok.value)
+	}
+	for _, sec := range s.secrets {
+		text = strings.ReplaceAll(text, sec, "***")
+	}
+	return text
+}
+
+// scrubFields returns DRUID's field errors with the secrets removed and every text sanitized.
+func (s *send) scrubFields(fields []FieldError) []FieldError {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]FieldError, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, FieldError{
+			Message: excerpt(s.scrub(f.Message), excerptMax),
+			Details: excerpt(s.scrub(f.Details), excerptMax),
+		})
+	}
+	return out
+}
+
+// secretsOf lists the forms in which this call's secrets may come back: the bearer token and the
+// password, raw and JSON-escaped both ways encoding/json may write it. The password is read
+// from Body, the bytes actually sent, in case Request was not filled in.
+func secretsOf(p *Payload, tok string) []string {
+	var secrets []string
+	add := func(v string) {
+		if v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	add(tok)
+	add(p.Token)
+	passwords := []string{p.Request.Object.Password}
+	var sent struct {
+		Object struct {
+			Password string `json:"password"`
+		} `json:"object"`
+	}
+	if json.Unmarshal(p.Body, &sent) == nil {
+		passwords = append(passwords, sent.Object.Password)
+	}
+	for _, pw := range passwords {
+		if pw == "" {
+			continue
+		}
+		add(pw)
+		if b, err := json.Marshal(pw); err == nil {
+			add(string(b[1 : len(b)-1]))
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(pw) == nil {
+			v := strings.TrimSpace(buf.String())
+			add(v[1 : len(v)-1])
+		}
+	}
+	return secrets
+}
+
+// fieldIDs returns the field ids DRUID named, each once, in its order.
+func fieldIDs(fields []FieldError) []string {
+	var ids []string
+	seen := make(map[string]bool, len(fields))
+	for _, f := range fields {
+		if f.Message != "" && !seen[f.Message] {
+			seen[f.Message] = true
+			ids = append(ids, f.Message)
+		}
+	}
+	return ids
+}
+
+// excerpt returns text on one line, printable, at most n bytes long: fit for a checkpoint row
+// and a CSV report.
+func excerpt(text string, n int) string {
+	clean := true
+	for i := 0; i < len(text); i++ {
+		if b := text[i]; b < 0x20 || b == 0x7f || b >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		space := false
+		for _, r := range strings.ToValidUTF8(text, "\uFFFD") {
+			if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+				space = true
+				continue
+			}
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteRune(r)
+		}
+		text = b.String()
+	}
+	text = strings.TrimSpace(text)
+	if len(text) <= n {
+		return text
+	}
+	const more = "…"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + more
+}
+
+// millis is d in milliseconds, to the microsecond: local calls take less than one.
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
