@@ -42,7 +42,7 @@ func runMain(t *testing.T, args ...string) cliResult {
 }
 
 // startSim serves a DRUID simulator on loopback for the test.
-func startSim(t *testing.T, cfg druidsim.Config) (*druidsim.Server, string) {
+func startSim(t testing.TB, cfg druidsim.Config) (*druidsim.Server, string) {
 	t.Helper()
 	if cfg.Tokens == nil {
 		cfg.Tokens = []string{testToken}

@@ -134,11 +134,13 @@ func (e *storeError) Error() string { return e.msg }
 func (e *storeError) Unwrap() error { return e.kind }
 
 // translate turns a driver error into a storeError. unavailable says whether the driver's error
-// means the store could not be reached; secret, when not empty, is removed from the message.
-func translate(ctx context.Context, err error, unavailable bool, secret string) error {
+// means the store could not be reached; secrets are removed from the message.
+func translate(ctx context.Context, err error, unavailable bool, secrets ...string) error {
 	msg := err.Error()
-	if secret != "" {
-		msg = strings.ReplaceAll(msg, secret, "xxxxx")
+	for _, secret := range secrets {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
 	}
 	// Connection errors can span lines (one per address tried); the CLI prints one line.
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
@@ -152,9 +154,6 @@ func translate(ctx context.Context, err error, unavailable bool, secret string) 
 		kind = context.DeadlineExceeded
 	case unavailable:
 		kind = ErrUnavailable
-	}
-	if kind != nil && !strings.Contains(msg, kind.Error()) {
-		msg += " (" + kind.Error() + ")"
 	}
 	return &storeError{msg: msg, kind: kind}
 }

@@ -252,20 +252,6 @@ func (s *Server) reply(w http.ResponseWriter, code int, body []byte) {
 	}
 }
 
-// envelope encodes DRUID's response envelope. user must not carry a password.
-func envelope(code int, user *sink.User, errs ...sink.FieldError) []byte {
-	var resp sink.Response
-	resp.Content.User = user
-	resp.Result = sink.Result{Status: code, Errors: errs}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		// Only strings, maps of strings and bools: encoding cannot fail; answer something
-		// well-formed all the same.
-		return []byte(`{"content":{},"result":{"status":500,"errors":[{"message":"server","details":"encode response"}]}}`)
-	}
-	return b
-}
-
 func (s *Server) replyError(w http.ResponseWriter, code int, errs ...sink.FieldError) {
 	s.reply(w, code, envelope(code, nil, errs...))
 }

@@ -385,7 +385,6 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			b.asserts[o.slot] = sink.Assertion{
 				ObjectType: sink.ObjectTypeAssertion, Type: o.tgt.name, Typology: sink.TypologyUser, Value: c,
 			}
-			b.assertSet[o.slot] = true
 		}
 	}
 
@@ -457,13 +456,11 @@ func missingSections(u *sink.User) []string {
 }
 
 // build is the scratch of one Build call: the slotted parts of the payload before they become
-// maps and sorted collections.
+// maps and sorted collections. A slot whose Type is still "" was not filled.
 type build struct {
-	ids       []idValue
-	addrs     []sink.Address
-	addrSet   []bool
-	asserts   []sink.Assertion
-	assertSet []bool
+	ids     []idValue
+	addrs   []sink.Address
+	asserts []sink.Assertion
 }
 
 type idValue struct {
@@ -473,11 +470,9 @@ type idValue struct {
 
 func newBuild(m *Mapper) *build {
 	return &build{
-		ids:       make([]idValue, len(m.ids)),
-		addrs:     make([]sink.Address, len(m.addrTypes)),
-		addrSet:   make([]bool, len(m.addrTypes)),
-		asserts:   make([]sink.Assertion, len(m.assertTypes)),
-		assertSet: make([]bool, len(m.assertTypes)),
+		ids:     make([]idValue, len(m.ids)),
+		addrs:   make([]sink.Address, len(m.addrTypes)),
+		asserts: make([]sink.Assertion, len(m.assertTypes)),
 	}
 }
 
@@ -496,17 +491,18 @@ func (b *build) setAddress(o *op, v string) {
 	case country:
 		a.Country = v
 	}
-	b.addrSet[o.slot] = true
 }
 
 // addresses returns the addresses that have at least one field, sorted by type (the slots
 // are), or nil when there are none: addresses are optional, and an empty collection would
 // tell DRUID nothing more than its absence.
 func (b *build) addresses() *sink.Addresses {
-	var items []sink.Address
-	for i, set := range b.addrSet {
-		if set {
-			items = append(items, b.addrs[i])
+	// The filled slots are packed in place: the scratch becomes the payload's items, sorted
+	// because the slots are, at no further allocation.
+	items := b.addrs[:0]
+	for _, a := range b.addrs {
+		if a.Type != "" {
+			items = append(items, a)
 		}
 	}
 	if len(items) == 0 {
@@ -516,10 +512,10 @@ func (b *build) addresses() *sink.Addresses {
 }
 
 func (b *build) assertions() *sink.Assertions {
-	var items []sink.Assertion
-	for i, set := range b.assertSet {
-		if set {
-			items = append(items, b.asserts[i])
+	items := b.asserts[:0]
+	for _, a := range b.asserts {
+		if a.Type != "" {
+			items = append(items, a)
 		}
 	}
 	if len(items) == 0 {

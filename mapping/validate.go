@@ -319,9 +319,9 @@ type dateLayout struct {
 	year, mon, d int    // where YYYY, MM and DD start
 }
 
-// parseDateLayout compiles a layout such as "MM/DD/YYYY", "DD.MM.YYYY" or "YYYYMMDD". Letters
-// and digits outside the three fields are refused: "DD/MM/YY" or "yyyy-mm-dd" are typos that
-// would otherwise make every value of the column invalid.
+// parseDateLayout compiles a layout such as "MM/DD/YYYY", "DD.MM.YYYY" or "YYYYMMDD". ASCII
+// letters and digits outside the three fields are refused: "DD/MM/YY" or "yyyy-mm-dd" are typos
+// that would otherwise make every value of the column invalid. Anything else is a separator.
 func parseDateLayout(layout string) (*dateLayout, error) {
 	l := &dateLayout{layout: layout, digit: make([]bool, len(layout)), year: -1, mon: -1, d: -1}
 	set := func(pos *int, name string, at int) error {
@@ -347,11 +347,10 @@ func parseDateLayout(layout string) (*dateLayout, error) {
 			fill(l.digit[i:i+2], true)
 			i += 2
 		default:
-			r, size := utf8.DecodeRuneInString(layout[i:])
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				return nil, fmt.Errorf("%q is neither YYYY, MM, DD nor a separator", layout[i:i+size])
+			if c := layout[i]; 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+				return nil, fmt.Errorf("%q is neither YYYY, MM, DD nor a separator", layout[i:i+1])
 			}
-			i += size
+			i++
 		}
 		if err != nil {
 			return nil, err

@@ -131,7 +131,9 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return nil, errors.New("--endpoint must be a base URL, without a query or a fragment")
 	}
-	return u.JoinPath(UpdatePath), nil
+	u.Path = strings.TrimRight(u.Path, "/") + UpdatePath
+	u.RawPath = ""
+	return u, nil
 }
 
 // Client calls DRUID's update user endpoint. It is safe for concurrent use by every worker of
@@ -227,10 +229,8 @@ func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 }
 
-// Header values shared by every request: RoundTrip does not modify the request's headers.
-var (
-	applicationJSON = []string{"application/json"}
-)
+// applicationJSON is shared by every request: RoundTrip does not modify the request's headers.
+var applicationJSON = []string{"application/json"}
 
 // Send makes DRUID update one user and says what became of it. It never returns an error: a
 // failure is an outcome (SPEC §2.1), with the code of DRUID's last answer and the number of
@@ -292,11 +292,16 @@ func (s *send) run(ctx context.Context) SendResult {
 			return s.answered(code, fields)
 		}
 		se, _ := errors.AsType[*StatusError](err)
+		if se != nil && throttles(se.Code) {
+			// Every worker honours DRUID's Retry-After, whether or not this one retries.
+			s.c.hold(se.RetryAfter)
+		}
 		if se != nil && se.Code == http.StatusUnauthorized && s.refreshable {
 			s.refreshable = false
 			next, changed := s.c.tokens.refresh(s.tok)
 			if changed {
 				s.tok = next
+				s.secrets = nil // the new token is a secret too
 				continue
 			}
 		}
@@ -314,6 +319,7 @@ func (s *send) run(ctx context.Context) SendResult {
 		}
 		wait := backoff(retries, s.c.base, s.c.ceil, retryAfter)
 		if se != nil && throttles(se.Code) {
+			// The others wait as long as this one, so they do not spend the slot it waits for.
 			s.c.hold(wait)
 		}
 		s.c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
@@ -404,7 +410,10 @@ func (s *send) failed(err error) SendResult {
 	s.res.Outcome = Failed
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		s.res.Outcome, _ = Classify(se.Code)
-		s.res.Fields = fieldIDs(se.Fields)
+		if se.Code != http.StatusUnauthorized {
+			// A 401 names the token, not a field of the user's data.
+			s.res.Fields = fieldIDs(se.Fields)
+		}
 	}
 	s.res.Error = excerpt(s.scrub(err.Error()), errorMax)
 	return s.res
@@ -454,6 +463,9 @@ func (c *Client) waitHeld(ctx context.Context) error {
 
 // hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
 func (c *Client) hold(d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	until := time.Now().Add(d).UnixNano()
 	for {
 		cur := c.heldUntil.Load()
@@ -608,6 +620,9 @@ func excerpt(text string, n int) string {
 		var b strings.Builder
 		space := false
 		for _, r := range strings.ToValidUTF8(text, "\uFFFD") {
+			if b.Len() > n {
+				break // enough to cut from: a 1 MiB page costs no more than a short one
+			}
 			if unicode.IsSpace(r) || !unicode.IsPrint(r) {
 				space = true
 				continue

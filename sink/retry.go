@@ -181,7 +181,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+	secs, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err == nil:
 		if secs <= 0 {
 			return 0
 		}
@@ -189,8 +191,12 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 			return RetryAfterMax
 		}
 		d = time.Duration(secs) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
+	case errors.Is(err, strconv.ErrRange) && v[0] != '-':
+		return RetryAfterMax
+	default:
+		if at, err := http.ParseTime(v); err == nil {
+			d = at.Sub(now)
+		}
 	}
 	return min(max(d, 0), RetryAfterMax)
 }

@@ -26,15 +26,21 @@ const MaxRowBytes = 1 << 20
 // without being copied before it is split.
 const readBufferSize = 64 << 10
 
-// The kinds of malformed row, the Err of a [RowError]. Test them with errors.Is on a Record's
-// Err.
+// The kinds of malformed row, the Err of a [RowError]: test a Record's Err with errors.Is.
 var (
-	ErrFieldCount    = errors.New("wrong number of fields")
-	ErrBareQuote     = errors.New("bare quote in an unquoted field")
-	ErrAfterQuote    = errors.New("text after the closing quote of a field")
+	// ErrFieldCount is a row with more or fewer fields than the header has columns.
+	ErrFieldCount = errors.New("wrong number of fields")
+	// ErrBareQuote is a quote inside a field that does not start with one.
+	ErrBareQuote = errors.New("bare quote in an unquoted field")
+	// ErrAfterQuote is a quoted field whose closing quote is followed by something other than
+	// the delimiter or the end of the line; often a quote that should have been doubled.
+	ErrAfterQuote = errors.New("text after the closing quote of a field")
+	// ErrUnclosedQuote is a quoted field still open at the end of the input.
 	ErrUnclosedQuote = errors.New("quoted field never closed")
-	ErrInvalidUTF8   = errors.New("invalid UTF-8")
-	ErrRowTooLong    = errors.New("row too long")
+	// ErrInvalidUTF8 is a field whose bytes are not UTF-8.
+	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+	// ErrRowTooLong is a row longer than MaxRowBytes.
+	ErrRowTooLong = errors.New("row too long")
 )
 
 // RowError says why a CSV row is malformed. It is the Err of a [Record], never an error
@@ -56,12 +62,11 @@ func (e *RowError) Error() string {
 	case ErrFieldCount:
 		msg = fmt.Sprintf("%d %s, header has %d", e.Fields, plural(e.Fields, "field"), e.Columns)
 	case ErrBareQuote:
-		msg = fmt.Sprintf("bare quote in field %d", e.Field)
+		msg = fmt.Sprintf("bare quote in field %d%s", e.Field, e.onLine())
 	case ErrAfterQuote:
-		msg = fmt.Sprintf("text after the closing quote of field %d", e.Field)
+		msg = fmt.Sprintf("text after the closing quote of field %d%s", e.Field, e.onLine())
 	case ErrUnclosedQuote:
 		msg = fmt.Sprintf("quoted field %d never closed", e.Field)
-		return fmt.Sprintf("line %d: %s", e.Line, msg) // its fault line is just the end of input
 	case ErrInvalidUTF8:
 		msg = fmt.Sprintf("invalid UTF-8 in field %d", e.Field)
 	case ErrRowTooLong:
@@ -72,14 +77,19 @@ func (e *RowError) Error() string {
 		if e.FaultLine > e.Line {
 			msg += fmt.Sprintf(", skipped through line %d", e.FaultLine)
 		}
-		return fmt.Sprintf("line %d: %s", e.Line, msg)
 	default:
 		msg = fmt.Sprint(e.Err)
 	}
-	if e.FaultLine > e.Line {
-		msg += fmt.Sprintf(" on line %d", e.FaultLine)
-	}
 	return fmt.Sprintf("line %d: %s", e.Line, msg)
+}
+
+// onLine points at the line of a fault found past the row's first line, where the operator
+// must look to fix it.
+func (e *RowError) onLine() string {
+	if e.FaultLine > e.Line {
+		return fmt.Sprintf(" on line %d", e.FaultLine)
+	}
+	return ""
 }
 
 // Unwrap returns the kind of fault, for errors.Is.
@@ -324,15 +334,11 @@ func (c *CSV) readLine(budget int) (raw []byte, long bool, err error) {
 	read := len(raw) > 0
 	long = len(raw) > budget
 	if errors.Is(err, bufio.ErrBufferFull) {
-		c.long = c.long[:0]
-		if !long {
-			c.long = append(c.long, raw...)
-		}
+		c.long = append(c.long[:0], raw...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			raw, err = c.r.ReadSlice('\n')
 			if !long && len(c.long)+len(raw) > budget {
 				long = true
-				c.long = c.long[:0] // nothing of the row is used
 			}
 			if !long {
 				c.long = append(c.long, raw...)

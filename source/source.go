@@ -1,5 +1,3 @@
-// Package source reads user records from a company's systems: a CSV export or a Postgres table.
-// Every source streams: memory stays flat whatever the size of the input.
 package source
 
 // Record is one row of a source. Values line up with the source's Columns.

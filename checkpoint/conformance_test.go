@@ -1,0 +1,713 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/migrations"
+)
+
+// newLocation returns a fresh, empty checkpoint for one test: what to pass to Open. Opening it
+// more than once reaches the same database, as a second process would.
+type newLocation func(t *testing.T) (dsn string, opts Options)
+
+// versioner is implemented by both stores, for the tests: the versions in schema_migrations.
+type versioner interface {
+	appliedVersions(ctx context.Context) ([]int, error)
+}
+
+// runConformance is the behaviour every Store must have, run against each of them.
+func runConformance(t *testing.T, dialect string, location newLocation) {
+	// open opens the checkpoint at dsn and closes it when the test ends.
+	open := func(t *testing.T, dsn string, opts Options) Store {
+		t.Helper()
+		s, err := Open(context.Background(), dsn, opts)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	// fresh opens a new, migrated checkpoint.
+	fresh := func(t *testing.T) Store {
+		t.Helper()
+		dsn, opts := location(t)
+		s := open(t, dsn, opts)
+		require.NoError(t, s.Migrate(context.Background()))
+		return s
+	}
+	allVersions := func(t *testing.T) []int {
+		t.Helper()
+		all, err := migrations.Files(dialect)
+		require.NoError(t, err)
+		var v []int
+		for _, m := range all {
+			v = append(v, m.Version)
+		}
+		return v
+	}
+
+	t.Run("MigrateTwiceIsANoOp", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+
+		require.NoError(t, s.Migrate(ctx))
+
+		got, err := s.Prior(ctx, "job", []string{"ana"})
+		require.NoError(t, err)
+		require.Contains(t, got, "ana", "a second Migrate lost the data")
+		versions, err := s.(versioner).appliedVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, allVersions(t), versions)
+	})
+
+	t.Run("ConcurrentMigrateFromSeveralProcesses", func(t *testing.T) {
+		t.Parallel()
+		dsn, opts := location(t)
+		const processes = 4
+		stores := make([]Store, processes)
+		errs := make([]error, processes)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range processes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s, err := Open(context.Background(), dsn, opts)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				stores[i] = s
+				errs[i] = s.Migrate(context.Background())
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, s := range stores {
+			if s != nil {
+				t.Cleanup(func() { _ = s.Close() })
+			}
+		}
+		for i, err := range errs {
+			require.NoError(t, err, "process %d", i)
+		}
+		versions, err := stores[0].(versioner).appliedVersions(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, allVersions(t), versions, "each migration recorded once")
+	})
+
+	t.Run("OperationsBeforeMigrateFail", func(t *testing.T) {
+		t.Parallel()
+		dsn, opts := location(t)
+		s := open(t, dsn, opts)
+		_, err := s.Prior(context.Background(), "job", []string{"ana"})
+		require.Error(t, err)
+		require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
+	})
+
+	t.Run("WriteThenPriorAndFailuresReturnTheRow", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		want := Row{
+			Job: "job", Key: "ana", StatusCode: 416, Outcome: "rejected", Attempts: 3,
+			PayloadHash: "hash-1", Error: "ids.email: bad format", RunID: 7,
+			UpdatedAt: time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC),
+		}
+		require.NoError(t, s.Write(ctx, []Row{want}))
+
+		got, err := s.Prior(ctx, "job", []string{"ana"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]Prior{"ana": {Outcome: "rejected", PayloadHash: "hash-1", StatusCode: 416}}, got)
+		require.Equal(t, []Row{want}, failures(t, s, "job", "rejected"))
+	})
+
+	t.Run("EmptyHashAndErrorRoundTrip", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		r := row("job", "ana", "updated", 200)
+		r.PayloadHash, r.Error = "", ""
+		require.NoError(t, s.Write(ctx, []Row{r}))
+		got := failures(t, s, "job", "updated")
+		require.Len(t, got, 1)
+		require.Empty(t, got[0].PayloadHash)
+		require.Empty(t, got[0].Error)
+	})
+
+	t.Run("UpsertReplacesEveryField", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		first := Row{Job: "job", Key: "ana", StatusCode: 503, Outcome: "failed", Attempts: 6,
+			PayloadHash: "h1", Error: "503 Service Unavailable", RunID: 1}
+		second := Row{Job: "job", Key: "ana", StatusCode: 200, Outcome: "updated", Attempts: 1,
+			PayloadHash: "h2", RunID: 2, UpdatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		require.NoError(t, s.Write(ctx, []Row{first}))
+		require.NoError(t, s.Write(ctx, []Row{second}))
+
+		require.Empty(t, failures(t, s, "job", "failed"))
+		require.Equal(t, []Row{second}, failures(t, s, "job", "updated"), "the error of the failed try must be gone")
+	})
+
+	t.Run("SameKeyTwiceInOneWriteLastWins", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		rows := []Row{
+			row("job", "ana", "failed", 503),
+			row("job", "bob", "updated", 200),
+			row("job", "ana", "rejected", 404),
+			row("job", "ana", "partial", 206),
+		}
+		require.NoError(t, s.Write(ctx, rows))
+		got, err := s.Prior(ctx, "job", []string{"ana", "bob"})
+		require.NoError(t, err)
+		require.Equal(t, "partial", got["ana"].Outcome)
+		require.Equal(t, 206, got["ana"].StatusCode)
+		require.Equal(t, "updated", got["bob"].Outcome)
+		require.Equal(t, "job", rows[0].Job, "Write must not modify its argument")
+	})
+
+	t.Run("PriorOf5000KeysInOneCall", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var rows []Row
+		var keys []string
+		for i := range 5000 {
+			key := fmt.Sprintf("user-%05d", i)
+			rows = append(rows, row("job", key, "updated", 200))
+			keys = append(keys, key)
+		}
+		require.NoError(t, s.Write(ctx, rows))
+		for i := range 100 {
+			keys = append(keys, fmt.Sprintf("stranger-%d", i))
+		}
+
+		got, err := s.Prior(ctx, "job", keys)
+		require.NoError(t, err)
+		require.Len(t, got, 5000)
+		require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-user-04999", StatusCode: 200}, got["user-04999"])
+	})
+
+	t.Run("UnknownKeysAreAbsent", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+		for _, keys := range [][]string{nil, {}, {"bob"}, {"ana\xff"}, {"an\x00a"}} {
+			got, err := s.Prior(ctx, "job", keys)
+			require.NoError(t, err, "keys %q", keys)
+			require.NotNil(t, got)
+			require.Empty(t, got, "keys %q", keys)
+		}
+	})
+
+	t.Run("AwkwardKeysRoundTripAndSortByBytes", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		keys := []string{
+			`O'Brien`, `"quoted"`, `back\slash`, `50%_off`, `%`, `_`, `a_b`, `a%b`, ` padded `,
+			"tab\there", "new\nline", "José", "ÁLVARO", "zoë", "日本語", "🙂", "Z", "a", "#line 1",
+			"'; DROP TABLE migration_status; --", "",
+		}
+		var rows []Row
+		for _, k := range keys {
+			rows = append(rows, row("job", k, "failed", 500))
+		}
+		require.NoError(t, s.Write(ctx, rows))
+
+		got, err := s.Prior(ctx, "job", keys)
+		require.NoError(t, err)
+		require.Len(t, got, len(keys))
+		for _, k := range keys {
+			require.Contains(t, got, k)
+		}
+		var order []string
+		for _, r := range failures(t, s, "job", "failed") {
+			order = append(order, r.Key)
+		}
+		want := append([]string(nil), keys...)
+		sort.Strings(want) // byte order, whatever the database's collation
+		require.Equal(t, want, order)
+	})
+
+	t.Run("InvalidKeyFailsTheWholeWrite", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		for _, bad := range []string{"ana\xff", "an\x00a"} {
+			err := s.Write(ctx, []Row{row("job", "bob", "updated", 200), row("job", bad, "updated", 200)})
+			require.ErrorContains(t, err, "write 2 outcomes")
+			got, err := s.Prior(ctx, "job", []string{"bob"})
+			require.NoError(t, err)
+			require.Empty(t, got, "a failed Write must write nothing")
+		}
+	})
+
+	t.Run("ErrorTextIsStoredEvenWithBadBytes", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		r := row("job", "ana", "rejected", 400)
+		r.Error = "bad \xff byte and a \x00 NUL"
+		require.NoError(t, s.Write(ctx, []Row{r}))
+		got := failures(t, s, "job", "rejected")
+		require.Len(t, got, 1)
+		require.Equal(t, "bad \uFFFD byte and a  NUL", got[0].Error)
+	})
+
+	t.Run("JobsAreIsolated", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{
+			row("nightly", "ana", "updated", 200),
+			row("nightly", "#line 2", "invalid", 0),
+			row("backfill", "ana", "failed", 503),
+			row("backfill", "#line 2", "invalid", 0),
+		}))
+
+		got, err := s.Prior(ctx, "nightly", []string{"ana"})
+		require.NoError(t, err)
+		require.Equal(t, "updated", got["ana"].Outcome)
+		got, err = s.Prior(ctx, "backfill", []string{"ana"})
+		require.NoError(t, err)
+		require.Equal(t, "failed", got["ana"].Outcome)
+
+		status, err := s.Status(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status)
+		require.Empty(t, failures(t, s, "nightly", "failed"))
+
+		require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
+		got, err = s.Prior(ctx, "backfill", []string{"#line 2"})
+		require.NoError(t, err)
+		require.Contains(t, got, "#line 2", "DeleteKeys reached into another job")
+	})
+
+	t.Run("RunsRoundTripNewestFirst", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		before := time.Now().Add(-time.Second)
+		first, err := s.StartRun(ctx, "job", "run")
+		require.NoError(t, err)
+		second, err := s.StartRun(ctx, "job", "retry")
+		require.NoError(t, err)
+		other, err := s.StartRun(ctx, "other", "run")
+		require.NoError(t, err)
+		require.Greater(t, second, first)
+		require.Greater(t, other, second)
+
+		counts := Counts{Read: 1_000_000, Skipped: 2, Updated: 3, Partial: 4, Unchanged: 5, Invalid: 6, Rejected: 7, Failed: 8}
+		require.NoError(t, s.FinishRun(ctx, first, counts, 1))
+		after := time.Now().Add(time.Second)
+
+		runs, err := s.Runs(ctx, "job")
+		require.NoError(t, err)
+		require.Len(t, runs, 2)
+
+		require.Equal(t, second, runs[0].ID)
+		require.Equal(t, "retry", runs[0].Command)
+		require.Nil(t, runs[0].FinishedAt, "an unfinished run has no end")
+		require.Nil(t, runs[0].ExitCode)
+		require.Equal(t, Counts{}, runs[0].Counts)
+
+		require.Equal(t, first, runs[1].ID)
+		require.Equal(t, "job", runs[1].Job)
+		require.Equal(t, "run", runs[1].Command)
+		require.Equal(t, counts, runs[1].Counts)
+		require.NotNil(t, runs[1].ExitCode)
+		require.Equal(t, 1, *runs[1].ExitCode)
+		require.NotNil(t, runs[1].FinishedAt)
+		for _, tm := range []time.Time{runs[1].StartedAt, *runs[1].FinishedAt} {
+			require.Equal(t, time.UTC, tm.Location())
+			require.True(t, tm.After(before) && tm.Before(after), "%v not between %v and %v", tm, before, after)
+		}
+		require.False(t, runs[1].FinishedAt.Before(runs[1].StartedAt))
+	})
+
+	t.Run("FinishRunOfUnknownRunIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		s := fresh(t)
+		err := s.FinishRun(context.Background(), 424242, Counts{}, 0)
+		require.ErrorIs(t, err, ErrNotFound)
+	})
+
+	t.Run("UnknownJobIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+
+		_, err := s.Runs(ctx, "jbo")
+		require.ErrorIs(t, err, ErrNotFound)
+		require.ErrorContains(t, err, `"jbo"`)
+		_, err = s.Status(ctx, "jbo")
+		require.ErrorIs(t, err, ErrNotFound)
+		err = s.Failures(ctx, "jbo", []string{"failed"}, func(Row) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound)
+	})
+
+	t.Run("KnownJobWithNothingToShowIsNotAnError", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		_, err := s.StartRun(ctx, "started", "run") // a run that read an empty source
+		require.NoError(t, err)
+		require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
+
+		status, err := s.Status(ctx, "started")
+		require.NoError(t, err)
+		require.Empty(t, status)
+		runs, err := s.Runs(ctx, "written")
+		require.NoError(t, err)
+		require.Empty(t, runs)
+		require.Empty(t, failures(t, s, "written", "failed"))
+		require.Empty(t, failures(t, s, "written"), "no outcomes asked, none given")
+	})
+
+	t.Run("StatusCountsPerOutcomeAndCode", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var rows []Row
+		add := func(n int, outcome string, code int) {
+			for range n {
+				rows = append(rows, row("job", fmt.Sprintf("u%d", len(rows)), outcome, code))
+			}
+		}
+		add(5, "updated", 200)
+		add(2, "rejected", 416)
+		add(1, "rejected", 404)
+		add(3, "failed", 503)
+		add(1, "failed", 0)
+		add(4, "unchanged", 304)
+		add(2, "invalid", 0)
+		add(1, "partial", 206)
+		require.NoError(t, s.Write(ctx, rows))
+
+		got, err := s.Status(ctx, "job")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{
+			{"failed", 0, 1}, {"failed", 503, 3},
+			{"invalid", 0, 2},
+			{"partial", 206, 1},
+			{"rejected", 404, 1}, {"rejected", 416, 2},
+			{"unchanged", 304, 4},
+			{"updated", 200, 5},
+		}, got)
+	})
+
+	t.Run("FailuresFiltersByOutcomeInKeyOrder", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{
+			row("job", "carla", "failed", 503),
+			row("job", "ana", "rejected", 416),
+			row("job", "bob", "updated", 200),
+			row("job", "dora", "invalid", 0),
+			row("job", "eva", "unchanged", 304),
+			row("job", "Bea", "failed", 0),
+		}))
+		keys := func(rows []Row) []string {
+			var out []string
+			for _, r := range rows {
+				out = append(out, r.Key)
+			}
+			return out
+		}
+		require.Equal(t, []string{"Bea", "ana", "carla"}, keys(failures(t, s, "job", "failed", "rejected")))
+		require.Equal(t, []string{"Bea", "ana", "carla", "dora"}, keys(failures(t, s, "job", "failed", "rejected", "invalid")))
+		require.Equal(t, []string{"dora"}, keys(failures(t, s, "job", "invalid")))
+	})
+
+	t.Run("FailuresStopsWithFnsError", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var rows []Row
+		for i := range 100 {
+			rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "failed", 500))
+		}
+		require.NoError(t, s.Write(ctx, rows))
+
+		stop := errors.New("stdout closed")
+		calls := 0
+		err := s.Failures(ctx, "job", []string{"failed"}, func(Row) error {
+			calls++
+			if calls == 3 {
+				return stop
+			}
+			return nil
+		})
+		require.Same(t, stop, err, "fn's error must come back unchanged")
+		require.Equal(t, 3, calls)
+
+		// The store is still usable: the cursor was released.
+		require.Len(t, failures(t, s, "job", "failed"), 100)
+	})
+
+	t.Run("FailuresStreamsWhileTheStoreIsUsed", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		const n = 10_000
+		var rows []Row
+		for i := range n {
+			rows = append(rows, row("job", fmt.Sprintf("u%05d", i), "failed", 500))
+		}
+		require.NoError(t, s.Write(ctx, rows))
+
+		// fn using the store mid-stream must not deadlock on a connection or a lock the stream holds.
+		seen := 0
+		err := s.Failures(ctx, "job", []string{"failed"}, func(r Row) error {
+			seen++
+			if seen%2500 == 1 {
+				if _, err := s.Prior(ctx, "job", []string{r.Key}); err != nil {
+					return err
+				}
+				return s.Write(ctx, []Row{row("retry", r.Key, "updated", 200)})
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, n, seen)
+		status, err := s.Status(ctx, "retry")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{{"updated", 200, 4}}, status)
+	})
+
+	t.Run("DeleteKeysRemovesOnlyThePrefix", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		keys := []string{
+			"#line 1", "#line 2", "#line 10", // the prefix
+			"#LINE 3", "#line", "x#line 1", "#lines 4", // near misses
+			"50%_off", "500", "50x_off", "a_1", "ab1", `a\b`, "ab",
+		}
+		var rows []Row
+		for _, k := range keys {
+			rows = append(rows, row("job", k, "invalid", 0))
+		}
+		rows = append(rows, row("other", "#line 1", "invalid", 0))
+		require.NoError(t, s.Write(ctx, rows))
+
+		remaining := func() []string {
+			got, err := s.Prior(ctx, "job", keys)
+			require.NoError(t, err)
+			var out []string
+			for k := range got {
+				out = append(out, k)
+			}
+			sort.Strings(out)
+			return out
+		}
+
+		require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
+		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "500", "50%_off", "50x_off", "a_1", `a\b`, "ab", "ab1", "x#line 1"}, remaining())
+
+		// Wildcards in the prefix are literal characters.
+		require.NoError(t, s.DeleteKeys(ctx, "job", "50%"))
+		require.NoError(t, s.DeleteKeys(ctx, "job", "a_"))
+		require.NoError(t, s.DeleteKeys(ctx, "job", `a\`))
+		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "500", "50x_off", "ab", "ab1", "x#line 1"}, remaining())
+
+		got, err := s.Prior(ctx, "other", []string{"#line 1"})
+		require.NoError(t, err)
+		require.Len(t, got, 1, "another job's rows were deleted")
+
+		require.ErrorContains(t, s.DeleteKeys(ctx, "job", ""), "empty prefix")
+		require.Len(t, remaining(), 8, "an empty prefix must delete nothing")
+	})
+
+	t.Run("Write10000RowsInOneCall", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var rows []Row
+		for i := range 10_000 {
+			rows = append(rows, row("job", fmt.Sprintf("user-%05d", i), "updated", 200))
+		}
+		require.NoError(t, s.Write(ctx, rows))
+		status, err := s.Status(ctx, "job")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status)
+	})
+
+	t.Run("UpdatedAtIsNowWhenZeroAndUTCAlways", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		madrid := time.FixedZone("CEST", 2*60*60)
+		given := time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid)
+		before := time.Now().Add(-time.Second)
+		zero := row("job", "ana", "failed", 500)
+		zero.UpdatedAt = time.Time{}
+		set := row("job", "bob", "failed", 500)
+		set.UpdatedAt = given
+		require.NoError(t, s.Write(ctx, []Row{zero, set}))
+		after := time.Now().Add(time.Second)
+
+		got := failures(t, s, "job", "failed")
+		require.Len(t, got, 2)
+		require.Equal(t, time.UTC, got[0].UpdatedAt.Location())
+		require.True(t, got[0].UpdatedAt.After(before) && got[0].UpdatedAt.Before(after), "zero UpdatedAt stored as %v", got[0].UpdatedAt)
+		require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), got[1].UpdatedAt)
+	})
+
+	t.Run("RowsSurviveCloseAndReopen", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		s, err := Open(ctx, dsn, opts)
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		id, err := s.StartRun(ctx, "job", "run")
+		require.NoError(t, err)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+		require.NoError(t, s.Close())
+
+		s = open(t, dsn, opts)
+		got, err := s.Prior(ctx, "job", []string{"ana"})
+		require.NoError(t, err)
+		require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-ana", StatusCode: 200}, got["ana"])
+		runs, err := s.Runs(ctx, "job")
+		require.NoError(t, err)
+		require.Equal(t, id, runs[0].ID)
+	})
+
+	t.Run("ClosedStoreReturnsErrors", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Close())
+
+		require.Error(t, s.Migrate(ctx))
+		_, err := s.Prior(ctx, "job", []string{"ana"})
+		require.Error(t, err)
+		require.Error(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+		require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
+		_, err = s.StartRun(ctx, "job", "run")
+		require.Error(t, err)
+		require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
+		_, err = s.Runs(ctx, "job")
+		require.Error(t, err)
+		_, err = s.Status(ctx, "job")
+		require.Error(t, err)
+		require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
+		require.NotPanics(t, func() { _ = s.Close() })
+	})
+
+	t.Run("CancelledContextIsReportedAsSuch", func(t *testing.T) {
+		t.Parallel()
+		s := fresh(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		require.ErrorIs(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}), context.Canceled)
+		_, err := s.Prior(ctx, "job", []string{"ana"})
+		require.ErrorIs(t, err, context.Canceled)
+
+		got, err := s.Prior(context.Background(), "job", []string{"ana"})
+		require.NoError(t, err)
+		require.Empty(t, got, "a cancelled Write must write nothing")
+	})
+
+	t.Run("ConcurrentReadersAndWritersInSeveralProcesses", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		first := open(t, dsn, opts)
+		require.NoError(t, first.Migrate(ctx))
+		second := open(t, dsn, opts) // another process on the same checkpoint
+
+		const goroutines, rounds, batch = 8, 20, 50
+		errs := make(chan error, goroutines)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			s := first
+			if g%2 == 1 {
+				s = second
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- readAndWrite(ctx, s, g, rounds, batch)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		status, err := first.Status(ctx, "job")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status)
+	})
+}
+
+// readAndWrite is one worker of the concurrency test: the pipeline's pattern of a look-up, then a
+// write, then a run record.
+func readAndWrite(ctx context.Context, s Store, g, rounds, batch int) error {
+	for r := range rounds {
+		var rows []Row
+		var keys []string
+		for i := range batch {
+			key := fmt.Sprintf("g%d-r%d-u%d", g, r, i)
+			keys = append(keys, key)
+			rows = append(rows, row("job", key, "updated", 200))
+		}
+		if _, err := s.Prior(ctx, "job", keys); err != nil {
+			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
+		}
+		if err := s.Write(ctx, rows); err != nil {
+			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
+		}
+		if r%5 == 0 {
+			id, err := s.StartRun(ctx, "job", "run")
+			if err != nil {
+				return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
+			}
+			if err := s.FinishRun(ctx, id, Counts{Read: 1}, 0); err != nil {
+				return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
+			}
+		}
+	}
+	return nil
+}
+
+// row is a row of job for key with a hash derived from the key.
+func row(job, key, outcome string, code int) Row {
+	r := Row{Job: job, Key: key, StatusCode: code, Outcome: outcome, Attempts: 1,
+		PayloadHash: "hash-" + key, RunID: 1, UpdatedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if outcome != "updated" && outcome != "unchanged" {
+		r.Error = strings.ToUpper(outcome) + " for " + key
+	}
+	return r
+}
+
+// failures collects what Failures gives for job and outcomes.
+func failures(t *testing.T, s Store, job string, outcomes ...string) []Row {
+	t.Helper()
+	var out []Row
+	require.NoError(t, s.Failures(context.Background(), job, outcomes, func(r Row) error {
+		out = append(out, r)
+		return nil
+	}))
+	return out
+}

@@ -1,0 +1,493 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"druid-migrate/migrations"
+)
+
+// maxIdentifierLength is Postgres's NAMEDATALEN-1: a longer schema name would be cut silently.
+const maxIdentifierLength = 63
+
+// Postgres is the Store in a Postgres database, in the schema Options.Schema names.
+//
+// Every statement names its tables with the schema, quoted, rather than relying on a search_path
+// set on the connection: the name cannot be misread, tables of the same name elsewhere on the
+// path are never touched, and it works behind poolers that drop startup parameters.
+type Postgres struct {
+	pool    *pgxpool.Pool
+	name    string   // the checkpoint URL, redacted, for Close's error
+	schema  string   // unquoted
+	secrets []string // passwords the URL or the environment hold, scrubbed from every error
+	sql     pgSQL
+}
+
+var _ Store = (*Postgres)(nil)
+
+// OpenPostgres opens the Postgres checkpoint at the URL dsn and checks, within ctx, that it can
+// be reached.
+func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, error) {
+	name := Redact(dsn)
+	schema := opts.Schema
+	if schema == "" {
+		schema = "public"
+	}
+	if len(schema) > maxIdentifierLength || strings.IndexByte(schema, 0) >= 0 {
+		return nil, fmt.Errorf("checkpoint %s: schema %q: not a Postgres name (at most %d bytes, no NUL)", name, schema, maxIdentifierLength)
+	}
+	maxConns := opts.MaxConns
+	switch {
+	case maxConns == 0:
+		maxConns = MaxConnsDefault
+	case maxConns < 0:
+		return nil, fmt.Errorf("checkpoint %s: max connections %d: must be positive", name, maxConns)
+	}
+
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// url.Error repeats the whole URL, password included: keep only the reason.
+		reason := "not a valid URL"
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			reason = ue.Err.Error()
+		}
+		return nil, fmt.Errorf("checkpoint %s: %s", name, reason)
+	}
+	secrets := urlSecrets(u)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, false, secrets...))
+	}
+	// The password can also come from PGPASSWORD or a .pgpass file.
+	secrets = append(secrets, cfg.ConnConfig.Password)
+	cfg.MaxConns = int32(maxConns)
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = ConnectTimeoutDefault
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		// So that a DBA sees who holds the connections.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "druid-migrate"
+	}
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+	}
+	return &Postgres{
+		pool:    pool,
+		name:    name,
+		schema:  schema,
+		secrets: secrets,
+		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
+	}, nil
+}
+
+// urlSecrets returns the passwords a connection URL can carry.
+func urlSecrets(u *url.URL) []string {
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+	}
+	q := u.Query()
+	for _, key := range []string{"password", "sslpassword"} {
+		for _, p := range q[key] {
+			out = append(out, p, url.QueryEscape(p))
+		}
+	}
+	return out
+}
+
+// pgSQL holds the statements of a store, with their tables named in its schema.
+type pgSQL struct {
+	prior, write, deleteKeys, startRun, finishRun, runs, status, failures, jobExists, versions string
+}
+
+func newPgSQL(schema string) pgSQL {
+	q := func(s string) string { return strings.ReplaceAll(s, "{schema}", schema) }
+	return pgSQL{
+		prior: q(`SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
+			FROM {schema}.migration_status
+			WHERE job = $1 AND user_key = ANY($2)`),
+		// unnest turns nine arrays into rows: one statement and nine parameters for any number of
+		// rows, so no chunking under the 65,535-parameter limit, and one round trip.
+		write: q(`INSERT INTO {schema}.migration_status
+				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+			SELECT job, user_key, status_code, outcome, attempts, nullif(payload_hash, ''),
+				nullif(error, ''), run_id, updated_at
+			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
+				$6::text[], $7::text[], $8::bigint[], $9::timestamp[])
+				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+			ON CONFLICT (job, user_key) DO UPDATE SET
+				status_code = excluded.status_code,
+				outcome = excluded.outcome,
+				attempts = excluded.attempts,
+				payload_hash = excluded.payload_hash,
+				error = excluded.error,
+				run_id = excluded.run_id,
+				updated_at = excluded.updated_at`),
+		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
+		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
+		finishRun: q(`UPDATE {schema}.migration_runs SET finished_at = $2, read = $3, skipped = $4,
+				updated = $5, partial = $6, unchanged = $7, invalid = $8, rejected = $9, failed = $10,
+				exit_code = $11
+			WHERE id = $1`),
+		runs: q(`SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
+				unchanged, invalid, rejected, failed, exit_code
+			FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
+		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
+		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
+			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
+		failures: q(`SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+				coalesce(error, ''), run_id, updated_at
+			FROM {schema}.migration_status
+			WHERE job = $1 AND outcome = ANY($2)
+			ORDER BY user_key COLLATE "C"`),
+		jobExists: q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_runs WHERE job = $1)
+			OR EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
+		versions: q(`SELECT version FROM {schema}.schema_migrations ORDER BY version`),
+	}
+}
+
+// Migrate implements Store. Everything happens in one transaction under an advisory lock, so
+// that two processes migrating at once apply each file once, and a failed upgrade leaves the
+// schema as it was.
+func (s *Postgres) Migrate(ctx context.Context) error {
+	all, err := migrations.Files(migrations.Postgres)
+	if err != nil {
+		return fmt.Errorf("checkpoint postgres: migrate: %w", err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return s.fail(ctx, "migrate", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey()); err != nil {
+		return s.fail(ctx, "migrate: lock", err)
+	}
+	ident := pgx.Identifier{s.schema}.Sanitize()
+	// CREATE SCHEMA needs the CREATE privilege on the database even when the schema exists;
+	// asking first lets a user who was given a schema, and no more, migrate it.
+	var exists bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, s.schema).Scan(&exists)
+	if err != nil {
+		return s.fail(ctx, "migrate: look up schema "+ident, err)
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+ident); err != nil {
+			return s.fail(ctx, "migrate: create schema "+ident, err)
+		}
+	}
+	// The migration files name their tables without a schema; for this transaction only, that
+	// means the store's schema.
+	if _, err := tx.Exec(ctx, `SET LOCAL search_path TO `+ident); err != nil {
+		return s.fail(ctx, "migrate: set search_path", err)
+	}
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer   PRIMARY KEY,
+		applied_at timestamp NOT NULL
+	)`
+	if _, err := tx.Exec(ctx, create); err != nil {
+		return s.fail(ctx, "migrate: create schema_migrations", err)
+	}
+	rows, err := tx.Query(ctx, s.sql.versions)
+	if err != nil {
+		return s.fail(ctx, "migrate: read schema_migrations", err)
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return s.fail(ctx, "migrate: read schema_migrations", err)
+	}
+	todo, err := pending(all, applied)
+	if err != nil {
+		return fmt.Errorf("checkpoint postgres: migrate: %w", err)
+	}
+	for _, m := range todo {
+		// Without arguments pgx uses the simple protocol, which runs a file of several statements.
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return s.fail(ctx, fmt.Sprintf("migrate: apply %04d_%s", m.Version, m.Name), err)
+		}
+		const record = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
+		if _, err := tx.Exec(ctx, record, m.Version, now()); err != nil {
+			return s.fail(ctx, fmt.Sprintf("migrate: record %04d_%s", m.Version, m.Name), err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.fail(ctx, "migrate: commit", err)
+	}
+	return nil
+}
+
+// lockKey is the advisory lock of the schema's migrations: one per schema, so that checkpoints
+// in different schemas of a database migrate independently.
+func (s *Postgres) lockKey() int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("druid-migrate checkpoint migrate\x00" + s.schema))
+	return int64(h.Sum64())
+}
+
+// appliedVersions lists the migrations recorded in schema_migrations.
+func (s *Postgres) appliedVersions(ctx context.Context) ([]int, error) {
+	rows, err := s.pool.Query(ctx, s.sql.versions)
+	if err != nil {
+		return nil, s.fail(ctx, "read schema_migrations", err)
+	}
+	v, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, s.fail(ctx, "read schema_migrations", err)
+	}
+	return v, nil
+}
+
+// Prior implements Store.
+func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
+	keys = lookupKeys(keys)
+	out := make(map[string]Prior, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	what := fmt.Sprintf("look up %d keys", len(keys))
+	rows, err := s.pool.Query(ctx, s.sql.prior, job, keys)
+	if err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var p Prior
+		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
+			return nil, s.fail(ctx, what, err)
+		}
+		out[key] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	return out, nil
+}
+
+// Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
+func (s *Postgres) Write(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("write %d outcomes", len(rows))
+	prepared, err := prepareRows(rows, now())
+	if err != nil {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	}
+	n := len(prepared)
+	var (
+		jobs     = make([]string, n)
+		keys     = make([]string, n)
+		codes    = make([]int32, n)
+		outcomes = make([]string, n)
+		attempts = make([]int32, n)
+		hashes   = make([]string, n)
+		errs     = make([]string, n)
+		runIDs   = make([]int64, n)
+		times    = make([]time.Time, n)
+	)
+	for i, r := range prepared {
+		jobs[i], keys[i], outcomes[i], hashes[i], errs[i] = r.Job, r.Key, r.Outcome, r.PayloadHash, r.Error
+		codes[i], attempts[i] = int32(r.StatusCode), int32(r.Attempts)
+		runIDs[i], times[i] = r.RunID, r.UpdatedAt
+	}
+	_, err = s.pool.Exec(ctx, s.sql.write, jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// DeleteKeys implements Store.
+func (s *Postgres) DeleteKeys(ctx context.Context, job string, prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("checkpoint postgres: delete keys of job %q: empty prefix", job)
+	}
+	pattern := likeEscaper.Replace(prefix) + "%"
+	if _, err := s.pool.Exec(ctx, s.sql.deleteKeys, job, pattern); err != nil {
+		return s.fail(ctx, fmt.Sprintf("delete keys of job %q starting with %q", job, prefix), err)
+	}
+	return nil
+}
+
+// likeEscaper makes a string match itself in a LIKE … ESCAPE '\' pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// StartRun implements Store.
+func (s *Postgres) StartRun(ctx context.Context, job, command string) (int64, error) {
+	var id int64
+	if err := s.pool.QueryRow(ctx, s.sql.startRun, job, command, now()).Scan(&id); err != nil {
+		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
+	}
+	return id, nil
+}
+
+// FinishRun implements Store.
+func (s *Postgres) FinishRun(ctx context.Context, id int64, c Counts, exitCode int) error {
+	tag, err := s.pool.Exec(ctx, s.sql.finishRun, id, now(), c.Read, c.Skipped, c.Updated,
+		c.Partial, c.Unchanged, c.Invalid, c.Rejected, c.Failed, exitCode)
+	if err != nil {
+		return s.fail(ctx, fmt.Sprintf("finish run %d", id), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("checkpoint postgres: finish run %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Runs implements Store.
+func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
+	what := fmt.Sprintf("runs of job %q", job)
+	rows, err := s.pool.Query(ctx, s.sql.runs, job)
+	if err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	out := []Run{}
+	for rows.Next() {
+		var r Run
+		var exitCode *int32
+		c := &r.Counts
+		err := rows.Scan(&r.ID, &r.Job, &r.Command, &r.StartedAt, &r.FinishedAt, &c.Read, &c.Skipped,
+			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
+		if err != nil {
+			return nil, s.fail(ctx, what, err)
+		}
+		r.StartedAt = r.StartedAt.UTC()
+		if r.FinishedAt != nil {
+			t := r.FinishedAt.UTC()
+			r.FinishedAt = &t
+		}
+		if exitCode != nil {
+			code := int(*exitCode)
+			r.ExitCode = &code
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	if len(out) == 0 {
+		return nil, s.notFound(ctx, what, job)
+	}
+	return out, nil
+}
+
+// Status implements Store.
+func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
+	what := fmt.Sprintf("status of job %q", job)
+	rows, err := s.pool.Query(ctx, s.sql.status, job)
+	if err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	out := []StatusCount{}
+	for rows.Next() {
+		var c StatusCount
+		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
+			return nil, s.fail(ctx, what, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	if len(out) == 0 {
+		return nil, s.notFound(ctx, what, job)
+	}
+	return out, nil
+}
+
+// Failures implements Store. pgx decodes the rows as they arrive from the server, one at a time,
+// so memory stays flat however many failures the job has.
+func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
+	what := fmt.Sprintf("failures of job %q", job)
+	rows, err := s.pool.Query(ctx, s.sql.failures, job, lookupKeys(outcomes))
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	delivered := false
+	for rows.Next() {
+		var r Row
+		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
+			&r.Error, &r.RunID, &r.UpdatedAt)
+		if err != nil {
+			return s.fail(ctx, what, err)
+		}
+		r.UpdatedAt = r.UpdatedAt.UTC()
+		delivered = true
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if !delivered {
+		return s.notFound(ctx, what, job)
+	}
+	return nil
+}
+
+// notFound is the answer of a query that found nothing for job: nil when the job exists (it has
+// a run or a row), an error wrapping ErrNotFound when it does not, so that a misspelt --job is
+// told apart from a job with nothing to show.
+func (s *Postgres) notFound(ctx context.Context, what, job string) error {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, s.sql.jobExists, job).Scan(&exists); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if exists {
+		return nil
+	}
+	return fmt.Errorf("checkpoint postgres: %s: job %q: %w", what, job, ErrNotFound)
+}
+
+// Close implements Store. It waits for the connections in use to be returned.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+func (s *Postgres) fail(ctx context.Context, what string, err error) error {
+	return fmt.Errorf("checkpoint postgres: %s: %w", what, translate(ctx, err, pgUnavailable(err), s.secrets...))
+}
+
+// pgUnavailable reports whether err means the server could not be reached or went away, rather
+// than that it refused the statement.
+func pgUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", // admin_shutdown
+			"57P02", // crash_shutdown
+			"57P03", // cannot_connect_now: starting up or in recovery
+			"53300": // too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

@@ -1,0 +1,486 @@
+package checkpoint
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"druid-migrate/migrations"
+)
+
+// sqliteBusyTimeout is how long a writer waits for another process's write lock before the
+// store reports ErrUnavailable.
+const sqliteBusyTimeout = 10 * time.Second
+
+// sqliteMaxConns bounds the connections of one store. More than one lets readers (Prior, Status,
+// Failures) run beside the writer, which WAL allows; a few suffice since SQLite admits one writer.
+const sqliteMaxConns = 8
+
+// sqliteTimeLayout is how times are stored: UTC text that sorts in time order and that SQLite's
+// date functions read.
+const sqliteTimeLayout = "2006-01-02 15:04:05.000000"
+
+// SQLite is the Store in an SQLite file. See the package documentation for its durability.
+type SQLite struct {
+	db   *sql.DB
+	path string
+
+	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
+	// others wait on the mutex, in order, instead of polling in the busy handler.
+	writeMu sync.Mutex
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens the SQLite checkpoint at path, creating the file when it is missing. The
+// directory must exist.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("checkpoint sqlite: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	switch info, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("checkpoint sqlite %q: directory %q does not exist", path, dir)
+	case err != nil:
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	case !info.IsDir():
+		return nil, fmt.Errorf("checkpoint sqlite %q: %q is not a directory", path, dir)
+	}
+
+	db, err := sql.Open("sqlite", sqliteDSN(abs))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(sqliteMaxConns)
+	db.SetMaxIdleConns(sqliteMaxConns)
+	// The first connection applies the pragmas, so this also proves the file is a database.
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, translateSQLite(ctx, err))
+	}
+	return &SQLite{db: db, path: path}, nil
+}
+
+// sqliteDSN is the driver's name for the file at abs, with the pragmas every connection needs.
+// The "file:" form keeps a '?' or '#' in the path from being read as parameters.
+func sqliteDSN(abs string) string {
+	path := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
+	params := []string{
+		// First, so that the pragmas after it wait for another process's lock too.
+		fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()),
+		"_pragma=journal_mode(WAL)",
+		// NORMAL: see the package documentation for why this is durable enough.
+		"_pragma=synchronous(NORMAL)",
+		// Every transaction takes the write lock at BEGIN. A deferred one that reads and then
+		// writes can fail with SQLITE_BUSY at once, with no busy handler to wait.
+		"_txlock=immediate",
+	}
+	return "file:" + path + "?" + strings.Join(params, "&")
+}
+
+// Migrate implements Store.
+func (s *SQLite) Migrate(ctx context.Context) error {
+	all, err := migrations.Files(migrations.SQLite)
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: migrate: %w", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+
+	// BEGIN IMMEDIATE takes the write lock before the applied versions are read, so a second
+	// process migrating at the same time waits and then finds nothing left to do.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(ctx, "migrate", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer   PRIMARY KEY,
+		applied_at timestamp NOT NULL
+	)`
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return s.fail(ctx, "migrate: create schema_migrations", err)
+	}
+	applied, err := sqliteVersions(ctx, tx)
+	if err != nil {
+		return s.fail(ctx, "migrate: read schema_migrations", err)
+	}
+	todo, err := pending(all, applied)
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: migrate: %w", err)
+	}
+	for _, m := range todo {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return s.fail(ctx, fmt.Sprintf("migrate: apply %04d_%s", m.Version, m.Name), err)
+		}
+		const record = `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`
+		if _, err := tx.ExecContext(ctx, record, m.Version, now().Format(sqliteTimeLayout)); err != nil {
+			return s.fail(ctx, fmt.Sprintf("migrate: record %04d_%s", m.Version, m.Name), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(ctx, "migrate: commit", err)
+	}
+	return nil
+}
+
+type sqliteQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func sqliteVersions(ctx context.Context, q sqliteQuerier) ([]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// appliedVersions lists the migrations recorded in schema_migrations.
+func (s *SQLite) appliedVersions(ctx context.Context) ([]int, error) {
+	v, err := sqliteVersions(ctx, s.db)
+	if err != nil {
+		return nil, s.fail(ctx, "read schema_migrations", err)
+	}
+	return v, nil
+}
+
+// Prior implements Store. The keys travel as one JSON array, unpacked by json_each: one query and
+// one bound parameter whatever their number, where placeholders would hit SQLite's limit on
+// variables.
+func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
+	keys = lookupKeys(keys)
+	out := make(map[string]Prior, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint sqlite: look up %d keys: %w", len(keys), err)
+	}
+	const q = `SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
+		FROM migration_status
+		WHERE job = ? AND user_key IN (SELECT value FROM json_each(?))`
+	rows, err := s.db.QueryContext(ctx, q, job, string(list))
+	if err != nil {
+		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var p Prior
+		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
+			return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
+		}
+		out[key] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
+	}
+	return out, nil
+}
+
+// Write implements Store.
+func (s *SQLite) Write(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("write %d outcomes", len(rows))
+	prepared, err := prepareRows(rows, now())
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	const upsert = `INSERT INTO migration_status
+			(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+		VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
+		ON CONFLICT (job, user_key) DO UPDATE SET
+			status_code = excluded.status_code,
+			outcome = excluded.outcome,
+			attempts = excluded.attempts,
+			payload_hash = excluded.payload_hash,
+			error = excluded.error,
+			run_id = excluded.run_id,
+			updated_at = excluded.updated_at`
+	stmt, err := tx.PrepareContext(ctx, upsert)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer stmt.Close()
+	for _, r := range prepared {
+		_, err := stmt.ExecContext(ctx, r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
+			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout))
+		if err != nil {
+			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, r.Key), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// DeleteKeys implements Store. SQLite's LIKE ignores the case of ASCII letters, so the prefix is
+// compared with substr instead: exact, and with no wildcards to escape.
+func (s *SQLite) DeleteKeys(ctx context.Context, job string, prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("checkpoint sqlite: delete keys of job %q: empty prefix", job)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	const q = `DELETE FROM migration_status WHERE job = ?1 AND substr(user_key, 1, length(?2)) = ?2`
+	if _, err := s.db.ExecContext(ctx, q, job, prefix); err != nil {
+		return s.fail(ctx, fmt.Sprintf("delete keys of job %q starting with %q", job, prefix), err)
+	}
+	return nil
+}
+
+// StartRun implements Store.
+func (s *SQLite) StartRun(ctx context.Context, job, command string) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	const q = `INSERT INTO migration_runs (job, command, started_at) VALUES (?, ?, ?)`
+	res, err := s.db.ExecContext(ctx, q, job, command, now().Format(sqliteTimeLayout))
+	if err != nil {
+		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
+	}
+	return id, nil
+}
+
+// FinishRun implements Store.
+func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	const q = `UPDATE migration_runs SET finished_at = ?, read = ?, skipped = ?, updated = ?,
+			partial = ?, unchanged = ?, invalid = ?, rejected = ?, failed = ?, exit_code = ?
+		WHERE id = ?`
+	res, err := s.db.ExecContext(ctx, q, now().Format(sqliteTimeLayout), c.Read, c.Skipped,
+		c.Updated, c.Partial, c.Unchanged, c.Invalid, c.Rejected, c.Failed, exitCode, id)
+	if err != nil {
+		return s.fail(ctx, fmt.Sprintf("finish run %d", id), err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return s.fail(ctx, fmt.Sprintf("finish run %d", id), err)
+	} else if n == 0 {
+		return fmt.Errorf("checkpoint sqlite: finish run %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Runs implements Store.
+func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
+	what := fmt.Sprintf("runs of job %q", job)
+	const q = `SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
+			unchanged, invalid, rejected, failed, exit_code
+		FROM migration_runs WHERE job = ? ORDER BY id DESC`
+	rows, err := s.db.QueryContext(ctx, q, job)
+	if err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	out := []Run{}
+	for rows.Next() {
+		var r Run
+		var started, finished sqliteTime
+		var exitCode sql.NullInt64
+		c := &r.Counts
+		err := rows.Scan(&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped,
+			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
+		if err != nil {
+			return nil, s.fail(ctx, what, err)
+		}
+		r.StartedAt = started.t
+		if finished.valid {
+			r.FinishedAt = &finished.t
+		}
+		if exitCode.Valid {
+			code := int(exitCode.Int64)
+			r.ExitCode = &code
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	if len(out) == 0 {
+		return nil, s.notFound(ctx, what, job)
+	}
+	return out, nil
+}
+
+// Status implements Store.
+func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) {
+	what := fmt.Sprintf("status of job %q", job)
+	const q = `SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
+		GROUP BY outcome, status_code ORDER BY outcome, status_code`
+	rows, err := s.db.QueryContext(ctx, q, job)
+	if err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	out := []StatusCount{}
+	for rows.Next() {
+		var c StatusCount
+		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
+			return nil, s.fail(ctx, what, err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, what, err)
+	}
+	if len(out) == 0 {
+		return nil, s.notFound(ctx, what, job)
+	}
+	return out, nil
+}
+
+// Failures implements Store. The rows come one at a time from SQLite's cursor; in WAL mode the
+// open read does not block the store's writers.
+func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
+	what := fmt.Sprintf("failures of job %q", job)
+	if outcomes == nil {
+		outcomes = []string{}
+	}
+	list, err := json.Marshal(outcomes)
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+	const q = `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+			coalesce(error, ''), run_id, updated_at
+		FROM migration_status
+		WHERE job = ? AND outcome IN (SELECT value FROM json_each(?))
+		ORDER BY user_key`
+	rows, err := s.db.QueryContext(ctx, q, job, string(list))
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	delivered := false
+	for rows.Next() {
+		var r Row
+		var updated sqliteTime
+		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
+			&r.Error, &r.RunID, &updated)
+		if err != nil {
+			return s.fail(ctx, what, err)
+		}
+		r.UpdatedAt = updated.t
+		delivered = true
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if !delivered {
+		return s.notFound(ctx, what, job)
+	}
+	return nil
+}
+
+// notFound is the answer of a query that found nothing for job: nil when the job exists (it has
+// a run or a row), an error wrapping ErrNotFound when it does not, so that a misspelt --job is
+// told apart from a job with nothing to show.
+func (s *SQLite) notFound(ctx context.Context, what, job string) error {
+	const q = `SELECT EXISTS (SELECT 1 FROM migration_runs WHERE job = ?1)
+		OR EXISTS (SELECT 1 FROM migration_status WHERE job = ?1)`
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, q, job).Scan(&exists); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if exists {
+		return nil
+	}
+	return fmt.Errorf("checkpoint sqlite: %s: job %q: %w", what, job, ErrNotFound)
+}
+
+// Close implements Store.
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("checkpoint sqlite %q: close: %w", s.path, translateSQLite(context.Background(), err))
+	}
+	return nil
+}
+
+func (s *SQLite) fail(ctx context.Context, what string, err error) error {
+	return fmt.Errorf("checkpoint sqlite: %s: %w", what, translateSQLite(ctx, err))
+}
+
+func translateSQLite(ctx context.Context, err error) error {
+	var e *sqlite.Error
+	// SQLITE_BUSY and SQLITE_LOCKED outlasting the busy timeout: another writer holds the file.
+	busy := errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
+	return translate(ctx, err, busy)
+}
+
+// sqliteTime scans a timestamp column. The driver turns the text it recognises into a time.Time
+// and leaves other text as it is; NULL leaves valid false.
+type sqliteTime struct {
+	t     time.Time
+	valid bool
+}
+
+func (st *sqliteTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*st = sqliteTime{}
+		return nil
+	case time.Time:
+		*st = sqliteTime{t: v.UTC(), valid: true}
+		return nil
+	case string:
+		return st.parse(v)
+	case []byte:
+		return st.parse(string(v))
+	default:
+		return fmt.Errorf("timestamp column holds a %T", v)
+	}
+}
+
+func (st *sqliteTime) parse(s string) error {
+	t, err := time.Parse(sqliteTimeLayout, s)
+	if err != nil {
+		return fmt.Errorf("timestamp column holds %q: %w", s, err)
+	}
+	*st = sqliteTime{t: t.UTC(), valid: true}
+	return nil
+}

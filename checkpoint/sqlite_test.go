@@ -1,0 +1,136 @@
+package checkpoint
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/migrations"
+)
+
+func TestSQLiteConformance(t *testing.T) {
+	t.Parallel()
+	runConformance(t, migrations.SQLite, func(t *testing.T) (string, Options) {
+		return filepath.Join(t.TempDir(), "checkpoint.db"), Options{}
+	})
+}
+
+func TestOpenSQLiteInMissingDirectoryNamesThePath(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "no-such-dir", "checkpoint.db")
+	_, err := Open(context.Background(), path, Options{})
+	require.ErrorContains(t, err, path)
+	require.ErrorContains(t, err, "does not exist")
+}
+
+func TestOpenSQLiteOnAFileThatIsNotADatabase(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "users.csv")
+	require.NoError(t, os.WriteFile(path, []byte("key,ids.email\nana,ana@example.com\n"+string(make([]byte, 4096))), 0o600))
+	_, err := Open(context.Background(), path, Options{})
+	require.ErrorContains(t, err, path)
+}
+
+func TestOpenSQLiteTakesThePathLiterally(t *testing.T) {
+	t.Parallel()
+	// '?' and '#' would otherwise start the driver's parameters.
+	path := filepath.Join(t.TempDir(), "night run?mode=ro#1 %41.db")
+	s, err := Open(context.Background(), path, Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(context.Background()))
+	require.NoError(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
+	_, err = os.Stat(path)
+	require.NoError(t, err, "the file is not where the path says")
+}
+
+func TestOpenPicksSQLiteForAPath(t *testing.T) {
+	t.Parallel()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), SQLiteDefault), Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.IsType(t, &SQLite{}, s)
+}
+
+func TestSQLiteIsWALWithNormalSync(t *testing.T) {
+	t.Parallel()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	// Every connection of the pool, not just the first, must carry the settings.
+	conns := make([]interface{ Close() error }, 0, 3)
+	for range 3 {
+		conn, err := s.db.Conn(context.Background())
+		require.NoError(t, err)
+		conns = append(conns, conn)
+		var mode string
+		var sync, busy int
+		require.NoError(t, conn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode))
+		require.NoError(t, conn.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&sync))
+		require.NoError(t, conn.QueryRowContext(context.Background(), "PRAGMA busy_timeout").Scan(&busy))
+		require.Equal(t, "wal", mode)
+		require.Equal(t, 1, sync, "synchronous=NORMAL")
+		require.Equal(t, int(sqliteBusyTimeout.Milliseconds()), busy)
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+}
+
+func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
+	t.Parallel()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(context.Background()))
+
+	columns := func(table string) map[string]string {
+		rows, err := s.db.Query(`SELECT name, lower(type) FROM pragma_table_info(?)`, table)
+		require.NoError(t, err)
+		defer rows.Close()
+		out := map[string]string{}
+		for rows.Next() {
+			var name, typ string
+			require.NoError(t, rows.Scan(&name, &typ))
+			out[name] = typ
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	require.Equal(t, specStatusColumns, columns("migration_status"))
+	runs := columns("migration_runs")
+	runs["id"] = "bigint" // SQLite's rowid alias must be declared "integer"
+	require.Equal(t, specRunsColumns, runs)
+}
+
+func TestSQLiteStoresTimesAsUTCText(t *testing.T) {
+	t.Parallel()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(context.Background()))
+	r := row("job", "ana", "updated", 200)
+	require.NoError(t, s.Write(context.Background(), []Row{r}))
+
+	var raw string
+	require.NoError(t, s.db.QueryRow(`SELECT CAST(updated_at AS TEXT) FROM migration_status`).Scan(&raw))
+	require.Equal(t, "2024-01-02 03:04:05.000000", raw)
+}
+
+// The columns of SPEC §6, with their types, in both dialects.
+var (
+	specStatusColumns = map[string]string{
+		"job": "text", "user_key": "text", "status_code": "integer", "outcome": "text",
+		"attempts": "integer", "payload_hash": "text", "error": "text", "run_id": "bigint",
+		"updated_at": "timestamp",
+	}
+	specRunsColumns = map[string]string{
+		"id": "bigint", "job": "text", "command": "text", "started_at": "timestamp",
+		"finished_at": "timestamp", "read": "bigint", "skipped": "bigint", "updated": "bigint",
+		"partial": "bigint", "unchanged": "bigint", "invalid": "bigint", "rejected": "bigint",
+		"failed": "bigint", "exit_code": "integer",
+	}
+)

@@ -1,0 +1,21 @@
+// Package pgtest gives tests a real Postgres: a schema of their own (Schema) or a database of
+// their own (DB), dropped when the test ends, so tests run in parallel and leave nothing behind.
+//
+// The server is, in order of preference:
+//
+//  1. the one TEST_DATABASE_URL names (a postgres:// URL of a user allowed to create schemas and
+//     databases); when it is set but cannot be reached, tests fail;
+//  2. DefaultURL, the local server, when it answers within two seconds;
+//  3. a throwaway cluster that pgtest creates with the local initdb and pg_ctl
+//     (/usr/lib/postgresql/*/bin) in a temporary directory, listening on a free port of
+//     127.0.0.1, trust authentication. As root it runs them as the postgres user, since initdb
+//     refuses to run as root. It is started once per test binary and stopped, its directory
+//     removed, when the tests end — which is why a package must run its tests through Main:
+//
+//     func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+//     Without Main no throwaway cluster is started, as nothing would stop it.
+//
+// When no server can be had, a test calling Schema or DB is skipped with the reason, or fails
+// when the environment variable CI is "true": CI must not go green by skipping.
+package pgtest

@@ -1,0 +1,125 @@
+package mapping
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func writeMapping(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mapping.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	return path
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	f, err := Load("testdata/crm.yaml")
+	require.NoError(t, err)
+	require.Equal(t, "crm_id", f.Key)
+	require.Equal(t, Column{To: "objectId"}, f.Columns["DRUID Id"], "plain string form")
+	require.Equal(t, Column{To: "ids.email", Trim: true, Lower: true}, f.Columns["Email Address"], "mapping form")
+	require.Equal(t, Column{To: "assertions.optin", Map: map[string]string{"Subscribed": "true", "Unsubscribed": "false", "": "false"}},
+		f.Columns["Marketing Status"])
+	require.Equal(t, map[string]string{"assertions.terms": "true", "datas.country": "ES", "device": "pc"}, f.Constants)
+}
+
+func TestLoadYAMLForms(t *testing.T) {
+	t.Parallel()
+	path := writeMapping(t, `
+columns:
+  Mobile: {to: ids.phone_number, phone: +34}
+  Status: {to: assertions.optin, map: {yes: true, no: false, 1: 0}}
+  DOB:
+    to: datas.birthday
+    date: MM/DD/YYYY
+constants:
+  assertions.terms: true
+`)
+	f, err := Load(path)
+	require.NoError(t, err)
+	require.Equal(t, "34", f.Columns["Mobile"].Phone, "YAML reads +34 as a number; Compile adds the plus back")
+	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
+	require.Equal(t, Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, f.Columns["DOB"])
+	require.Equal(t, "true", f.Constants["assertions.terms"])
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown top-level key", "key: id\ncolumn:\n  A: datas.a\n", []string{"line 2", `unknown field "column"`}},
+		{"unknown column key", "columns:\n  A: {to: datas.a, lowercase: true}\n", []string{"line 2", `unknown field "lowercase"`}},
+		{"duplicate key", "columns:\n  A: datas.a\n  A: datas.b\n", []string{"line 3", `"A" already defined`}},
+		{"syntax", "columns:\n  A: {to: datas.a\n", []string{"line"}},
+		{"column a list", "columns:\n  A: [datas.a]\n", []string{"line 2"}},
+		{"empty file", "", []string{"is empty"}},
+		{"two documents", "key: a\n---\nkey: b\n", []string{"more than one YAML document"}},
+		{"no target", "columns:\n  A: {trim: true}\n", []string{`column "A": no target`}},
+		{"bad target", "columns:\n  Street: addresses.home.street\n", []string{`column "Street"`, "an address field is one of"}},
+		{"bad layout", "columns:\n  DOB: {to: datas.birthday, date: DD-MM-YY}\n", []string{`column "DOB"`, "date layout"}},
+		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, "country code"}},
+		{"date and phone", "columns:\n  M: {to: datas.x, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
+		{"map key never matches", "columns:\n  S: {to: assertions.optin, lower: true, map: {Yes: \"true\"}}\n", []string{`map key "Yes" can never match`}},
+		{"map value not a boolean", "columns:\n  S: {to: assertions.optin, map: {Subscribed: maybe}}\n", []string{`map value for "Subscribed"`, `"maybe" is not a boolean`}},
+		{"map value not a date", "columns:\n  D: {to: datas.birthday, date: YYYY-MM-DD, map: {old: \"01/01/1900\"}}\n", []string{`map value for "old"`, "is not a date YYYY-MM-DD"}},
+		{"two columns one target", "columns:\n  A: datas.name\n  B: datas.name\n", []string{`columns "A" and "B" both map to datas.name`}},
+		{"column and constant", "columns:\n  A: device\nconstants:\n  device: pc\n", []string{`column "A" and a constant both map to device`}},
+		{"two key columns", "columns:\n  A: key\n  B: key\n", []string{`"A" and "B" both map to key`}},
+		{"key and key column", "key: id\ncolumns:\n  A: key\n", []string{`key "id" and column "A"`}},
+		{"constant key", "constants:\n  key: k\n", []string{"constant key: not allowed"}},
+		{"constant objectId", "constants:\n  objectId: u1\n", []string{"constant objectId: not allowed"}},
+		{"constant empty", "constants:\n  datas.country: \"\"\n", []string{"constant datas.country: empty"}},
+		{"constant bad device", "constants:\n  device: laptop\n", []string{"constant device", `"laptop" is not a device`}},
+		{"constant bad email", "constants:\n  ids.email: nobody\n", []string{"constant ids.email", "not an email"}},
+		{"constant bad path", "constants:\n  terms: \"true\"\n", []string{"constant", `"terms"`, "not a payload path"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeMapping(t, tt.yaml)
+			f, err := Load(path)
+			require.Error(t, err)
+			require.Nil(t, f)
+			msg := err.Error()
+			require.Contains(t, msg, path, "the error names the file")
+			require.NotContains(t, msg, "\n", "one line, no source excerpt")
+			for _, w := range tt.want {
+				require.Contains(t, msg, w)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	require.ErrorContains(t, err, path)
+}
+
+// TestLoadNeverShowsSecrets: a mapping file has no business holding a password or a token, but
+// if it does, its errors must not print them.
+func TestLoadNeverShowsSecrets(t *testing.T) {
+	t.Parallel()
+	tests := []string{
+		"constants:\n  password: Hunter2-XYZ\n",
+		"constants:\n  token: Hunter2-XYZ\n",
+		"columns:\n  P: {to: password, date: YYYY-MM-DD, map: {x: Hunter2-XYZ}}\n",
+		"columns:\n  P: {to: password, lower: true, map: {Hunter2-XYZ: a}}\n",
+		"columns:\n  P: {to: token, map: {x: \"Hunter2 XYZ\"}}\n",
+		"columns:\n  P: {to: password, bogus: Hunter2-XYZ}\n",
+	}
+	for _, yaml := range tests {
+		_, err := Load(writeMapping(t, yaml))
+		require.Error(t, err, yaml)
+		require.NotContains(t, err.Error(), "Hunter2", yaml)
+	}
+}
