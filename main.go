@@ -75,7 +75,8 @@ func oneLine(err error) string {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	usageError := func(_ *cli.Context, err error, _ bool) error { return configError{err} }
+	app := &cli.App{
 		Name:      "druid-migrate",
 		Usage:     "migrate users from a CRM into DRUID, resumably",
 		Writer:    stdout,
@@ -89,11 +90,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			runCommand(), dryRunCommand(), statusCommand(), failuresCommand(), migrateCommand(), fakeDruidCommand(),
 		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return configError{err}
-		},
+		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided by runCLI alone
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = usageError
+	}
+	return app
 }
 
 // newLogger builds the logger of --log-level and --log-format, writing to stderr.
@@ -102,13 +105,14 @@ func newLogger(c *cli.Context) (zerolog.Logger, error) {
 	if err != nil || level == zerolog.NoLevel {
 		return zerolog.Nop(), configErrorf("--log-level: %q is not one of debug, info, warn, error", c.String("log-level"))
 	}
-	w := c.App.ErrWriter
+	// Workers log concurrently; SyncWriter makes each line one write, whatever the writer.
+	w := zerolog.SyncWriter(c.App.ErrWriter)
 	switch f := c.String("log-format"); f {
 	case "json":
 	case "console":
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
 	case "auto":
-		if isTerminal(w) {
+		if isTerminal(c.App.ErrWriter) {
 			w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
 		}
 	default:

@@ -520,7 +520,7 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		}
 
 		require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
-		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "500", "50%_off", "50x_off", "a_1", `a\b`, "ab", "ab1", "x#line 1"}, remaining())
+		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "50%_off", "500", "50x_off", `a\b`, "a_1", "ab", "ab1", "x#line 1"}, remaining())
 
 		// Wildcards in the prefix are literal characters.
 		require.NoError(t, s.DeleteKeys(ctx, "job", "50%"))

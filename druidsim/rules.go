@@ -198,7 +198,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, req *sink.Request) (sink
 		}
 		return fieldError("body", "unreadable: "+err.Error()), false
 	}
-	// Unmarshal copies every string it keeps, so the buffer can go back to the pool.
+	// Both decoders copy every string they keep, so the buffer can go back to the pool.
+	if decodeFast(buf.Bytes(), req) {
+		return sink.FieldError{}, true
+	}
+	*req = sink.Request{}
 	if err := json.Unmarshal(buf.Bytes(), req); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {

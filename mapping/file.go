@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // File is a mapping file (--mapping, YAML; SPEC §3): which column holds the key, how source
@@ -43,23 +44,67 @@ type Column struct {
 	Map map[string]string `yaml:"map"`
 }
 
-// columnFields is Column without its UnmarshalYAML, so the mapping form decodes field by field
-// (with unknown keys refused) instead of recursing.
-type columnFields Column
+// columnFields is Column as YAML holds it: its strings are scalars read as written, and it has
+// no UnmarshalYAML, so the mapping form decodes field by field (unknown keys refused).
+type columnFields struct {
+	To    scalar            `yaml:"to"`
+	Trim  bool              `yaml:"trim"`
+	Lower bool              `yaml:"lower"`
+	Date  scalar            `yaml:"date"`
+	Phone scalar            `yaml:"phone"`
+	Map   map[scalar]scalar `yaml:"map"`
+}
 
 // UnmarshalYAML reads a column written as a plain string (a rename) or as a mapping.
 func (c *Column) UnmarshalYAML(unmarshal func(any) error) error {
-	var to string
+	var to scalar
 	if err := unmarshal(&to); err == nil {
-		*c = Column{To: to}
+		*c = Column{To: string(to)}
 		return nil
 	}
 	var f columnFields
 	if err := unmarshal(&f); err != nil {
 		return err
 	}
-	*c = Column(f)
+	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: string(f.Date), Phone: string(f.Phone)}
+	if f.Map != nil {
+		c.Map = make(map[string]string, len(f.Map))
+		for k, v := range f.Map {
+			c.Map[string(k)] = string(v)
+		}
+	}
 	return nil
+}
+
+// scalar is a YAML scalar read as the text written. YAML alone would read 08001 as the number
+// 8001, 017 as octal 15 and 1.50 as 1.5: a postal code or a CRM code silently changed in a
+// mapping file would be sent to every user, or never match.
+type scalar string
+
+// UnmarshalYAML takes the scalar's source text; a mapping or a sequence is an error.
+func (s *scalar) UnmarshalYAML(node ast.Node) error {
+	switch n := node.(type) {
+	case *ast.StringNode:
+		*s = scalar(n.Value)
+	case *ast.LiteralNode:
+		*s = scalar(n.Value.Value)
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		*s = scalar(node.GetToken().Value)
+	case *ast.NullNode:
+		*s = ""
+	case *ast.TagNode:
+		return s.UnmarshalYAML(n.Value)
+	default:
+		return &yaml.SyntaxError{Message: fmt.Sprintf("a %s is not a string", strings.ToLower(node.Type().String())), Token: node.GetToken()}
+	}
+	return nil
+}
+
+// rawFile is File as YAML holds it (see scalar).
+type rawFile struct {
+	Key       scalar            `yaml:"key"`
+	Columns   map[scalar]Column `yaml:"columns"`
+	Constants map[scalar]scalar `yaml:"constants"`
 }
 
 // Load reads and checks a mapping file. Its errors name the file, and the line when the YAML
@@ -70,9 +115,9 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mapping file: %w", err)
 	}
-	var f File
+	var raw rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
-	if err := dec.Decode(&f); err != nil {
+	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("mapping file %q is empty", path)
 		}
@@ -81,6 +126,19 @@ func Load(path string) (*File, error) {
 	var more any
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("mapping file %q: holds more than one YAML document", path)
+	}
+	f := File{Key: string(raw.Key)}
+	if raw.Columns != nil {
+		f.Columns = make(map[string]Column, len(raw.Columns))
+		for k, v := range raw.Columns {
+			f.Columns[string(k)] = v
+		}
+	}
+	if raw.Constants != nil {
+		f.Constants = make(map[string]string, len(raw.Constants))
+		for k, v := range raw.Constants {
+			f.Constants[string(k)] = string(v)
+		}
 	}
 	if _, err := f.compile(); err != nil {
 		return nil, fmt.Errorf("mapping file %q: %w", path, err)
@@ -201,6 +259,9 @@ func compileColumn(name string, c Column) (colSpec, error) {
 		}
 	}
 	if c.Map != nil {
+		if len(c.Map) == 0 {
+			return colSpec{}, fmt.Errorf("column %q: the map lists nothing: every value would be refused", name)
+		}
 		if err := checkMap(name, c, &spec); err != nil {
 			return colSpec{}, err
 		}

@@ -41,10 +41,38 @@ constants:
 `)
 	f, err := Load(path)
 	require.NoError(t, err)
-	require.Equal(t, "34", f.Columns["Mobile"].Phone, "YAML reads +34 as a number; Compile adds the plus back")
+	require.Equal(t, "+34", f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
 	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
 	require.Equal(t, Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, f.Columns["DOB"])
 	require.Equal(t, "true", f.Constants["assertions.terms"])
+}
+
+// TestLoadScalarsAsWritten: YAML would read these as numbers and change them (leading zeros,
+// octal, trailing zeros); a mapping file means the text it shows.
+func TestLoadScalarsAsWritten(t *testing.T) {
+	t.Parallel()
+	path := writeMapping(t, `
+key: 007
+columns:
+  Code: {to: assertions.optin, map: {01: "true", 1: "false", 001: yes}}
+  Zip: addresses.home.postalCode
+constants:
+  addresses.home.country: 034
+  datas.zip: 08001
+  datas.hex: 0x1F
+  datas.ratio: 1.50
+  datas.octal: 017
+  datas.tagged: !!str 0o17
+  datas.bool: true
+`)
+	f, err := Load(path)
+	require.NoError(t, err)
+	require.Equal(t, "007", f.Key)
+	require.Equal(t, map[string]string{"01": "true", "1": "false", "001": "yes"}, f.Columns["Code"].Map)
+	require.Equal(t, map[string]string{
+		"addresses.home.country": "034", "datas.zip": "08001", "datas.hex": "0x1F", "datas.ratio": "1.50",
+		"datas.octal": "017", "datas.tagged": "0o17", "datas.bool": "true",
+	}, f.Constants)
 }
 
 func TestLoadErrors(t *testing.T) {
@@ -59,6 +87,11 @@ func TestLoadErrors(t *testing.T) {
 		{"duplicate key", "columns:\n  A: datas.a\n  A: datas.b\n", []string{"line 3", `"A" already defined`}},
 		{"syntax", "columns:\n  A: {to: datas.a\n", []string{"line"}},
 		{"column a list", "columns:\n  A: [datas.a]\n", []string{"line 2"}},
+		{"column null", "columns:\n  A:\n", []string{`column "A": no target`}},
+		{"map value a list", "columns:\n  A: {to: datas.a, map: {x: [1]}}\n", []string{"line 2", "a sequence is not a string"}},
+		{"constant a map", "constants:\n  datas.a: {b: c}\n", []string{"line 2", "is not a string"}},
+		{"empty map", "columns:\n  A: {to: datas.a, map: {}}\n", []string{`column "A": the map lists nothing`}},
+		{"trim not a bool", "columns:\n  A: {to: datas.a, trim: si}\n", []string{"line 2"}},
 		{"empty file", "", []string{"is empty"}},
 		{"two documents", "key: a\n---\nkey: b\n", []string{"more than one YAML document"}},
 		{"no target", "columns:\n  A: {trim: true}\n", []string{`column "A": no target`}},

@@ -150,8 +150,8 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 					"shown in reports, it must not be a secret", name, o.tgt.path)
 			}
 			m.key = o
-			if o.tgt.kind == kindKey {
-				continue
+			if o.tgt.kind == kindKey || o.tgt.kind == 0 {
+				continue // the key alone: nothing to send
 			}
 		}
 		if other, ok := used[o.tgt.path]; ok {

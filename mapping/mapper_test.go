@@ -565,3 +565,41 @@ func Example() {
 	// c-1 {"actor":{"id":"my-app","objectType":"application"},"verb":"update","object":{"objectType":"user","ids":{"email":{"objectType":"user_id","value":"ana@example.com"}},"datas":{"name":{"objectType":"user_data","value":"Ana"}},"assertions":{"objectType":"assertions","totalItems":1,"items":[{"objectType":"assertion","type":"terms","typology":"user","value":true}]}},"source":{"id":"pc","objectType":"device"}}
 	// line 3 (key "c-2"): ids.email: "ana.example.com" is not an email address
 }
+
+func TestBuildKeyTransformFails(t *testing.T) {
+	t.Parallel()
+	header := []string{"Code", "ids.email", "datas.name", "assertions.terms"}
+	tests := []struct {
+		name      string
+		col       Column
+		cell      string
+		wantField string
+		wantRsn   string
+	}{
+		{"key only", Column{To: "key", Map: map[string]string{"A": "a-1"}}, "B", "key", `"B" is not listed in the column's map ("A")`},
+		{"key with a target", Column{To: "datas.since", Date: "YYYY-MM-DD"}, "yesterday", "datas.since", `"yesterday" is not a date YYYY-MM-DD`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m := compile(t, &File{Key: "Code", Columns: map[string]Column{"Code": tt.col}}, header, Options{})
+			re := buildErr(t, m, source.Record{Line: 4, Values: []string{tt.cell, "a@example.com", "Ana", "1"}})
+			require.Equal(t, tt.wantField, re.Field)
+			require.Equal(t, "Code", re.Column)
+			require.Empty(t, re.Key, "the key could not be read")
+			require.Equal(t, tt.wantRsn, re.Reason)
+		})
+	}
+}
+
+func TestMapUnlistedNamesAFewValues(t *testing.T) {
+	t.Parallel()
+	values := map[string]string{}
+	for i := range 20 {
+		values[fmt.Sprintf("v%02d", i)] = "x"
+	}
+	m := compile(t, &File{Columns: map[string]Column{"S": {To: "datas.s", Map: values}}},
+		[]string{"key", "S", "ids.email", "datas.name", "assertions.terms"}, Options{})
+	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "nope", "a@example.com", "Ana", "1"}})
+	require.Contains(t, re.Reason, `("v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", …)`)
+}

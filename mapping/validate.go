@@ -434,8 +434,8 @@ func daysIn(month, year int) int {
 	return 31
 }
 
-// countryCode normalises a phone transform's country code. YAML reads an unquoted +34 as the
-// number 34, so the plus sign is optional in the mapping file.
+// countryCode normalises a phone transform's country code: "+34", or "34" as people also write
+// it.
 func countryCode(s string) (string, error) {
 	digits := strings.TrimPrefix(s, "+")
 	if len(digits) < 1 || len(digits) > 3 || digits[0] < '1' || digits[0] > '9' {
