@@ -89,7 +89,8 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Everything that depends on the request alone is done before the user's lock is taken.
-	next := normalize(&req.Object)
+	next := &req.Object
+	canonicalize(next)
 	next.ObjectID = objectID
 	invalid := checkFormats(next)
 	missing := s.missingRequired(next)
@@ -296,51 +297,93 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request, objectID 
 	s.reply(w, http.StatusOK, envelope(http.StatusOK, &u))
 }
 
-// normalize returns the user as the simulator stores it, sharing nothing with in: canonical
-// object types, collections sorted by type (DRUID keeps one address per type, so order
-// carries no meaning) and absent rather than empty.
+// normalize returns the user as the simulator stores it, sharing nothing with in.
 func normalize(in *sink.User) *sink.User {
-	u := &sink.User{ObjectType: sink.ObjectTypeUser, ObjectID: in.ObjectID, Password: in.Password}
-	if len(in.IDs) > 0 {
-		u.IDs = make(map[string]sink.ID, len(in.IDs))
-		for k, v := range in.IDs {
-			id := sink.ID{ObjectType: sink.ObjectTypeUserID, Value: v.Value}
-			if v.Confirmed != nil {
-				c := *v.Confirmed
-				id.Confirmed = &c
-			}
-			u.IDs[k] = id
-		}
-	}
-	if len(in.Datas) > 0 {
-		u.Datas = make(map[string]sink.Data, len(in.Datas))
-		for k, v := range in.Datas {
-			u.Datas[k] = sink.Data{ObjectType: sink.ObjectTypeUserData, Value: v.Value}
-		}
-	}
-	if in.Addresses != nil && len(in.Addresses.Items) > 0 {
-		items := slices.Clone(in.Addresses.Items)
-		for i := range items {
-			items[i].ObjectType = sink.ObjectTypeAddress
-		}
-		slices.SortStableFunc(items, func(a, b sink.Address) int { return cmp.Compare(a.Type, b.Type) })
-		u.Addresses = &sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
-	}
-	if in.Assertions != nil && len(in.Assertions.Items) > 0 {
-		items := slices.Clone(in.Assertions.Items)
-		for i := range items {
-			items[i].ObjectType = sink.ObjectTypeAssertion
-		}
-		slices.SortStableFunc(items, func(a, b sink.Assertion) int { return cmp.Compare(a.Type, b.Type) })
-		u.Assertions = &sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
-	}
+	u := clone(in)
+	canonicalize(u)
 	return u
 }
 
-// deepCopy copies a stored user for a caller free to modify it.
-func deepCopy(in *sink.User) sink.User {
-	return *normalize(in)
+// canonicalize puts u in the form the simulator stores, in place: canonical object types,
+// collections sorted by type (DRUID keeps one address per type, so order carries no meaning)
+// and absent rather than empty. A decoded request is canonicalized where it lies: copying it
+// would cost a map per collection per update.
+func canonicalize(u *sink.User) {
+	u.ObjectType = sink.ObjectTypeUser
+	if len(u.IDs) == 0 {
+		u.IDs = nil
+	}
+	for k, v := range u.IDs {
+		if v.ObjectType != sink.ObjectTypeUserID {
+			v.ObjectType = sink.ObjectTypeUserID
+			u.IDs[k] = v
+		}
+	}
+	if len(u.Datas) == 0 {
+		u.Datas = nil
+	}
+	for k, v := range u.Datas {
+		if v.ObjectType != sink.ObjectTypeUserData {
+			v.ObjectType = sink.ObjectTypeUserData
+			u.Datas[k] = v
+		}
+	}
+	if a := u.Addresses; a != nil {
+		if len(a.Items) == 0 {
+			u.Addresses = nil
+		} else {
+			for i := range a.Items {
+				a.Items[i].ObjectType = sink.ObjectTypeAddress
+			}
+			slices.SortStableFunc(a.Items, func(x, y sink.Address) int { return cmp.Compare(x.Type, y.Type) })
+			a.ObjectType, a.TotalItems = sink.ObjectTypeAddresses, len(a.Items)
+		}
+	}
+	if a := u.Assertions; a != nil {
+		if len(a.Items) == 0 {
+			u.Assertions = nil
+		} else {
+			for i := range a.Items {
+				a.Items[i].ObjectType = sink.ObjectTypeAssertion
+			}
+			slices.SortStableFunc(a.Items, func(x, y sink.Assertion) int { return cmp.Compare(x.Type, y.Type) })
+			a.ObjectType, a.TotalItems = sink.ObjectTypeAssertions, len(a.Items)
+		}
+	}
 }
+
+// clone is a deep copy of u: stored users go out to callers free to modify them.
+func clone(in *sink.User) *sink.User {
+	u := *in
+	if in.IDs != nil {
+		u.IDs = make(map[string]sink.ID, len(in.IDs))
+		for k, v := range in.IDs {
+			if v.Confirmed != nil {
+				v.Confirmed = ptrTo(*v.Confirmed)
+			}
+			u.IDs[k] = v
+		}
+	}
+	if in.Datas != nil {
+		u.Datas = make(map[string]sink.Data, len(in.Datas))
+		for k, v := range in.Datas {
+			u.Datas[k] = v
+		}
+	}
+	if in.Addresses != nil {
+		a := *in.Addresses
+		a.Items = slices.Clone(a.Items)
+		u.Addresses = &a
+	}
+	if in.Assertions != nil {
+		a := *in.Assertions
+		a.Items = slices.Clone(a.Items)
+		u.Assertions = &a
+	}
+	return &u
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 func isTrue(b *bool) bool { return b != nil && *b }
 

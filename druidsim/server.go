@@ -435,7 +435,7 @@ func (s *Server) Users() []Stored {
 
 func (a *account) stored() Stored {
 	st := Stored{
-		User:    deepCopy(a.user),
+		User:    *clone(a.user),
 		Flags:   slices.Clone(a.flags),
 		Updates: a.updates,
 		Calls:   a.calls,

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -304,7 +305,11 @@ func (e *RecordError) Unwrap() error { return e.err }
 // *RecordError: the record is invalid and must not be sent.
 func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	if rec.Err != nil {
-		e := &RecordError{Line: rec.Line, Reason: "malformed record: " + rec.Err.Error(), err: rec.Err}
+		reason := rec.Err.Error()
+		if re, ok := errors.AsType[*source.RowError](rec.Err); ok {
+			reason = re.Reason() // the line is already the record's
+		}
+		e := &RecordError{Line: rec.Line, Reason: "malformed record: " + reason, err: rec.Err}
 		if len(rec.Values) == m.width {
 			// Best effort: a row with the right number of fields still has its key where it
 			// should be, and the checkpoint can then name the user.

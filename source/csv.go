@@ -57,6 +57,11 @@ type RowError struct {
 
 // Error reads like "line 7: 5 fields, header has 4" or "line 9: bare quote in field 3".
 func (e *RowError) Error() string {
+	return fmt.Sprintf("line %d: %s", e.Line, e.Reason())
+}
+
+// Reason says what is wrong with the row, without its line number.
+func (e *RowError) Reason() string {
 	var msg string
 	switch e.Err {
 	case ErrFieldCount:
@@ -80,7 +85,7 @@ func (e *RowError) Error() string {
 	default:
 		msg = fmt.Sprint(e.Err)
 	}
-	return fmt.Sprintf("line %d: %s", e.Line, msg)
+	return msg
 }
 
 // onLine points at the line of a fault found past the row's first line, where the operator

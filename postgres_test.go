@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/druidsim"
+	"druid-migrate/internal/pgtest"
+	"druid-migrate/internal/sample"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestRunWithPostgresCheckpointResumes(t *testing.T) {
+	dsn := pgtest.DB(t)
+	sim, url := startSim(t, druidsim.Config{})
+	csvPath, tr := writeSample(t, sim, sample.Options{Users: 1000, Invalid: true, Rejected: true})
+
+	res := runMain(t, runArgs(url, csvPath, dsn)...)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.NotContains(t, res.stderr, `"level":"error"`, "no error of the run itself")
+
+	st := openCheckpoint(t, dsn)
+	status, err := st.Status(context.Background(), "test")
+	require.NoError(t, err)
+	byOutcome := map[string]int64{}
+	for _, s := range status {
+		byOutcome[s.Outcome] += s.Users
+	}
+	require.EqualValues(t, len(tr.InvalidLines), byOutcome["invalid"])
+	require.EqualValues(t, len(tr.RejectedKeys), byOutcome["rejected"])
+	require.EqualValues(t, 1000-len(tr.RejectedKeys), byOutcome["updated"])
+
+	// The second run skips everything DRUID answered, and stays red for the rejected users.
+	sim.Reset()
+	res = runMain(t, runArgs(url, csvPath, dsn)...)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.EqualValues(t, 0, sim.Stats().Total)
+	runs, err := st.Runs(context.Background(), "test")
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	require.EqualValues(t, 1000, runs[0].Counts.Skipped)
+	require.NotNil(t, runs[0].ExitCode)
+	require.Equal(t, 1, *runs[0].ExitCode)
+}
