@@ -28,7 +28,6 @@ const maxIdentifierLength = 63
 // path are never touched, and it works behind poolers that drop startup parameters.
 type Postgres struct {
 	pool    *pgxpool.Pool
-	name    string   // the checkpoint URL, redacted, for Close's error
 	schema  string   // unquoted
 	secrets []string // passwords the URL or the environment hold, scrubbed from every error
 	sql     pgSQL
@@ -39,6 +38,11 @@ var _ Store = (*Postgres)(nil)
 // OpenPostgres opens the Postgres checkpoint at the URL dsn and checks, within ctx, that it can
 // be reached.
 func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, error) {
+	if !isPostgresURL(dsn) {
+		// A key=value connection string would reach errors unredacted: only URLs are accepted.
+		return nil, errors.New("checkpoint postgres: not a postgres:// or postgresql:// URL")
+	}
+	dsn = lowerScheme(dsn)
 	name := Redact(dsn)
 	schema := opts.Schema
 	if schema == "" {
@@ -91,7 +95,6 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	}
 	return &Postgres{
 		pool:    pool,
-		name:    name,
 		schema:  schema,
 		secrets: secrets,
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
@@ -257,7 +260,7 @@ func (s *Postgres) appliedVersions(ctx context.Context) ([]int, error) {
 
 // Prior implements Store.
 func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
-	keys = lookupKeys(keys)
+	keys = storable(keys)
 	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
 		return out, nil
@@ -420,7 +423,7 @@ func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error
 // so memory stays flat however many failures the job has.
 func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
 	what := fmt.Sprintf("failures of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.failures, job, lookupKeys(outcomes))
+	rows, err := s.pool.Query(ctx, s.sql.failures, job, storable(outcomes))
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}

@@ -175,7 +175,7 @@ func (s *SQLite) appliedVersions(ctx context.Context) ([]int, error) {
 // one bound parameter whatever their number, where placeholders would hit SQLite's limit on
 // variables.
 func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
-	keys = lookupKeys(keys)
+	keys = storable(keys)
 	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
 		return out, nil

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -134,3 +136,27 @@ var (
 		"failed": "bigint", "exit_code": "integer",
 	}
 )
+
+func TestSQLiteBusyIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	holder, err := OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	defer holder.Close()
+	tx, err := holder.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
+	require.NoError(t, err)
+	defer tx.Rollback()
+
+	// Another process that will not wait: the driver's own SQLITE_BUSY, as a writer gets it once
+	// the busy timeout has run out.
+	impatient, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)&_txlock=immediate")
+	require.NoError(t, err)
+	defer impatient.Close()
+	_, err = impatient.BeginTx(ctx, nil)
+	require.Error(t, err)
+
+	translated := translateSQLite(ctx, err)
+	require.ErrorIs(t, translated, ErrUnavailable)
+	require.NotErrorIs(t, translateSQLite(ctx, errors.New("no such table: migration_status")), ErrUnavailable)
+}

@@ -66,10 +66,10 @@ type Store interface {
 	Status(ctx context.Context, job string) ([]StatusCount, error)
 
 	// Failures calls fn with each of the job's rows whose outcome is one of outcomes, in
-	// byte order of key. Rows are streamed from the database, never all held in memory; fn may
-	// call the store's other methods. When fn returns an error, Failures stops and returns that
-	// error unchanged. It returns an error wrapping ErrNotFound when the checkpoint knows nothing
-	// of the job.
+	// byte order of key. Rows are streamed from the database, never all held in memory. fn may
+	// call the store's other methods (the stream holds a connection: a Postgres pool of one
+	// would deadlock). When fn returns an error, Failures stops and returns that error unchanged.
+	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error
 
 	// Close releases the database. Calls after Close return an error.
@@ -102,9 +102,18 @@ func isPostgresURL(dsn string) bool {
 	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
 }
 
+// lowerScheme writes a URL's scheme in lower case: URL schemes ignore case, pgx does not.
+func lowerScheme(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	return strings.ToLower(scheme) + "://" + rest
+}
+
 // Redact returns the checkpoint value fit for a log line or an error: a Postgres URL with its
-// password, in the user part or in a password parameter, replaced by "xxxxx". A path is returned
-// as it is.
+// passwords, in the user part or in a password or sslpassword parameter, replaced by "xxxxx". A
+// path is returned as it is.
 func Redact(dsn string) string {
 	if !isPostgresURL(dsn) {
 		return dsn
@@ -115,9 +124,12 @@ func Redact(dsn string) string {
 		scheme, _, _ := strings.Cut(dsn, "://")
 		return scheme + "://(unparsable URL)"
 	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	q := u.Query()
+	for _, key := range []string{"password", "sslpassword"} {
+		if q.Has(key) {
+			q.Set(key, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.Redacted()
 }
@@ -127,7 +139,7 @@ func Redact(dsn string) string {
 // place of the driver's types.
 type storeError struct {
 	msg  string
-	kind error // ErrUnavailable, ErrNotFound, context.Canceled, context.DeadlineExceeded or nil
+	kind error // ErrUnavailable, context.Canceled, context.DeadlineExceeded or nil
 }
 
 func (e *storeError) Error() string { return e.msg }
@@ -208,12 +220,13 @@ func cleanText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
-// lookupKeys drops the keys no row can have, so that a look-up never fails on them.
-func lookupKeys(keys []string) []string {
-	if !slices.ContainsFunc(keys, badText) {
-		return keys
+// storable drops the values no row can hold, so that a look-up by them finds nothing rather
+// than failing.
+func storable(values []string) []string {
+	if !slices.ContainsFunc(values, badText) {
+		return values
 	}
-	return slices.DeleteFunc(slices.Clone(keys), badText)
+	return slices.DeleteFunc(slices.Clone(values), badText)
 }
 
 func badText(s string) bool { return checkText(s) != nil }

@@ -14,8 +14,8 @@ import (
 
 // The grant types POST /oauth2/token accepts.
 const (
-	GrantClientCredentials = "client_credentials"
-	GrantCodeChallenge     = "urn:druid:oauth2:grant-type:code_challenge"
+	GrantClientCredentials = "client_credentials"                         // the app token, to read users
+	GrantCodeChallenge     = "urn:druid:oauth2:grant-type:code_challenge" // a token to update one user
 )
 
 // Token lifetimes DRUID documents: the app token reads users for an hour; a challenge-code

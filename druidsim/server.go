@@ -23,11 +23,11 @@ import (
 
 // The paths the simulator serves.
 const (
-	UpdatePath     = "/activityid/v1/user/update"
-	UserPathPrefix = "/activityid/v1/user/"
-	TokenPath      = "/oauth2/token"
-	FakeUsersPath  = "/__fake/users"
-	FakeStatsPath  = "/__fake/stats"
+	UpdatePath     = "/activityid/v1/user/update" // POST: DRUID's update user
+	UserPathPrefix = "/activityid/v1/user/"       // GET + objectId: DRUID's read user
+	TokenPath      = "/oauth2/token"              // POST, form-encoded: DRUID's OAuth grants
+	FakeUsersPath  = "/__fake/users"              // GET: every user as JSON Lines, no secrets
+	FakeStatsPath  = "/__fake/stats"              // GET: Stats as JSON
 )
 
 // The flags a seeded user may carry (Seed.Flags).
@@ -186,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, UserPathPrefix):
 		id := path[len(UserPathPrefix):]
 		if id == "" || strings.Contains(id, "/") {
-			http.NotFound(w, r)
+			notServed(w, http.StatusNotFound, "path")
 			return
 		}
 		if s.method(w, r, http.MethodGet) && s.wait(r.Context()) {
@@ -201,7 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, s.Stats())
 		}
 	default:
-		http.NotFound(w, r)
+		notServed(w, http.StatusNotFound, "path")
 	}
 }
 
@@ -210,8 +210,18 @@ func (s *Server) method(w http.ResponseWriter, r *http.Request, want string) boo
 		return true
 	}
 	w.Header().Set("Allow", want)
-	http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	notServed(w, http.StatusMethodNotAllowed, "method")
 	return false
+}
+
+// notServed answers a request for something the simulator does not serve. It is not counted
+// in Stats, which are about DRUID's endpoints, but it is still DRUID's envelope, so that a
+// client pointed at a wrong path reads a clear error instead of failing to parse the body.
+func notServed(w http.ResponseWriter, code int, field string) {
+	b := envelope(code, nil, fieldError(field, http.StatusText(code)))
+	w.Header()["Content-Type"] = jsonContentType
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
 }
 
 // wait adds Config.Latency. It reports false when the client gave up meanwhile: nothing is

@@ -214,3 +214,36 @@ func TestUserIsADeepCopy(t *testing.T) {
 		t.Error("User reports an unknown user")
 	}
 }
+
+func TestPathsNotServedAnswerAnEnvelopeAndAreNotCounted(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, Config{}, seeded("u1"))
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, UpdatePath, http.StatusMethodNotAllowed},
+		{http.MethodPost, UserPathPrefix + "u1", http.StatusMethodNotAllowed},
+		{http.MethodGet, TokenPath, http.StatusMethodNotAllowed},
+		{http.MethodGet, "/activityid/v1/users", http.StatusNotFound},
+		{http.MethodGet, UserPathPrefix + "u1/extra", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			got := s.do(t, call{method: tt.method, path: tt.path, token: adminToken})
+			if got.code != tt.want {
+				t.Fatalf("status %d, want %d", got.code, tt.want)
+			}
+			var env sink.Response
+			if err := json.Unmarshal(got.raw, &env); err != nil || env.Result.Status != tt.want || len(env.Result.Errors) != 1 {
+				t.Errorf("body %s (%v), want DRUID's envelope with one error", got.raw, err)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if st := s.Stats(); st.Total != 0 {
+			t.Errorf("stats %+v, want requests to unserved paths left out", st)
+		}
+	})
+}

@@ -74,8 +74,8 @@ type Config struct {
 	LookupBatch int
 	// Progress receives the live progress line when it is a terminal; nil disables it.
 	Progress io.Writer
-	// ProgressEvery is the interval of the JSON progress log line when Progress is nil.
-	// Defaults to ProgressEveryDefault.
+	// ProgressEvery is the interval of the JSON progress log line when Progress is nil, and of
+	// the terminal's line when shorter than its 250 ms. Defaults to ProgressEveryDefault.
 	ProgressEvery time.Duration
 	// Total is the number of records expected, for the progress line's ETA; 0 when unknown.
 	Total int64

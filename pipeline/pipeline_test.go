@@ -3,8 +3,10 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -262,3 +264,60 @@ func BenchmarkRecordPath(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+func TestProgressIsLoggedAsJSONWithoutATerminal(t *testing.T) {
+	f := newFixture(t, 200, druidsim.Config{Latency: 2 * time.Millisecond}, 2)
+	src, m := f.source(t)
+	var logs syncBuffer
+	_, err := pipeline.Run(context.Background(), pipeline.Config{
+		Job: "j", RunID: 1, Concurrency: 2, ProgressEvery: 20 * time.Millisecond, Log: zerolog.New(&logs),
+	}, src, m, f.store, f.client)
+	require.NoError(t, err)
+	var last map[string]any
+	n := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal(line, &ev))
+		if ev["message"] == "progress" {
+			n++
+			last = ev
+		}
+	}
+	require.Positive(t, n, "a progress line is logged every ProgressEvery")
+	require.Contains(t, last, "users_per_second")
+	require.Contains(t, last, "updated")
+}
+
+func TestProgressLineOnATerminal(t *testing.T) {
+	f := newFixture(t, 200, druidsim.Config{Latency: 2 * time.Millisecond}, 2)
+	src, m := f.source(t)
+	var term syncBuffer
+	_, err := pipeline.Run(context.Background(), pipeline.Config{
+		Job: "j", RunID: 1, Concurrency: 2, Progress: &term, Total: 200, ProgressEvery: 20 * time.Millisecond, Log: zerolog.Nop(),
+	}, src, m, f.store, f.client)
+	require.NoError(t, err)
+	out := term.String()
+	require.Contains(t, out, "/200 users")
+	require.Contains(t, out, "updated ")
+	require.True(t, strings.HasSuffix(out, "\r\033[K"), "the line is cleared before the summary")
+}
+
+// syncBuffer is a bytes.Buffer safe for the run's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+func (s *syncBuffer) String() string { return string(s.Bytes()) }

@@ -20,7 +20,7 @@ func startProgress(cfg Config, t *tally, start time.Time) *progress {
 	p := &progress{done: make(chan struct{})}
 	every := cfg.ProgressEvery
 	if cfg.Progress != nil {
-		every = terminalEvery
+		every = min(every, terminalEvery)
 	}
 	p.wg.Add(1)
 	go func() {

@@ -31,6 +31,9 @@ export DRUID_ENDPOINT=$endpoint DRUID_TOKEN=demo-token DRUID_APP_ID=demo-app \
 	DRUID_ENTRY_POINT=231705665113870-main DRUID_CHECKPOINT=$dir/druid-migrate.db DRUID_JOB=demo \
 	DRUID_RATE=500 DRUID_CONCURRENCY=16 DRUID_LOG_LEVEL=error DRUID_LOG_FORMAT=console
 
+step "druid-migrate dry-run: the first two payloads, exactly as they would be sent"
+"$bin" dry-run --source "$dir/users.csv" --limit 2
+
 step "druid-migrate run --source $dir/users.csv"
 set +e
 "$bin" run --source "$dir/users.csv"

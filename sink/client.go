@@ -118,7 +118,7 @@ func (cfg *Config) validate() error {
 	return nil
 }
 
-// parseEndpoint returns the update call's URL under endpoint, and its path for error messages.
+// parseEndpoint returns the URL of the update call under endpoint.
 func parseEndpoint(endpoint string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(endpoint))
 	// url.Parse's error repeats the URL, userinfo included: it is not wrapped.
@@ -140,8 +140,8 @@ func parseEndpoint(endpoint string) (*url.URL, error) {
 // a run, and shares among them its connections, its rate limiter and DRUID's throttling.
 type Client struct {
 	http       *http.Client
-	url        string // the update call's URL; never shown: errors name path
-	path       string
+	url        string // the update call's URL
+	path       string // its path: what errors show of the URL
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token
 	limiter    *rate.Limiter
@@ -149,9 +149,11 @@ type Client struct {
 	base, ceil time.Duration
 	log        zerolog.Logger
 
-	// heldUntil (unix nanoseconds) is when DRUID's last 429 or 503 lets every worker call
-	// again: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
+	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
+	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
+	// Counting from born keeps to the monotonic clock, which a wall-clock step cannot stretch.
 	heldUntil atomic.Int64
+	born      time.Time
 }
 
 // New checks cfg and returns a Client ready to Send. With cfg.TokenFile, the file is read now.
@@ -197,6 +199,7 @@ func New(cfg Config) (*Client, error) {
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
 		log:        cfg.Log,
+		born:       time.Now(),
 	}, nil
 }
 
@@ -458,7 +461,7 @@ func (c *Client) waitHeld(ctx context.Context) error {
 	if until == 0 {
 		return ctx.Err()
 	}
-	return sleep(ctx, time.Until(time.Unix(0, until)))
+	return sleep(ctx, time.Duration(until)-time.Since(c.born))
 }
 
 // hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
@@ -466,7 +469,7 @@ func (c *Client) hold(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	until := time.Now().Add(d).UnixNano()
+	until := int64(time.Since(c.born) + d)
 	for {
 		cur := c.heldUntil.Load()
 		if cur >= until {

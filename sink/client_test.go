@@ -262,10 +262,10 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var notBefore time.Time
+			asked := make(chan time.Time, 1)
 			first := reply{fn: func(w http.ResponseWriter, _ *http.Request) {
-				var v string
-				v, notBefore = tt.value()
+				v, notBefore := tt.value()
+				asked <- notBefore
 				w.Header().Set("Retry-After", v)
 				w.WriteHeader(tt.code)
 			}}
@@ -276,6 +276,7 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 			require.Equal(t, 2, res.Attempts)
 			got := d.requests()
 			require.Len(t, got, 2)
+			notBefore := <-asked
 			require.False(t, got[1].at.Before(notBefore.Add(-epsilon)),
 				"retried %s before Retry-After allowed", notBefore.Sub(got[1].at))
 		})

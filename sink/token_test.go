@@ -81,19 +81,20 @@ func TestSendRereadsTheTokenFileOn401(t *testing.T) {
 func TestSendKeepsTheTokenWhenTheFileIsBeingRewritten(t *testing.T) {
 	t.Parallel()
 	path := tokenFile(t, fileToken1)
-	d := newDRUID(t, acceptOnly(fileToken1))
-	logs := &lockedBuffer{}
-	c, _ := newClient(t, d.srv.URL, func(c *Config) {
-		c.Token, c.TokenFile = "", path
-		c.Log = zerolog.New(logs)
-	})
-	require.NoError(t, os.WriteFile(path, nil, 0o600)) // truncated by a writer, not yet written
+	d := newDRUID(t, reply{code: 401}, reply{code: 200})
+	c, logs := newClient(t, d.srv.URL, func(c *Config) { c.Token, c.TokenFile = "", path })
+	reads := countReads(c)
+	require.NoError(t, os.WriteFile(path, nil, 0o600)) // truncated by its writer, not yet written
 
 	res := c.Send(t.Context(), newPayload(t))
-	require.Equal(t, Updated, res.Outcome, "the token read at New is still good")
-	require.Equal(t, 1, res.Attempts)
-	require.Equal(t, fileToken1, c.tokens.current().value)
-	requireNoSecret(t, "log", logs.String())
+	require.Equal(t, SendResult{Outcome: Failed, Code: 401, Attempts: 1, Error: "401: token missing, invalid or expired"}, res)
+	require.Equal(t, int64(1), reads.Load())
+	require.Equal(t, fileToken1, c.tokens.current().value, "an empty file does not replace the token")
+	require.Contains(t, logs.String(), `is empty","message":"re-read of the token file failed`, "the operator learns why")
+
+	res = c.Send(t.Context(), newPayload(t))
+	require.Equal(t, Updated, res.Outcome, res.Error)
+	require.Equal(t, "Bearer "+fileToken1, d.requests()[1].header.Get("Authorization"))
 }
 
 func TestSendConcurrent401sRereadTheFileOnce(t *testing.T) {

@@ -6,15 +6,17 @@
 //  1. the one TEST_DATABASE_URL names (a postgres:// URL of a user allowed to create schemas and
 //     databases); when it is set but cannot be reached, tests fail;
 //  2. DefaultURL, the local server, when it answers within two seconds;
-//  3. a throwaway cluster that pgtest creates with the local initdb and pg_ctl
-//     (/usr/lib/postgresql/*/bin) in a temporary directory, listening on a free port of
-//     127.0.0.1, trust authentication. As root it runs them as the postgres user, since initdb
-//     refuses to run as root. It is started once per test binary and stopped, its directory
-//     removed, when the tests end — which is why a package must run its tests through Main:
+//  3. a throwaway cluster made with the local initdb and pg_ctl (/usr/lib/postgresql/*/bin) in a
+//     temporary directory, listening on a free port of 127.0.0.1 with trust authentication, run
+//     as the postgres user when the tests run as root (initdb refuses root).
 //
-//     func TestMain(m *testing.M) { pgtest.Main(m) }
+// The throwaway cluster is started once per test binary and stopped, its directory removed, when
+// the tests end. That is why a package using Schema or DB runs its tests through Main:
 //
-//     Without Main no throwaway cluster is started, as nothing would stop it.
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// Without Main no throwaway cluster is started, as nothing would stop it. A test binary that
+// crashes (a panic, a kill) leaves the cluster running: its directory is $TMPDIR/pgtest-*.
 //
 // When no server can be had, a test calling Schema or DB is skipped with the reason, or fails
 // when the environment variable CI is "true": CI must not go green by skipping.

@@ -1,0 +1,226 @@
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/internal/pgtest"
+	"druid-migrate/migrations"
+)
+
+func TestPostgresConformance(t *testing.T) {
+	t.Parallel()
+	runConformance(t, migrations.Postgres, func(t *testing.T) (string, Options) {
+		dsn, schema := pgtest.Schema(t)
+		return dsn, Options{Schema: schema}
+	})
+}
+
+func TestOpenPicksPostgresForItsURLs(t *testing.T) {
+	t.Parallel()
+	dsn, schema := pgtest.Schema(t)
+	for _, scheme := range []string{"postgres", "postgresql", "POSTGRES"} {
+		u, err := url.Parse(dsn)
+		require.NoError(t, err)
+		u.Scheme = scheme
+		s, err := Open(context.Background(), u.String(), Options{Schema: schema})
+		require.NoError(t, err, scheme)
+		require.IsType(t, &Postgres{}, s, scheme)
+		require.NoError(t, s.Close())
+	}
+}
+
+func TestPostgresSchemaOptionKeepsTablesOutOfPublic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	// Upper case, a space and a quote: the name must be quoted, never pasted.
+	const schema = `Druid "Checkpoint"`
+
+	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+
+	require.ElementsMatch(t, []string{"migration_status", "migration_runs", "schema_migrations"}, tablesIn(t, dsn, schema))
+	require.Empty(t, tablesIn(t, dsn, "public"))
+
+	// The default schema is a checkpoint of its own.
+	public, err := OpenPostgres(ctx, dsn, Options{})
+	require.NoError(t, err)
+	defer public.Close()
+	require.NoError(t, public.Migrate(ctx))
+	require.ElementsMatch(t, []string{"migration_status", "migration_runs", "schema_migrations"}, tablesIn(t, dsn, "public"))
+	got, err := public.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Empty(t, got, "the public checkpoint sees the other schema's rows")
+}
+
+func TestPostgresMigrateInAnExistingSchemaNeedsNoCreatePrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	role := "druid_" + strings.TrimPrefix(u.Path, "/pgtest_")[:20]
+	role = pgx.Identifier{role}.Sanitize()
+	db := pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()
+	admin := connect(t, dsn)
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"REVOKE CREATE ON DATABASE " + db + " FROM PUBLIC",
+		"CREATE SCHEMA given AUTHORIZATION " + role,
+	} {
+		_, err := admin.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	t.Cleanup(func() {
+		// Roles belong to the server, not to the database DB drops: drop it, once it owns nothing.
+		for _, stmt := range []string{"DROP SCHEMA given CASCADE", "DROP ROLE " + role} {
+			if _, err := admin.Exec(context.Background(), stmt); err != nil {
+				t.Errorf("%s: %v", stmt, err)
+			}
+		}
+	})
+
+	u.User = url.User(strings.Trim(role, `"`))
+	s, err := OpenPostgres(ctx, u.String(), Options{Schema: "given"})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+}
+
+func TestPostgresSchemaIsTheSpecs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, schema := pgtest.Schema(t)
+	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+
+	conn := connect(t, dsn)
+	columns := func(table string) map[string]string {
+		rows, err := conn.Query(ctx, `SELECT column_name, CASE data_type
+				WHEN 'timestamp without time zone' THEN 'timestamp' ELSE data_type END
+			FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, schema, table)
+		require.NoError(t, err)
+		out := map[string]string{}
+		for rows.Next() {
+			var name, typ string
+			require.NoError(t, rows.Scan(&name, &typ))
+			out[name] = typ
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+	require.Equal(t, specStatusColumns, columns("migration_status"))
+	require.Equal(t, specRunsColumns, columns("migration_runs"))
+}
+
+func TestPostgresPasswordNeverInErrors(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-Pa55"
+	// Port 1 on the loopback: nothing listens, the connection is refused at once.
+	for _, dsn := range []string{
+		"postgres://druid:" + secret + "@127.0.0.1:1/crm?sslmode=disable",
+		"postgresql://druid@127.0.0.1:1/crm?sslmode=disable&password=" + secret,
+		"postgres://druid:" + secret + "@127.0.0.1:1/crm?sslmode=disable&connect_timeout=nope",
+		"postgres://druid:" + secret + "@127.0.0.1:port/crm",
+		"postgres://druid:" + secret + "@[::1/crm",
+	} {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := Open(ctx, dsn, Options{})
+			require.Error(t, err)
+			require.NotContains(t, err.Error(), secret)
+			require.Contains(t, err.Error(), "checkpoint postgres", "the error must name the checkpoint")
+			require.NotContains(t, Redact(dsn), secret)
+		})
+	}
+}
+
+func TestPostgresOpenFailsFastWhenUnreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := Open(ctx, "postgres://druid:pw@127.0.0.1:1/crm?sslmode=disable", Options{})
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorContains(t, err, "127.0.0.1:1")
+	require.Less(t, time.Since(start), 3*time.Second)
+}
+
+func TestPostgresLostConnectionIsUnavailableThenRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, schema := pgtest.Schema(t)
+	app := "druid_test_" + schema[len(schema)-12:] // application_name keeps 63 bytes
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	s, err := OpenPostgres(ctx, u.String(), Options{Schema: schema, MaxConns: 1})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+
+	// The server ends the store's only connection, as a restart or a failover would.
+	var killed bool
+	err = connect(t, dsn).QueryRow(ctx, `SELECT bool_and(pg_terminate_backend(pid, 5000))
+		FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&killed)
+	require.NoError(t, err)
+	require.True(t, killed)
+
+	_, err = s.Prior(ctx, "job", []string{"ana"})
+	require.ErrorIs(t, err, ErrUnavailable)
+	_, err = s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err, "the pool must reconnect")
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"druid-migrate.db", "druid-migrate.db"},
+		{"/var/lib/druid/ck.db", "/var/lib/druid/ck.db"},
+		{"postgres://u:pw@db:5432/crm", "postgres://u:xxxxx@db:5432/crm"},
+		{"postgres://u@db/crm?password=pw&sslmode=require", "postgres://u@db/crm?password=xxxxx&sslmode=require"},
+		{"postgres://u@db/crm?sslpassword=pw", "postgres://u@db/crm?sslpassword=xxxxx"},
+		{"postgresql://db/crm", "postgresql://db/crm"},
+		{"postgres://u:pw@[::1/crm", "postgres://(unparsable URL)"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, Redact(tt.in), tt.in)
+	}
+}
+
+func tablesIn(t *testing.T, dsn, schema string) []string {
+	t.Helper()
+	rows, err := connect(t, dsn).Query(context.Background(),
+		`SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, schema)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return names
+}
+
+// connect opens a plain connection for a test to look at the database behind the store's back.
+func connect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err, fmt.Sprintf("connect to %s", Redact(dsn)))
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
