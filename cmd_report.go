@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -92,7 +93,7 @@ func statusAction(c *cli.Context) error {
 	job := c.String("job")
 	counts, err := store.Status(c.Context, job)
 	if err != nil {
-		return err
+		return jobError(job, err)
 	}
 	rep := statusReport{Job: job, Outcomes: map[string]int64{}, Codes: map[string]int64{}, Rows: []statusRow{}}
 	for _, o := range []sink.Outcome{sink.Updated, sink.Partial, sink.Unchanged, sink.Invalid, sink.Rejected, sink.Failed} {
@@ -184,7 +185,15 @@ func failuresAction(c *cli.Context) error {
 		out.WriteString("]\n")
 	}
 	if err != nil {
-		return err
+		return jobError(c.String("job"), err)
 	}
 	return out.Flush()
+}
+
+// jobError names the job when the checkpoint does not know it: most often a mistyped --job.
+func jobError(job string, err error) error {
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return configErrorf("--job: the checkpoint holds no job %q", job)
+	}
+	return err
 }

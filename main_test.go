@@ -455,3 +455,15 @@ func TestConfigurationErrorsExitTwoNamingTheFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestReportsOfAnUnknownJobExitTwo(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cp.db")
+	for _, args := range [][]string{
+		{"status", "--checkpoint", db, "--job", "nope"},
+		{"failures", "--checkpoint", db, "--job", "nope"},
+	} {
+		res := runMain(t, args...)
+		require.Equal(t, 2, res.code, res.stderr)
+		require.Contains(t, res.stderr, `--job: the checkpoint holds no job "nope"`)
+	}
+}

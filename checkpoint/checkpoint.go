@@ -1,5 +1,3 @@
-// Package checkpoint stores every user's latest outcome and every run of a job, in SQLite (the
-// embedded default) or in Postgres, with the same schema and the same behaviour (SPEC §6).
 package checkpoint
 
 import (

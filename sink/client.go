@@ -243,10 +243,11 @@ var applicationJSON = []string{"application/json"}
 // Retry-After. A 401 on a --token-file token re-reads the file and tries once more if it holds
 // another token.
 //
-// When ctx is cancelled, Send stops waiting (for the limiter, a backoff or a throttle) and
-// returns a failed outcome whose Error starts with "interrupted". A call already in flight is
-// not cut: it finishes, bounded by Timeout, so that DRUID's answer — which may have changed the
-// user — is what the checkpoint records (SPEC §4: calls in flight finish on shutdown).
+// When ctx is cancelled, Send returns promptly, whether it was waiting for the limiter, a
+// backoff or DRUID's answer: a failed outcome whose Error starts with "interrupted", with the
+// code of the last answer (0 if none). An answer that was already in when ctx was cancelled
+// stands, unless it was transient. To let calls in flight finish on shutdown (SPEC §4), the
+// caller passes a ctx that outlives the interrupt, as pipeline.Run does with its drain timeout.
 func (c *Client) Send(ctx context.Context, p *Payload) SendResult {
 	if p == nil || len(p.Body) == 0 {
 		return SendResult{Outcome: Failed, Error: "payload has no body: nothing to send"}
@@ -308,8 +309,9 @@ func (s *send) run(ctx context.Context) SendResult {
 				continue
 			}
 		}
-		if ctx.Err() != nil && Retryable(err) {
-			// Shutting down: a transient failure is not worth another try now.
+		if ctx.Err() != nil && (se == nil || Retryable(se)) {
+			// A call cut by ctx, or a transient answer not worth another try while shutting
+			// down.
 			return s.interrupted(ctx, err.Error(), nil)
 		}
 		if !Retryable(err) || retries >= s.c.retries {
@@ -338,8 +340,7 @@ func (s *send) run(ctx context.Context) SendResult {
 // no answer came.
 func (s *send) try(ctx context.Context) (code int, fields []FieldError, err error) {
 	c := s.c
-	// The call is not tied to ctx's cancellation: see Send. Timeout still bounds it.
-	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, c.url, bytes.NewReader(s.p.Body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(s.p.Body))
 	if err != nil {
 		return 0, nil, &callError{op: http.MethodPost, path: c.path, err: errors.New("cannot build the request")}
 	}

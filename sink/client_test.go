@@ -459,12 +459,14 @@ func TestSendInterrupted(t *testing.T) {
 		done := make(chan SendResult, 1)
 		p := newPayload(t)
 		go func() { done <- c.Send(ctx, p) }()
-		d.waitArrival(t, 1)
+		// The 503's Retry-After holds every worker: the answer is in, the backoff begun.
+		require.Eventually(t, func() bool { return c.heldUntil.Load() != 0 }, testTimeout, time.Millisecond)
 		cancel()
 		res := waitResult(t, done)
 		require.Equal(t, Failed, res.Outcome)
 		require.Equal(t, 503, res.Code, "the last answer's code")
 		require.Equal(t, 1, res.Attempts)
+		// Cancelled before or during the backoff: the message says which.
 		require.True(t, strings.HasPrefix(res.Error, "interrupted: "), res.Error)
 	})
 
@@ -480,32 +482,56 @@ func TestSendInterrupted(t *testing.T) {
 		require.Empty(t, d.requests())
 	})
 
-	// A call in flight when the run shuts down finishes: DRUID's answer stands, whatever it is.
+	t.Run("call in flight", func(t *testing.T) {
+		t.Parallel()
+		d := newDRUID(t, reply{code: 503}, reply{hang: true})
+		c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Retries = 5 })
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan SendResult, 1)
+		p := newPayload(t)
+		go func() { done <- c.Send(ctx, p) }()
+		d.waitArrival(t, 2)
+		cancel()
+		res := waitResult(t, done)
+		require.Equal(t, SendResult{
+			Outcome: Failed, Code: 503, Attempts: 2,
+			Error: "interrupted: POST " + updateURLPath + ": context canceled",
+		}, res)
+	})
+
+	// ctx is cancelled the moment DRUID's answer comes in: a final answer stands, a transient
+	// one is not retried.
 	for _, tt := range []struct {
-		code int
-		want Outcome
-	}{{200, Updated}, {404, Rejected}, {503, Failed}} {
-		t.Run(fmt.Sprintf("call in flight answered %d", tt.code), func(t *testing.T) {
+		reply reply
+		want  SendResult
+	}{
+		{reply{code: 200, body: envelopeOK}, SendResult{Outcome: Updated, Code: 200, Attempts: 1}},
+		{reply{code: 404}, SendResult{Outcome: Rejected, Code: 404, Attempts: 1, Error: "404: user not found"}},
+		{reply{code: 206, body: `{"result":{"status":206,"errors":[{"message":"surname"}]}}`},
+			SendResult{Outcome: Partial, Code: 206, Attempts: 1, Error: "partial: surname", Fields: []string{"surname"}}},
+		{reply{code: 503}, SendResult{Outcome: Failed, Code: 503, Attempts: 1, Error: "interrupted: 503: Service Unavailable"}},
+	} {
+		t.Run(fmt.Sprintf("answered %d", tt.reply.code), func(t *testing.T) {
 			t.Parallel()
-			release := make(chan struct{})
-			d := newDRUID(t, reply{code: tt.code, wait: release})
+			d := newDRUID(t, tt.reply)
 			c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Retries = 5 })
 			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan SendResult, 1)
-			p := newPayload(t)
-			go func() { done <- c.Send(ctx, p) }()
-			d.waitArrival(t, 1)
-			cancel()
-			close(release)
-			res := waitResult(t, done)
-			require.Equal(t, tt.want, res.Outcome, res.Error)
-			require.Equal(t, tt.code, res.Code)
-			require.Equal(t, 1, res.Attempts, "no retry once interrupted")
-			if tt.want == Failed {
-				require.Equal(t, "interrupted: 503: Service Unavailable", res.Error)
-			}
+			c.http.Transport = cancelOnAnswer{next: c.http.Transport, cancel: cancel}
+			require.Equal(t, tt.want, c.Send(ctx, newPayload(t)))
 		})
 	}
+}
+
+// cancelOnAnswer cancels the caller's context as soon as the answer's headers are in.
+type cancelOnAnswer struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+}
+
+func (t cancelOnAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	t.cancel()
+	return resp, err
 }
 
 // waitResult waits for a Send that must return promptly.
