@@ -39,6 +39,10 @@ type SQLite struct {
 	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
 	// others wait on the mutex, in order, instead of polling in the busy handler.
 	writeMu sync.Mutex
+	// upsert is Write's statement, prepared once (under writeMu) rather than in every
+	// transaction: groups are small when outcomes arrive fast, and parsing it each time cost as
+	// much as the rows.
+	upsert *sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -224,21 +228,12 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		return s.fail(ctx, what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	const upsert = `INSERT INTO migration_status
-			(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
-		VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
-		ON CONFLICT (job, user_key) DO UPDATE SET
-			status_code = excluded.status_code,
-			outcome = excluded.outcome,
-			attempts = excluded.attempts,
-			payload_hash = excluded.payload_hash,
-			error = excluded.error,
-			run_id = excluded.run_id,
-			updated_at = excluded.updated_at`
-	stmt, err := tx.PrepareContext(ctx, upsert)
-	if err != nil {
-		return s.fail(ctx, what, err)
+	if s.upsert == nil {
+		if s.upsert, err = s.db.PrepareContext(ctx, sqliteUpsert); err != nil {
+			return s.fail(ctx, what, err)
+		}
 	}
+	stmt := tx.StmtContext(ctx, s.upsert) // reuses the statement prepared on tx's connection
 	defer stmt.Close()
 	for _, r := range prepared {
 		_, err := stmt.ExecContext(ctx, r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
@@ -252,6 +247,18 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 	}
 	return nil
 }
+
+const sqliteUpsert = `INSERT INTO migration_status
+		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
+	ON CONFLICT (job, user_key) DO UPDATE SET
+		status_code = excluded.status_code,
+		outcome = excluded.outcome,
+		attempts = excluded.attempts,
+		payload_hash = excluded.payload_hash,
+		error = excluded.error,
+		run_id = excluded.run_id,
+		updated_at = excluded.updated_at`
 
 // DeleteKeys implements Store. SQLite's LIKE ignores the case of ASCII letters, so the prefix is
 // compared with substr instead: exact, and with no wildcards to escape.
@@ -435,6 +442,12 @@ func (s *SQLite) notFound(ctx context.Context, what, job string) error {
 
 // Close implements Store.
 func (s *SQLite) Close() error {
+	s.writeMu.Lock()
+	if s.upsert != nil {
+		_ = s.upsert.Close()
+		s.upsert = nil
+	}
+	s.writeMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("checkpoint sqlite %q: close: %w", s.path, translateSQLite(context.Background(), err))
 	}
