@@ -199,6 +199,9 @@ func runAction(c *cli.Context) error {
 	}
 	defer in.Close()
 
+	if c.String("app-id") == "" {
+		return configErrorf("--app-id is required: DRUID refuses an update without actor.id")
+	}
 	if c.Float64("rate") < 0 {
 		return configErrorf("--rate must be 0 (unlimited) or more, not %v", c.Float64("rate"))
 	}
@@ -353,6 +356,9 @@ func dryRunAction(c *cli.Context) error {
 		return err
 	}
 	defer in.Close()
+	if c.String("app-id") == "" {
+		log.Warn().Msg("--app-id is empty: these payloads carry no actor.id, and run refuses to send them")
+	}
 	ctx, stop := interruptContext(c.Context, log)
 	defer stop()
 	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, c.App.Writer, log, c.Int64("limit"))

@@ -428,7 +428,7 @@ func TestConfigurationErrorsExitTwoNamingTheFlag(t *testing.T) {
 	db := filepath.Join(dir, "cp.db")
 	base := func(extra ...string) []string {
 		args := []string{"run", "--source", csvPath, "--endpoint", "http://127.0.0.1:1", "--token", testToken,
-			"--entry-point", testEntryPoint, "--checkpoint", db}
+			"--entry-point", testEntryPoint, "--app-id", "app-1", "--checkpoint", db}
 		return append(args, extra...)
 	}
 	cases := []struct {
@@ -439,8 +439,9 @@ func TestConfigurationErrorsExitTwoNamingTheFlag(t *testing.T) {
 		{"no source", []string{"run", "--endpoint", "http://127.0.0.1:1", "--token", "x", "--entry-point", "e"}, "--source"},
 		{"missing file", base("--source", filepath.Join(dir, "nope.csv")), "nope.csv"},
 		{"bad mapping", base("--mapping", badMapping), "ids.email"},
-		{"no endpoint", []string{"run", "--source", csvPath, "--token", "x", "--entry-point", "e", "--checkpoint", db}, "--endpoint"},
-		{"no token", []string{"run", "--source", csvPath, "--endpoint", "http://127.0.0.1:1", "--entry-point", "e", "--checkpoint", db}, "--token"},
+		{"no endpoint", []string{"run", "--source", csvPath, "--token", "x", "--entry-point", "e", "--app-id", "a", "--checkpoint", db}, "--endpoint"},
+		{"no token", []string{"run", "--source", csvPath, "--endpoint", "http://127.0.0.1:1", "--entry-point", "e", "--app-id", "a", "--checkpoint", db}, "--token"},
+		{"no app id", []string{"run", "--source", csvPath, "--endpoint", "http://127.0.0.1:1", "--entry-point", "e", "--token", "x", "--checkpoint", db}, "--app-id"},
 		{"bad rate", base("--rate", "-1"), "--rate"},
 		{"bad delimiter", base("--delimiter", ";;"), "--delimiter"},
 		{"unreachable checkpoint", base("--checkpoint", "postgres://u:hunter2pw@127.0.0.1:1/db?connect_timeout=2"), "--checkpoint"},
@@ -466,4 +467,28 @@ func TestReportsOfAnUnknownJobExitTwo(t *testing.T) {
 		require.Equal(t, 2, res.code, res.stderr)
 		require.Contains(t, res.stderr, `--job: the checkpoint holds no job "nope"`)
 	}
+}
+
+func TestSettingsComeFromTheEnvironment(t *testing.T) {
+	sim, url := startSim(t, druidsim.Config{})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: 50})
+	db := filepath.Join(t.TempDir(), "cp.db")
+	for k, v := range map[string]string{
+		"DRUID_SOURCE": csvPath, "DRUID_ENDPOINT": url, "DRUID_TOKEN": testToken, "DRUID_APP_ID": "app-env",
+		"DRUID_ENTRY_POINT": testEntryPoint, "DRUID_CHECKPOINT": db, "DRUID_JOB": "nightly",
+		"DRUID_RATE": "0", "DRUID_CONCURRENCY": "4", "DRUID_LOG_FORMAT": "json", "DRUID_LOG_LEVEL": "warn",
+	} {
+		t.Setenv(k, v)
+	}
+	res := runMain(t, "run")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Empty(t, res.stderr, "at warn level a clean run logs nothing")
+	require.EqualValues(t, 50, sim.Stats().Total)
+
+	res = runMain(t, "status", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+	var rep statusReport
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep))
+	require.Equal(t, "nightly", rep.Job)
+	require.EqualValues(t, 50, rep.Outcomes["updated"])
 }
