@@ -425,6 +425,10 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	return p, nil
 }
 
+// KeyColumn is the source column that holds the users' keys, as the mapping file, --key or
+// the default chose it. A database source orders and filters its rows by it.
+func (m *Mapper) KeyColumn() string { return m.key.column }
+
 // keyField names the key column's field in errors: its target, or "key" when it has none.
 func (m *Mapper) keyField() string {
 	if m.key.tgt.kind == 0 {

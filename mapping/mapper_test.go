@@ -446,22 +446,25 @@ func TestCompileKeyColumn(t *testing.T) {
 	header := []string{"crm", "key", "ids.email", "datas.name", "assertions.terms"}
 	row := []string{"from-crm", "from-key", "a@example.com", "Ana", "1"}
 	tests := []struct {
-		name string
-		f    *File
-		opts Options
-		want string
+		name   string
+		f      *File
+		opts   Options
+		want   string
+		column string
 	}{
-		{"default", nil, Options{}, "from-key"},
-		{"--key", nil, Options{KeyColumn: "crm"}, "from-crm"},
-		{"mapping key overrides --key", &File{Key: "crm"}, Options{KeyColumn: "key"}, "from-crm"},
-		{"column mapped to key", &File{Columns: map[string]Column{"crm": {To: "key", Lower: true}}}, Options{}, "from-crm"},
+		{"default", nil, Options{}, "from-key", "key"},
+		{"--key", nil, Options{KeyColumn: "crm"}, "from-crm", "crm"},
+		{"mapping key overrides --key", &File{Key: "crm"}, Options{KeyColumn: "key"}, "from-crm", "crm"},
+		{"column mapped to key", &File{Columns: map[string]Column{"crm": {To: "key", Lower: true}}}, Options{}, "from-crm", "crm"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := compile(t, tt.f, header, tt.opts).Build(source.Record{Line: 2, Values: row})
+			m := compile(t, tt.f, header, tt.opts)
+			p, err := m.Build(source.Record{Line: 2, Values: row})
 			require.NoError(t, err)
 			require.Equal(t, tt.want, p.Key)
+			require.Equal(t, tt.column, m.KeyColumn(), "the column a database source orders by")
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -79,7 +80,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Total is the number of records expected, for the progress line's ETA; 0 when unknown.
 	Total int64
-	Log   zerolog.Logger
+	// Select, when set, limits the run to the records whose key it accepts (a retry): the
+	// others, and rows with no key, are passed over and not counted.
+	Select func(key string) bool
+	Log    zerolog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -180,8 +184,12 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 			}
 			return fmt.Errorf("read source: %w", err)
 		}
+		b := buildRecord(r.build, r.seen, rec)
+		if r.cfg.Select != nil && (strings.HasPrefix(b.key, KeylessPrefix) || !r.cfg.Select(b.key)) {
+			continue
+		}
 		r.tally.read.Add(1)
-		batch = append(batch, buildRecord(r.build, r.seen, rec))
+		batch = append(batch, b)
 		if len(batch) == cap(batch) {
 			if err := r.dispatch(ctx, batch, workers); err != nil {
 				return err
