@@ -20,8 +20,8 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "counts of the job's users per outcome and status code",
-		Flags: []cli.Flag{checkpointFlag(), jobFlag(),
-			&cli.BoolFlag{Name: "json", Usage: "one JSON document, for machines"}},
+		Flags: append(checkpointFlags(), jobFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "one JSON document, for machines"}),
 		Action: statusAction,
 	}
 }
@@ -30,8 +30,8 @@ func failuresCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "failures",
 		Usage: "the users whose last outcome is failed, rejected or invalid",
-		Flags: []cli.Flag{checkpointFlag(), jobFlag(),
-			&cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"}},
+		Flags: append(checkpointFlags(), jobFlag(),
+			&cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"}),
 		Action: failuresAction,
 	}
 }
@@ -40,13 +40,13 @@ func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
 		Usage: "create or upgrade the checkpoint schema (run does it too)",
-		Flags: []cli.Flag{checkpointFlag()},
+		Flags: checkpointFlags(),
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(c.Context, c.String("checkpoint"))
+			store, err := openStore(c)
 			if err != nil {
 				return err
 			}
@@ -85,7 +85,7 @@ func statusAction(c *cli.Context) error {
 	if _, err := newLogger(c); err != nil {
 		return err
 	}
-	store, err := openStore(c.Context, c.String("checkpoint"))
+	store, err := openStore(c)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func failuresAction(c *cli.Context) error {
 	if format != "csv" && format != "json" {
 		return configErrorf("--format: %q is not csv or json", format)
 	}
-	store, err := openStore(c.Context, c.String("checkpoint"))
+	store, err := openStore(c)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +34,8 @@ const (
 // sourceFlags are the flags of every command that reads records.
 func sourceFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "source", EnvVars: []string{"DRUID_SOURCE"}, Usage: "a CSV file path, or - for stdin"},
+		&cli.StringFlag{Name: "source", EnvVars: []string{"DRUID_SOURCE"}, Usage: "a CSV file path, - for stdin, or a postgres:// URL"},
+		&cli.StringFlag{Name: "query", EnvVars: []string{"DRUID_SOURCE_QUERY"}, Usage: "the SELECT that reads the users from a Postgres source"},
 		&cli.StringFlag{Name: "mapping", EnvVars: []string{"DRUID_MAPPING"}, Usage: "mapping file (YAML)", TakesFile: true},
 		&cli.StringFlag{Name: "delimiter", Value: ",", EnvVars: []string{"DRUID_DELIMITER"}, Usage: "CSV field separator"},
 		&cli.StringFlag{Name: "key", Value: mapping.KeyColumnDefault, EnvVars: []string{"DRUID_KEY"}, Usage: "the column with the user's stable key"},
@@ -48,24 +48,28 @@ func sourceFlags() []cli.Flag {
 
 // sendFlags are the flags of every command that calls DRUID and keeps a checkpoint.
 func sendFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "endpoint", EnvVars: []string{"DRUID_ENDPOINT"}, Usage: "DRUID base URL, e.g. https://graph.demo.dru-id.com"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"DRUID_TOKEN"}, Usage: "static bearer token"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"DRUID_TOKEN_FILE"}, Usage: "file holding the bearer token, re-read when DRUID answers 401", TakesFile: true},
 		&cli.StringFlag{Name: "entry-point", EnvVars: []string{"DRUID_ENTRY_POINT"}, Usage: "the From header: the entry point id"},
-		checkpointFlag(), jobFlag(),
+		jobFlag(),
 		&cli.Float64Flag{Name: "rate", Value: rateDefault, EnvVars: []string{"DRUID_RATE"}, Usage: "requests per second (0: unlimited)"},
 		&cli.IntFlag{Name: "burst", Value: burstDefault, EnvVars: []string{"DRUID_BURST"}, Usage: "requests allowed at once above the rate"},
 		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
 		&cli.IntFlag{Name: "retries", Value: sink.RetriesDefault, EnvVars: []string{"DRUID_RETRIES"}, Usage: "tries after the first for transient failures"},
 		&cli.DurationFlag{Name: "timeout", Value: sink.TimeoutDefault, EnvVars: []string{"DRUID_TIMEOUT"}, Usage: "per request"},
-		&cli.BoolFlag{Name: "force", Usage: "send users the skip rule would skip"},
-	}
+	}, checkpointFlags()...)
 }
 
-func checkpointFlag() cli.Flag {
-	return &cli.StringFlag{Name: "checkpoint", Value: checkpoint.SQLiteDefault, EnvVars: []string{"DRUID_CHECKPOINT"},
-		Usage: "postgres:// URL, or an SQLite file path"}
+// checkpointFlags are the flags of every command that opens the checkpoint.
+func checkpointFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "checkpoint", Value: checkpoint.SQLiteDefault, EnvVars: []string{"DRUID_CHECKPOINT"},
+			Usage: "postgres:// URL, or an SQLite file path"},
+		&cli.StringFlag{Name: "checkpoint-schema", EnvVars: []string{"DRUID_CHECKPOINT_SCHEMA"},
+			Usage: "the Postgres schema of the checkpoint's tables (default: the connection's, usually public)"},
+	}
 }
 
 func jobFlag() cli.Flag {
@@ -73,11 +77,33 @@ func jobFlag() cli.Flag {
 }
 
 func runCommand() *cli.Command {
+	flags := append(sourceFlags(), sendFlags()...)
+	flags = append(flags,
+		&cli.BoolFlag{Name: "force", Usage: "send users the skip rule would skip"},
+		&cli.StringFlag{Name: "since-column", EnvVars: []string{"DRUID_SINCE_COLUMN"},
+			Usage: "incremental sync from Postgres: read only rows whose column (a timestamp) changed since the job's last completed run"},
+	)
 	return &cli.Command{
 		Name:   "run",
 		Usage:  "migrate every record of the source; resumes the job from its checkpoint",
-		Flags:  append(sourceFlags(), sendFlags()...),
-		Action: runAction,
+		Flags:  flags,
+		Action: func(c *cli.Context) error { return migrate(c, "run") },
+	}
+}
+
+func retryCommand() *cli.Command {
+	flags := append(sourceFlags(), sendFlags()...)
+	flags = append(flags,
+		&cli.StringFlag{Name: "codes", EnvVars: []string{"DRUID_RETRY_CODES"},
+			Usage: "only users whose last status code is one of these, e.g. 416,500"},
+		&cli.StringFlag{Name: "outcome", EnvVars: []string{"DRUID_RETRY_OUTCOME"},
+			Usage: "only users whose last outcome is this: failed or rejected (default: both)"},
+	)
+	return &cli.Command{
+		Name:   "retry",
+		Usage:  "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
+		Flags:  flags,
+		Action: func(c *cli.Context) error { return migrate(c, "retry") },
 	}
 }
 
@@ -90,107 +116,31 @@ func dryRunCommand() *cli.Command {
 	}
 }
 
-// input is an opened source with its compiled mapping.
-type input struct {
-	src           *source.CSV
-	mapper        *mapping.Mapper
-	total         int64 // records expected, when cheap to know
-	perUserTokens bool
+// validateSendFlags checks the flags that no component validates for itself.
+func validateSendFlags(c *cli.Context) error {
+	switch {
+	case c.String("app-id") == "":
+		return configErrorf("--app-id is required: DRUID refuses an update without actor.id")
+	case c.Float64("rate") < 0:
+		return configErrorf("--rate must be 0 (unlimited) or more, not %v", c.Float64("rate"))
+	case c.Int("burst") < 1:
+		return configErrorf("--burst must be 1 or more, not %d", c.Int("burst"))
+	case c.Int("concurrency") < 1:
+		return configErrorf("--concurrency must be 1 or more, not %d", c.Int("concurrency"))
+	case c.Int("retries") < 0:
+		return configErrorf("--retries must be 0 or more, not %d", c.Int("retries"))
+	}
+	return nil
 }
 
-func (in *input) Close() error { return in.src.Close() }
-
-// openInput opens --source and compiles the mapping against its header. Every error is a
-// configuration error.
-func openInput(c *cli.Context, log zerolog.Logger) (*input, error) {
-	path := c.String("source")
-	if path == "" {
-		return nil, configErrorf("--source is required (a CSV file path, or - for stdin)")
-	}
-	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return nil, configErrorf("--source: Postgres sources are not supported by this version; export the table to CSV")
-	}
-	delim, err := parseDelimiter(c.String("delimiter"))
-	if err != nil {
-		return nil, err
-	}
-	var file *mapping.File
-	if p := c.String("mapping"); p != "" {
-		if file, err = mapping.Load(p); err != nil {
-			return nil, configError{err}
-		}
-	}
-	src, err := source.OpenCSV(path, delim)
-	if err != nil {
-		return nil, configError{err}
-	}
-	opts := mapping.Options{
-		KeyColumn: c.String("key"),
-		AppID:     c.String("app-id"),
-		Verb:      c.String("verb"),
-		Device:    c.String("device"),
-	}
-	if file != nil && c.IsSet("key") {
-		file.Key = c.String("key") // an explicit --key wins over the mapping file's key
-	}
-	m, err := mapping.Compile(file, src.Columns(), opts)
-	if err != nil {
-		src.Close()
-		return nil, configError{fmt.Errorf("--mapping %s: %w", c.String("mapping"), err)}
-	}
-	if ignored := m.Ignored(); len(ignored) > 0 {
-		log.Info().Strs("columns", ignored).Msg("columns ignored: they map to nothing in the payload")
-	}
-	in := &input{src: src, mapper: m, perUserTokens: slices.Contains(src.Columns(), "token")}
-	if file != nil {
-		for _, col := range file.Columns {
-			if col.To == "token" {
-				in.perUserTokens = true
-			}
-		}
-	}
-	if path != "-" && isTerminal(c.App.ErrWriter) {
-		in.total = countRows(path)
-	}
-	return in, nil
-}
-
-func parseDelimiter(s string) (rune, error) {
-	switch s {
-	case `\t`, "tab", "TAB":
-		return '\t', nil
-	}
-	r := []rune(s)
-	if len(r) != 1 {
-		return 0, configErrorf("--delimiter: %q must be a single character (use \\t for a tab)", s)
-	}
-	return r[0], nil
-}
-
-// countRows counts the lines of a CSV file after its header, for the progress line's ETA. A
-// quoted field spanning lines makes it an estimate; reading a large file costs a fraction of a
-// second, which an operator watching a terminal does not notice.
-func countRows(path string) int64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	var n int64
-	for {
-		k, err := f.Read(buf)
-		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
-		if err != nil {
-			break
-		}
-	}
-	return max(n-1, 0)
-}
-
-func runAction(c *cli.Context) error {
+// migrate is `run` and `retry`: the same run over every record of the source, or over the
+// users that failed.
+func migrate(c *cli.Context, command string) error {
 	log, err := newLogger(c)
 	if err != nil {
+		return err
+	}
+	if err := validateSendFlags(c); err != nil {
 		return err
 	}
 	in, err := openInput(c, log)
@@ -199,21 +149,6 @@ func runAction(c *cli.Context) error {
 	}
 	defer in.Close()
 
-	if c.String("app-id") == "" {
-		return configErrorf("--app-id is required: DRUID refuses an update without actor.id")
-	}
-	if c.Float64("rate") < 0 {
-		return configErrorf("--rate must be 0 (unlimited) or more, not %v", c.Float64("rate"))
-	}
-	if c.Int("burst") < 1 {
-		return configErrorf("--burst must be 1 or more, not %d", c.Int("burst"))
-	}
-	if c.Int("concurrency") < 1 {
-		return configErrorf("--concurrency must be 1 or more, not %d", c.Int("concurrency"))
-	}
-	if c.Int("retries") < 0 {
-		return configErrorf("--retries must be 0 or more, not %d", c.Int("retries"))
-	}
 	limit := rate.Inf
 	if r := c.Float64("rate"); r > 0 {
 		limit = rate.Limit(r)
@@ -235,40 +170,68 @@ func runAction(c *cli.Context) error {
 	}
 	defer client.Close()
 
-	store, err := openStore(c.Context, c.String("checkpoint"))
+	store, err := openStore(c)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
 	job := c.String("job")
-	if c.Int64("limit") == 0 {
+	cfg := pipeline.Config{
+		Job:          job,
+		Concurrency:  c.Int("concurrency"),
+		Force:        c.Bool("force"),
+		Limit:        c.Int64("limit"),
+		DrainTimeout: c.Duration("timeout"),
+		Total:        in.total,
+		OrderedKeys:  in.orderedKeys(),
+	}
+	var scan source.Scan
+	var retrying *retrySet
+	if command == "retry" {
+		if retrying, err = selectRetry(c, store, job); err != nil {
+			return err
+		}
+		if len(retrying.keys) == 0 {
+			fmt.Fprintln(c.App.Writer, "retry: no user of the job matches; nothing to send")
+			return nil
+		}
+		scan.Keys = retrying.keys
+		cfg.Select = retrying.selected
+		cfg.Force = true // the point of a retry is to send these users again
+		cfg.Total = int64(len(retrying.keys))
+	}
+	sinceColumn := c.String("since-column")
+	if sinceColumn != "" {
+		if in.pg == nil {
+			return configErrorf("--since-column needs a postgres:// --source")
+		}
+		if scan.Since, err = sinceFilter(c.Context, store, job, sinceColumn, log); err != nil {
+			return err
+		}
+	}
+	if err := in.start(c.Context, scan); err != nil {
+		return err
+	}
+	if command == "run" && cfg.Limit == 0 && sinceColumn == "" {
 		// Keyless rows (malformed rows, empty or repeated keys) are named by line numbers
 		// that change with the file: a full run re-records every one of them.
 		if err := store.DeleteKeys(c.Context, job, pipeline.KeylessPrefix); err != nil {
 			return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
 		}
 	}
-	runID, err := store.StartRun(c.Context, job, "run")
+	runID, err := store.StartRun(c.Context, job, command)
 	if err != nil {
 		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
 	}
+	cfg.RunID = runID
 	log = log.With().Str("job", job).Int64("run_id", runID).Logger()
-	log.Info().Str("source", c.String("source")).Float64("rate", c.Float64("rate")).
-		Int("concurrency", c.Int("concurrency")).Msg("run started")
+	cfg.Log = log
+	log.Info().Str("command", command).Str("source", redactURL(c.String("source"))).
+		Float64("rate", c.Float64("rate")).Int("concurrency", c.Int("concurrency")).Msg("run started")
 
 	ctx, stop := interruptContext(c.Context, log)
 	defer stop()
-	cfg := pipeline.Config{
-		Job:          job,
-		RunID:        runID,
-		Concurrency:  c.Int("concurrency"),
-		Force:        c.Bool("force"),
-		Limit:        c.Int64("limit"),
-		DrainTimeout: c.Duration("timeout"),
-		Total:        in.total,
-		Log:          log,
-	}
 	if isTerminal(c.App.ErrWriter) {
 		cfg.Progress = c.App.ErrWriter
 	}
@@ -285,7 +248,20 @@ func runAction(c *cli.Context) error {
 	if err := store.FinishRun(finishCtx, runID, sum.Counts, code); err != nil && runErr == nil {
 		log.Error().Err(err).Msg("record the run's end")
 	}
-	if err := sum.WriteText(c.App.Writer, "run"); err != nil {
+	if sinceColumn != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
+		// Only a run that read every changed row moves the watermark on.
+		w := checkpoint.Watermark{Column: sinceColumn, Value: in.startedAt(), RunID: runID}
+		if err := store.SetWatermark(finishCtx, job, w); err != nil {
+			log.Error().Err(err).Msg("record the watermark; the next run reads the same rows again")
+		}
+	}
+	if retrying != nil {
+		if missing := retrying.missing(); len(missing) > 0 {
+			log.Warn().Int("users", len(missing)).Strs("first_keys", missing[:min(len(missing), 10)]).
+				Msg("users to retry are no longer in the source")
+		}
+	}
+	if err := sum.WriteText(c.App.Writer, command); err != nil {
 		return err
 	}
 	log.Info().Int64("read", sum.Read).Int64("skipped", sum.Skipped).Int64("updated", sum.Updated).
@@ -301,12 +277,101 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-// openStore opens and migrates the checkpoint; failing to reach it at start is a configuration
-// error.
-func openStore(ctx context.Context, dsn string) (checkpoint.Store, error) {
-	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+// sinceFilter reads the job's watermark for an incremental run. A job without one, or whose
+// watermark is of another column, reads every row.
+func sinceFilter(ctx context.Context, store checkpoint.Store, job, column string, log zerolog.Logger) (*source.Since, error) {
+	w, err := store.Watermark(ctx, job)
+	switch {
+	case errors.Is(err, checkpoint.ErrNotFound):
+		log.Info().Str("since_column", column).Msg("no watermark yet: this run reads every row")
+		return nil, nil
+	case err != nil:
+		return nil, configError{fmt.Errorf("--checkpoint: read the watermark: %w", err)}
+	case w.Column != column:
+		log.Warn().Str("since_column", column).Str("watermark_column", w.Column).
+			Msg("the watermark is of another column: this run reads every row")
+		return nil, nil
+	}
+	log.Info().Str("since_column", column).Time("since", w.Value).Msg("incremental run: reading rows changed since the last completed run")
+	return &source.Since{Column: column, After: w.Value}, nil
+}
+
+// retrySet is the users a retry sends, and which of them the source still holds.
+type retrySet struct {
+	keys []string
+	seen map[string]bool
+}
+
+func (r *retrySet) selected(key string) bool {
+	seen, ok := r.seen[key]
+	if ok && !seen {
+		r.seen[key] = true
+	}
+	return ok
+}
+
+func (r *retrySet) missing() []string {
+	var out []string
+	for _, k := range r.keys {
+		if !r.seen[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// selectRetry reads from the checkpoint the users a retry sends: those whose last outcome is
+// failed or rejected, narrowed by --outcome and --codes.
+func selectRetry(c *cli.Context, store checkpoint.Store, job string) (*retrySet, error) {
+	f := checkpoint.Filter{Outcomes: []string{string(sink.Failed), string(sink.Rejected)}}
+	switch o := c.String("outcome"); o {
+	case "":
+	case string(sink.Failed), string(sink.Rejected):
+		f.Outcomes = []string{o}
+	default:
+		return nil, configErrorf("--outcome: %q is not failed or rejected", o)
+	}
+	for _, s := range strings.Split(c.String("codes"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		code, err := strconv.Atoi(s)
+		if err != nil || code < 0 || code > 599 {
+			return nil, configErrorf("--codes: %q is not an HTTP status code", s)
+		}
+		f.Codes = append(f.Codes, code)
+	}
+	set := &retrySet{seen: map[string]bool{}}
+	err := store.Select(c.Context, job, f, func(r checkpoint.Row) error {
+		set.keys = append(set.keys, r.Key)
+		set.seen[r.Key] = false
+		return nil
+	})
+	if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
+		return nil, fmt.Errorf("%w: select the users to retry: %w", pipeline.ErrCheckpoint, err)
+	}
+	return set, nil
+}
+
+// redactURL hides the password of a URL for logs.
+func redactURL(s string) string {
+	if !isPostgresURL(s) {
+		return s
+	}
+	return checkpoint.Redact(s)
+}
+
+// openStore opens and migrates the checkpoint of --checkpoint and --checkpoint-schema; failing
+// to reach it at start is a configuration error.
+func openStore(c *cli.Context) (checkpoint.Store, error) {
+	ctx, cancel := context.WithTimeout(c.Context, openTimeout)
 	defer cancel()
-	store, err := checkpoint.Open(ctx, dsn, checkpoint.Options{})
+	dsn := c.String("checkpoint")
+	schema := c.String("checkpoint-schema")
+	if schema != "" && !isPostgresURL(dsn) {
+		return nil, configErrorf("--checkpoint-schema applies to a postgres:// --checkpoint only")
+	}
+	store, err := checkpoint.Open(ctx, dsn, checkpoint.Options{Schema: schema})
 	if err != nil {
 		return nil, configError{fmt.Errorf("--checkpoint: %w", err)}
 	}
@@ -359,9 +424,13 @@ func dryRunAction(c *cli.Context) error {
 	if c.String("app-id") == "" {
 		log.Warn().Msg("--app-id is empty: these payloads carry no actor.id, and run refuses to send them")
 	}
+	if err := in.start(c.Context, source.Scan{}); err != nil {
+		return err
+	}
 	ctx, stop := interruptContext(c.Context, log)
 	defer stop()
-	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, c.App.Writer, log, c.Int64("limit"))
+	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, c.App.Writer,
+		pipeline.DryOptions{Limit: c.Int64("limit"), OrderedKeys: in.orderedKeys(), Log: log})
 	if err != nil {
 		return err
 	}

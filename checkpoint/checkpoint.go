@@ -57,3 +57,29 @@ type StatusCount struct {
 	StatusCode int
 	Users      int64
 }
+
+// Filter narrows Select to some of a job's rows. A field left empty does not narrow: the zero
+// Filter selects every row of the job. Values no row can hold (text that is not UTF-8, a code
+// beyond an integer column) match nothing.
+type Filter struct {
+	// Outcomes keeps the rows whose outcome is one of these: "failed" and "rejected" for retry.
+	Outcomes []string
+	// Codes keeps the rows whose status code is one of these, as retry's --codes does; 0 is the
+	// code of a user never answered (invalid, or a network failure).
+	Codes []int
+}
+
+// Watermark is how far the incremental sync of a job has read its source: a row of
+// migration_watermarks. It moves only when a run completes, so a run that stopped half-way reads
+// again everything changed since the last complete one.
+type Watermark struct {
+	// Column is the source column the watermark is a value of (--since-column). A run given
+	// another column must not trust the Value.
+	Column string
+	// Value is the greatest value of Column that the completed run read. It is kept in UTC to the
+	// microsecond, as Postgres keeps times: finer digits are cut, never rounded up, so a row at
+	// that very instant is read once more rather than missed.
+	Value time.Time
+	// RunID is the run that set the watermark.
+	RunID int64
+}

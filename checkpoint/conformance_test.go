@@ -24,6 +24,12 @@ type versioner interface {
 	appliedVersions(ctx context.Context) ([]int, error)
 }
 
+// upgrader is implemented by both stores, for the tests: Migrate as an older druid-migrate, which
+// knew the migrations up to last only, did it.
+type upgrader interface {
+	migrateTo(ctx context.Context, last int) error
+}
+
 // runConformance is the behaviour every Store must have, run against each of them.
 func runConformance(t *testing.T, dialect string, location newLocation) {
 	// open opens the checkpoint at dsn and closes it when the test ends.
@@ -113,6 +119,63 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		_, err := s.Prior(context.Background(), "job", []string{"ana"})
 		require.Error(t, err)
 		require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
+		// A missing table is not a job without a watermark: that would read the whole source
+		// and then fail to record where it got to.
+		_, err = s.Watermark(context.Background(), "job")
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrNotFound)
+	})
+
+	t.Run("UpgradeFromVersion1KeepsTheData", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		old := open(t, dsn, opts)
+		require.NoError(t, old.(upgrader).migrateTo(ctx, 1))
+		versions, err := old.(versioner).appliedVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, []int{1}, versions)
+		// What an older druid-migrate wrote: outcomes and a finished run.
+		id, err := old.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		written := []Row{
+			row("nightly", "ana", "updated", 200),
+			row("nightly", "bob", "rejected", 416),
+			row("nightly", "carla", "failed", 503),
+		}
+		require.NoError(t, old.Write(ctx, written))
+		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
+		_, err = old.Watermark(ctx, "nightly")
+		require.Error(t, err, "version 1 has no watermarks")
+		require.NoError(t, old.Close())
+
+		// This binary opens the same checkpoint.
+		s := open(t, dsn, opts)
+		require.NoError(t, s.Migrate(ctx))
+		versions, err = s.(versioner).appliedVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, allVersions(t), versions)
+		require.Equal(t, 2, versions[len(versions)-1])
+
+		require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
+		require.Equal(t, written[1:2], selectRows(t, s, "nightly", Filter{Outcomes: []string{"failed", "rejected"}, Codes: []int{416}}))
+		runs, err := s.Runs(ctx, "nightly")
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		require.Equal(t, id, runs[0].ID)
+		require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
+		status, err := s.Status(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status)
+
+		_, err = s.Watermark(ctx, "nightly")
+		require.ErrorIs(t, err, ErrNotFound)
+		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
+		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, w, got)
+		require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
 	})
 
 	t.Run("WriteThenPriorAndFailuresReturnTheRow", func(t *testing.T) {
@@ -611,6 +674,11 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		_, err = s.Status(ctx, "job")
 		require.Error(t, err)
 		require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
+		require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
+		_, err = s.Watermark(ctx, "job")
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrNotFound)
+		require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
 		require.NotPanics(t, func() { _ = s.Close() })
 	})
 
@@ -622,10 +690,233 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		require.ErrorIs(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}), context.Canceled)
 		_, err := s.Prior(ctx, "job", []string{"ana"})
 		require.ErrorIs(t, err, context.Canceled)
+		w := Watermark{Column: "c", Value: time.Now()}
+		require.ErrorIs(t, s.SetWatermark(ctx, "job", w), context.Canceled)
+		_, err = s.Watermark(ctx, "job")
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
 
 		got, err := s.Prior(context.Background(), "job", []string{"ana"})
 		require.NoError(t, err)
 		require.Empty(t, got, "a cancelled Write must write nothing")
+		_, err = s.Watermark(context.Background(), "job")
+		require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
+	})
+
+	t.Run("WatermarkOfAJobWithoutOneIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		// A job with runs and rows, but no completed incremental run, has no watermark either.
+		_, err := s.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
+		for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
+			_, err := s.Watermark(ctx, job)
+			require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+		}
+		_, err = s.Watermark(ctx, "never-ran")
+		require.ErrorContains(t, err, `"never-ran"`)
+	})
+
+	t.Run("WatermarkRoundTripsInUTCToTheMicrosecond", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		madrid := time.FixedZone("CEST", 2*60*60)
+		set := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 42}
+		require.NoError(t, s.SetWatermark(ctx, "nightly", set))
+
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		// Cut to the microsecond, never rounded up: the newest row is read again, not missed.
+		want := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), RunID: 42}
+		require.Equal(t, want, got)
+		require.Equal(t, time.UTC, got.Value.Location())
+		require.True(t, got.Value.Equal(set.Value.Truncate(time.Microsecond)))
+
+		// The extremes a source can hold: the first microsecond of a second, and far dates.
+		for _, v := range []time.Time{
+			time.Date(2024, 1, 1, 0, 0, 0, 1000, time.UTC),
+			time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+			time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+			time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		} {
+			require.NoError(t, s.SetWatermark(ctx, "extremes", Watermark{Column: "c", Value: v, RunID: 1}))
+			got, err := s.Watermark(ctx, "extremes")
+			require.NoError(t, err)
+			require.Equal(t, v, got.Value)
+		}
+	})
+
+	t.Run("SetWatermarkOverwrites", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+		second := Watermark{Column: "modified", Value: time.Date(2024, 5, 7, 0, 0, 0, 500, time.UTC), RunID: 2}
+		require.NoError(t, s.SetWatermark(ctx, "nightly", first))
+		require.NoError(t, s.SetWatermark(ctx, "nightly", second))
+
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		second.Value = second.Value.Truncate(time.Microsecond)
+		require.Equal(t, second, got)
+
+		// The last call wins, even one that moves the watermark back (an operator's reset).
+		require.NoError(t, s.SetWatermark(ctx, "nightly", first))
+		got, err = s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, first, got)
+	})
+
+	t.Run("WatermarksOfJobsAreIsolated", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		nightly := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+		require.NoError(t, s.SetWatermark(ctx, "nightly", nightly))
+		_, err := s.Watermark(ctx, "backfill")
+		require.ErrorIs(t, err, ErrNotFound)
+		_, err = s.Watermark(ctx, "Nightly")
+		require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+
+		backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
+		require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, nightly, got)
+		got, err = s.Watermark(ctx, "backfill")
+		require.NoError(t, err)
+		require.Equal(t, backfill, got)
+	})
+
+	t.Run("WatermarkSurvivesCloseAndReopen", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		s, err := Open(ctx, dsn, opts)
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
+		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+		require.NoError(t, s.Close())
+
+		s = open(t, dsn, opts)
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, w, got)
+	})
+
+	t.Run("SetWatermarkRejectsWhatItCannotKeep", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		valid := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+		tests := []struct {
+			name, job, wantErr string
+			w                  Watermark
+		}{
+			{"zero value", "nightly", "zero value", Watermark{Column: "updated_at", RunID: 1}},
+			{"no column", "nightly", "no column", Watermark{Value: valid.Value, RunID: 1}},
+			{"column not UTF-8", "nightly", "not valid UTF-8", Watermark{Column: "up\xffdated", Value: valid.Value}},
+			{"job with NUL", "n\x00ightly", "NUL", valid},
+			{"five-digit year", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+			{"year before 1", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}},
+		}
+		for _, tt := range tests {
+			err := s.SetWatermark(ctx, tt.job, tt.w)
+			require.ErrorContains(t, err, tt.wantErr, tt.name)
+			require.ErrorContains(t, err, "set watermark of job", tt.name)
+		}
+		_, err := s.Watermark(ctx, "nightly")
+		require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
+	})
+
+	t.Run("SelectFiltersByOutcomesAndCodesInKeyOrder", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{
+			row("job", "hugo", "failed", 500),
+			row("job", "carla", "failed", 503),
+			row("job", "ana", "rejected", 416),
+			row("job", "bob", "updated", 200),
+			row("job", "dora", "invalid", 0),
+			row("job", "eva", "unchanged", 304),
+			row("job", "Bea", "failed", 0),
+			row("job", "fran", "rejected", 404),
+			row("job", "gil", "rejected", 416),
+			row("other", "ana", "failed", 500),
+		}))
+		retry := []string{"failed", "rejected"}
+		tests := []struct {
+			name string
+			f    Filter
+			want []string
+		}{
+			{"everything", Filter{}, []string{"Bea", "ana", "bob", "carla", "dora", "eva", "fran", "gil", "hugo"}},
+			{"by outcomes", Filter{Outcomes: retry}, []string{"Bea", "ana", "carla", "fran", "gil", "hugo"}},
+			{"by one outcome", Filter{Outcomes: []string{"invalid"}}, []string{"dora"}},
+			{"by codes", Filter{Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
+			{"by code 0", Filter{Codes: []int{0}}, []string{"Bea", "dora"}},
+			{"by both", Filter{Outcomes: retry, Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
+			{"by both, code 0 is never answered", Filter{Outcomes: retry, Codes: []int{0}}, []string{"Bea"}},
+			{"codes of another outcome", Filter{Outcomes: retry, Codes: []int{200, 304}}, nil},
+			{"no such outcome", Filter{Outcomes: []string{"updatd"}}, nil},
+			{"no such code", Filter{Codes: []int{418}}, nil},
+			{"only values no row can hold", Filter{Outcomes: []string{"fail\xffed", "fail\x00ed"}}, nil},
+			{"codes beyond an integer", Filter{Codes: []int{1 << 40, -1 << 40}}, nil},
+			{"a bad value among good ones", Filter{Outcomes: []string{"fail\xffed", "invalid"}, Codes: []int{1 << 40, 0}}, []string{"dora"}},
+		}
+		for _, tt := range tests {
+			var keys []string
+			for _, r := range selectRows(t, s, "job", tt.f) {
+				require.Equal(t, "job", r.Job)
+				keys = append(keys, r.Key)
+			}
+			require.Equal(t, tt.want, keys, tt.name)
+		}
+
+		// The rows come whole.
+		got := selectRows(t, s, "job", Filter{Outcomes: []string{"rejected"}, Codes: []int{404}})
+		require.Equal(t, []Row{row("job", "fran", "rejected", 404)}, got)
+	})
+
+	t.Run("SelectOfAnUnknownJobIsNotFound", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+		for _, f := range []Filter{{}, {Outcomes: []string{"failed"}}, {Codes: []int{500}}, {Outcomes: []string{"x\xff"}}} {
+			err := s.Select(ctx, "jbo", f, func(Row) error { return nil })
+			require.ErrorIs(t, err, ErrNotFound)
+			require.ErrorContains(t, err, `"jbo"`)
+		}
+	})
+
+	t.Run("SelectStopsWithFnsError", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var rows []Row
+		for i := range 100 {
+			rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "rejected", 416))
+		}
+		require.NoError(t, s.Write(ctx, rows))
+
+		stop := errors.New("stdout closed")
+		calls := 0
+		err := s.Select(ctx, "job", Filter{Codes: []int{416}}, func(Row) error {
+			calls++
+			if calls == 3 {
+				return stop
+			}
+			return nil
+		})
+		require.Same(t, stop, err, "fn's error must come back unchanged")
+		require.Equal(t, 3, calls)
+		require.Len(t, selectRows(t, s, "job", Filter{Codes: []int{416}}), 100)
 	})
 
 	t.Run("ConcurrentReadersAndWritersInSeveralProcesses", func(t *testing.T) {
@@ -706,6 +997,17 @@ func failures(t *testing.T, s Store, job string, outcomes ...string) []Row {
 	t.Helper()
 	var out []Row
 	require.NoError(t, s.Failures(context.Background(), job, outcomes, func(r Row) error {
+		out = append(out, r)
+		return nil
+	}))
+	return out
+}
+
+// selectRows collects what Select gives for job and f.
+func selectRows(t *testing.T, s Store, job string, f Filter) []Row {
+	t.Helper()
+	var out []Row
+	require.NoError(t, s.Select(context.Background(), job, f, func(r Row) error {
 		out = append(out, r)
 		return nil
 	}))

@@ -17,7 +17,30 @@
 //     puts the tables in a schema of their own.
 //
 // Both are created by the numbered SQL files of package migrations; Open never changes the
-// schema, Store.Migrate does.
+// schema, Store.Migrate does, and upgrades a checkpoint that an older druid-migrate created. The
+// tables, the same in both:
+//
+//   - migration_status: one row per job and user, the user's latest outcome (SPEC §6). Its
+//     primary key (job, user_key) serves the skip look-up (Prior); an index on (job, outcome,
+//     status_code) serves status, failures and retry --codes (Status, Select).
+//   - migration_runs: one row per run of a command, its counts and exit code.
+//   - migration_watermarks: one row per job that syncs incrementally (--since-column): the
+//     source column (since_column), the greatest value of it that the job's last completed run
+//     read (watermark), that run (run_id) and when it was written (updated_at). The next run
+//     reads only the rows changed since. A run writes it (SetWatermark) only once it has
+//     completed, so a run that stopped half-way does not advance it and the next one reads
+//     those rows again; the skip rule spares the calls for those already answered. The
+//     watermark is timestamptz in Postgres, an instant comparable with the CRM's column, and
+//     UTC text in SQLite; both keep microseconds, cutting finer digits rather than rounding up,
+//     so that a row at the watermark's very instant is read again rather than missed.
+//   - schema_migrations: the migrations applied.
+//
+// Times of the checkpoint's own (updated_at, started_at, finished_at) are UTC: a Postgres
+// timestamp, or SQLite text "YYYY-MM-DD HH:MM:SS.SSSSSS".
+//
+// In Postgres, Options.Schema (the --checkpoint-schema) places the tables; Options.Validate
+// rejects at start a name Postgres would refuse or cut, and Migrate creates the schema when it
+// is missing. The pool holds Options.MaxConns connections, MaxConnsDefault unless set.
 //
 // Errors are translated where they leave the package: callers never see a pgx or sqlite type,
 // and no error carries the password of the checkpoint URL. An error wraps ErrUnavailable when

@@ -29,3 +29,14 @@ func pending(all []migrations.Migration, applied []int) ([]migrations.Migration,
 	}
 	return out, nil
 }
+
+// upTo returns the migrations of all up to version last.
+func upTo(all []migrations.Migration, last int) []migrations.Migration {
+	var out []migrations.Migration
+	for _, m := range all {
+		if m.Version <= last {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -44,19 +45,16 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	}
 	dsn = lowerScheme(dsn)
 	name := Redact(dsn)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
+	}
 	schema := opts.Schema
 	if schema == "" {
 		schema = "public"
 	}
-	if len(schema) > maxIdentifierLength || strings.IndexByte(schema, 0) >= 0 {
-		return nil, fmt.Errorf("checkpoint %s: schema %q: not a Postgres name (at most %d bytes, no NUL)", name, schema, maxIdentifierLength)
-	}
 	maxConns := opts.MaxConns
-	switch {
-	case maxConns == 0:
+	if maxConns == 0 {
 		maxConns = MaxConnsDefault
-	case maxConns < 0:
-		return nil, fmt.Errorf("checkpoint %s: max connections %d: must be positive", name, maxConns)
 	}
 
 	u, err := url.Parse(dsn)
@@ -118,12 +116,49 @@ func urlSecrets(u *url.URL) []string {
 
 // pgSQL holds the statements of a store, with their tables named in its schema.
 type pgSQL struct {
-	prior, write, deleteKeys, startRun, finishRun, runs, status, failures, jobExists, versions string
+	prior, write, deleteKeys, startRun, finishRun, runs, status, jobExists, versions string
+
+	watermark, setWatermark string
+
+	// selects holds Select's query for each combination of restrictions, indexed by
+	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", lets the
+	// planner of a cached statement use the (job, outcome, status_code) index.
+	selects [4]string
+}
+
+func selectIndex(sel selection) int {
+	i := 0
+	if sel.byOutcome {
+		i |= 1
+	}
+	if sel.byCode {
+		i |= 2
+	}
+	return i
 }
 
 func newPgSQL(schema string) pgSQL {
 	q := func(s string) string { return strings.ReplaceAll(s, "{schema}", schema) }
+	var selects [4]string
+	for i := range selects {
+		where, n := "job = $1", 1
+		if i&1 != 0 {
+			n++
+			where += fmt.Sprintf(" AND outcome = ANY($%d)", n)
+		}
+		if i&2 != 0 {
+			n++
+			where += fmt.Sprintf(" AND status_code = ANY($%d)", n)
+		}
+		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
+		selects[i] = q(`SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+				coalesce(error, ''), run_id, updated_at
+			FROM {schema}.migration_status
+			WHERE ` + where + `
+			ORDER BY user_key COLLATE "C"`)
+	}
 	return pgSQL{
+		selects: selects,
 		prior: q(`SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
 			FROM {schema}.migration_status
 			WHERE job = $1 AND user_key = ANY($2)`),
@@ -156,11 +191,16 @@ func newPgSQL(schema string) pgSQL {
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
 		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
 			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
-		failures: q(`SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-				coalesce(error, ''), run_id, updated_at
-			FROM {schema}.migration_status
-			WHERE job = $1 AND outcome = ANY($2)
-			ORDER BY user_key COLLATE "C"`),
+		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
+			WHERE job = $1`),
+		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
+				(job, since_column, watermark, run_id, updated_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (job) DO UPDATE SET
+				since_column = excluded.since_column,
+				watermark = excluded.watermark,
+				run_id = excluded.run_id,
+				updated_at = excluded.updated_at`),
 		jobExists: q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_runs WHERE job = $1)
 			OR EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		versions: q(`SELECT version FROM {schema}.schema_migrations ORDER BY version`),
@@ -171,10 +211,17 @@ func newPgSQL(schema string) pgSQL {
 // that two processes migrating at once apply each file once, and a failed upgrade leaves the
 // schema as it was.
 func (s *Postgres) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo applies the migrations up to version last: what an older druid-migrate, which knew
+// no later ones, would have done.
+func (s *Postgres) migrateTo(ctx context.Context, last int) error {
 	all, err := migrations.Files(migrations.Postgres)
 	if err != nil {
 		return fmt.Errorf("checkpoint postgres: migrate: %w", err)
 	}
+	all = upTo(all, last)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return s.fail(ctx, "migrate", err)
@@ -419,11 +466,30 @@ func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error
 	return out, nil
 }
 
-// Failures implements Store. pgx decodes the rows as they arrive from the server, one at a time,
-// so memory stays flat however many failures the job has.
+// Failures implements Store.
 func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	what := fmt.Sprintf("failures of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.failures, job, storable(outcomes))
+	if len(outcomes) == 0 {
+		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
+	}
+	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+}
+
+// Select implements Store. pgx decodes the rows as they arrive from the server, one at a time,
+// so memory stays flat however many rows match.
+func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
+	what := fmt.Sprintf("select rows of job %q", job)
+	sel := prepareFilter(f)
+	if sel.none {
+		return s.notFound(ctx, what, job)
+	}
+	args := []any{job}
+	if sel.byOutcome {
+		args = append(args, sel.outcomes)
+	}
+	if sel.byCode {
+		args = append(args, sel.codes)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.selects[selectIndex(sel)], args...)
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}
@@ -447,6 +513,39 @@ func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, 
 	}
 	if !delivered {
 		return s.notFound(ctx, what, job)
+	}
+	return nil
+}
+
+// Watermark implements Store.
+func (s *Postgres) Watermark(ctx context.Context, job string) (Watermark, error) {
+	what := fmt.Sprintf("watermark of job %q", job)
+	if badText(job) {
+		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
+	}
+	var w Watermark
+	err := s.pool.QueryRow(ctx, s.sql.watermark, job).Scan(&w.Column, &w.Value, &w.RunID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return Watermark{}, s.fail(ctx, what, err)
+	}
+	// timestamptz comes back in the process's time zone; the instant is what matters.
+	w.Value = w.Value.UTC()
+	return w, nil
+}
+
+// SetWatermark implements Store. The value goes to a timestamptz column: an instant, comparable
+// with the source's column whatever the time zone of the session that reads it.
+func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) error {
+	what := fmt.Sprintf("set watermark of job %q", job)
+	w, err := prepareWatermark(job, w)
+	if err != nil {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, w.Column, w.Value, w.RunID, now()); err != nil {
+		return s.fail(ctx, what, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,8 @@ import (
 const sqliteBusyTimeout = 10 * time.Second
 
 // sqliteMaxConns bounds the connections of one store. More than one lets readers (Prior, Status,
-// Failures) run beside the writer, which WAL allows; a few suffice since SQLite admits one writer.
+// Select, Watermark) run beside the writer, which WAL allows; a few suffice since SQLite admits
+// one writer.
 const sqliteMaxConns = 8
 
 // sqliteTimeLayout is how times are stored: UTC text that sorts in time order and that SQLite's
@@ -100,10 +102,17 @@ func sqliteDSN(abs string) string {
 
 // Migrate implements Store.
 func (s *SQLite) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo applies the migrations up to version last: what an older druid-migrate, which knew
+// no later ones, would have done.
+func (s *SQLite) migrateTo(ctx context.Context, last int) error {
 	all, err := migrations.Files(migrations.SQLite)
 	if err != nil {
 		return fmt.Errorf("checkpoint sqlite: migrate: %w", err)
 	}
+	all = upTo(all, last)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 
@@ -379,23 +388,46 @@ func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) 
 	return out, nil
 }
 
-// Failures implements Store. The rows come one at a time from SQLite's cursor; in WAL mode the
-// open read does not block the store's writers.
+// Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	what := fmt.Sprintf("failures of job %q", job)
-	if outcomes == nil {
-		outcomes = []string{}
+	if len(outcomes) == 0 {
+		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
 	}
-	list, err := json.Marshal(outcomes)
-	if err != nil {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+}
+
+// Select implements Store. The lists of outcomes and codes travel as JSON arrays, as Prior's keys
+// do. The rows come one at a time from SQLite's cursor; in WAL mode the open read does not block
+// the store's writers.
+func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
+	what := fmt.Sprintf("select rows of job %q", job)
+	sel := prepareFilter(f)
+	if sel.none {
+		return s.notFound(ctx, what, job)
 	}
-	const q = `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+	where, args := "job = ?", []any{job}
+	if sel.byOutcome {
+		list, err := json.Marshal(sel.outcomes)
+		if err != nil {
+			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+		}
+		where += " AND outcome IN (SELECT value FROM json_each(?))"
+		args = append(args, string(list))
+	}
+	if sel.byCode {
+		list, err := json.Marshal(sel.codes)
+		if err != nil {
+			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+		}
+		where += " AND status_code IN (SELECT value FROM json_each(?))"
+		args = append(args, string(list))
+	}
+	q := `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
 			coalesce(error, ''), run_id, updated_at
 		FROM migration_status
-		WHERE job = ? AND outcome IN (SELECT value FROM json_each(?))
+		WHERE ` + where + `
 		ORDER BY user_key`
-	rows, err := s.db.QueryContext(ctx, q, job, string(list))
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}
@@ -420,6 +452,51 @@ func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn
 	}
 	if !delivered {
 		return s.notFound(ctx, what, job)
+	}
+	return nil
+}
+
+// Watermark implements Store.
+func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
+	what := fmt.Sprintf("watermark of job %q", job)
+	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ?`
+	var w Watermark
+	var value sqliteTime
+	err := s.db.QueryRowContext(ctx, q, job).Scan(&w.Column, &value, &w.RunID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return Watermark{}, s.fail(ctx, what, err)
+	}
+	if !value.valid {
+		// The column is NOT NULL: only a hand-edited file gets here.
+		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: watermark is NULL", what)
+	}
+	w.Value = value.t
+	return w, nil
+}
+
+// SetWatermark implements Store.
+func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) error {
+	what := fmt.Sprintf("set watermark of job %q", job)
+	w, err := prepareWatermark(job, w)
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+	const q = `INSERT INTO migration_watermarks (job, since_column, watermark, run_id, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (job) DO UPDATE SET
+			since_column = excluded.since_column,
+			watermark = excluded.watermark,
+			run_id = excluded.run_id,
+			updated_at = excluded.updated_at`
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err = s.db.ExecContext(ctx, q, job, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
+		now().Format(sqliteTimeLayout))
+	if err != nil {
+		return s.fail(ctx, what, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -14,7 +15,10 @@ import (
 // SQLiteDefault is the checkpoint used when none is given: an SQLite file in the working directory.
 const SQLiteDefault = "druid-migrate.db"
 
-// MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0.
+// MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0. A run holds at most
+// three connections at once — the committer's Write, the reader's Prior look-up, and a Select
+// whose callback uses the store — and a checkpoint that shares a server with the CRM should take
+// no more of its max_connections than that, plus one to spare.
 const MaxConnsDefault = 4
 
 // ConnectTimeoutDefault bounds each attempt to connect to Postgres when the URL sets no
@@ -28,9 +32,9 @@ const ConnectTimeoutDefault = 10 * time.Second
 // fate is unknown.
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
-// Store is the checkpoint of one database: every user's latest outcome per job (migration_status)
-// and every run (migration_runs). The SQLite and Postgres stores behave identically; every method
-// is safe for concurrent use.
+// Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
+// every run (migration_runs) and each job's incremental-sync watermark (migration_watermarks).
+// The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
 type Store interface {
 	// Migrate creates the schema or upgrades it to the newest migration. It is idempotent, and
 	// safe when several processes migrate the same database at once.
@@ -65,12 +69,27 @@ type Store interface {
 	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Status(ctx context.Context, job string) ([]StatusCount, error)
 
-	// Failures calls fn with each of the job's rows whose outcome is one of outcomes, in
-	// byte order of key. Rows are streamed from the database, never all held in memory. fn may
-	// call the store's other methods (the stream holds a connection: a Postgres pool of one
-	// would deadlock). When fn returns an error, Failures stops and returns that error unchanged.
-	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
+	// Select calls fn with each of the job's rows that f keeps, in byte order of key; the filter
+	// is applied by the database. Rows are streamed from the database, never all held in memory.
+	// fn may call the store's other methods (the stream holds a connection: a Postgres pool of
+	// one would deadlock). When fn returns an error, Select stops and returns that error
+	// unchanged. It returns an error wrapping ErrNotFound when the checkpoint knows nothing of
+	// the job, and nil when the job is known and no row matches.
+	Select(ctx context.Context, job string, f Filter, fn func(Row) error) error
+
+	// Failures is Select of the rows whose outcome is one of outcomes; no outcomes select no
+	// rows. It is kept for the callers that predate Select.
 	Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error
+
+	// Watermark returns the job's watermark. It returns an error wrapping ErrNotFound when the
+	// job has none: no run of it with a --since-column has completed.
+	Watermark(ctx context.Context, job string) (Watermark, error)
+
+	// SetWatermark records (upserts) the job's watermark after a completed run; the last call
+	// wins. Call it only once the run's outcomes are all written: a run that did not complete
+	// must leave the previous watermark in place. w needs a Column and a non-zero Value (a run
+	// that read no rows has nothing to move the watermark to: keep the one there is).
+	SetWatermark(ctx context.Context, job string, w Watermark) error
 
 	// Close releases the database. Calls after Close return an error.
 	Close() error
@@ -78,12 +97,45 @@ type Store interface {
 
 // Options configure Open.
 type Options struct {
-	// Schema is the Postgres schema that holds the tables, created by Migrate when missing.
-	// Defaults to "public". SQLite ignores it.
+	// Schema is the Postgres schema that holds the tables (--checkpoint-schema). Defaults to
+	// "public". The name is taken literally — quoted, so case and punctuation are kept: "Druid"
+	// and "druid" are two schemas. It need not exist when Open is called: Migrate creates it,
+	// which takes the CREATE privilege on the database; a schema created beforehand by a DBA
+	// needs only the CREATE privilege on the schema. SQLite ignores it.
 	Schema string
 	// MaxConns is the size of the Postgres connection pool. Defaults to MaxConnsDefault.
 	// SQLite ignores it.
 	MaxConns int
+}
+
+// Validate reports the first option that a Postgres store could not use, naming it. Open calls
+// it before connecting; a command line can call it first to name its own flag in the message.
+func (o Options) Validate() error {
+	if err := validSchema(o.Schema); err != nil {
+		return fmt.Errorf("schema %q: %w", o.Schema, err)
+	}
+	if o.MaxConns < 0 {
+		return fmt.Errorf("max connections %d: must be positive", o.MaxConns)
+	}
+	return nil
+}
+
+// validSchema rejects the schema names that Postgres would refuse, alter, or read as something
+// else, so that the mistake is reported at start rather than at the first Migrate.
+func validSchema(name string) error {
+	switch {
+	case name == "":
+		return nil // the default, public
+	case len(name) > maxIdentifierLength:
+		// Postgres would silently cut it, and the tables would land in another schema.
+		return fmt.Errorf("longer than %d bytes", maxIdentifierLength)
+	case strings.HasPrefix(name, "pg_"):
+		return errors.New(`names starting with "pg_" are reserved for Postgres's own schemas`)
+	case strings.TrimSpace(name) != name:
+		// Legal once quoted, but a stray space from an environment file is the likelier story.
+		return errors.New("begins or ends with white space")
+	}
+	return checkText(name)
 }
 
 // Open opens the checkpoint named by dsn, the --checkpoint value: a postgres:// or postgresql://
@@ -239,4 +291,51 @@ func dbTime(t time.Time) time.Time {
 // now is the clock of both stores, read in Go rather than in SQL so that they agree.
 func now() time.Time {
 	return dbTime(time.Now())
+}
+
+// prepareWatermark checks a watermark for job and gives it as both stores keep it.
+func prepareWatermark(job string, w Watermark) (Watermark, error) {
+	if err := checkText(job); err != nil {
+		return w, fmt.Errorf("job: %w", err)
+	}
+	if w.Column == "" {
+		return w, errors.New("no column: a watermark is a value of a source column")
+	}
+	if err := checkText(w.Column); err != nil {
+		return w, fmt.Errorf("column %q: %w", w.Column, err)
+	}
+	if w.Value.IsZero() {
+		return w, errors.New("zero value: a run that read no rows keeps the watermark it had")
+	}
+	w.Value = dbTime(w.Value)
+	// SQLite keeps times as text that sorts in time order only for four-digit years.
+	if y := w.Value.Year(); y < 1 || y > 9999 {
+		return w, fmt.Errorf("value %s: outside years 1 to 9999", w.Value.Format(time.RFC3339Nano))
+	}
+	return w, nil
+}
+
+// selection is a Filter as the stores' queries take it.
+type selection struct {
+	byOutcome, byCode bool     // which restrictions apply
+	outcomes          []string // storable ones only
+	codes             []int32  // those an integer column can hold
+	none              bool     // a restriction is left with no value: nothing can match
+}
+
+func prepareFilter(f Filter) selection {
+	sel := selection{byOutcome: len(f.Outcomes) > 0, byCode: len(f.Codes) > 0}
+	if sel.byOutcome {
+		sel.outcomes = storable(f.Outcomes)
+		sel.none = len(sel.outcomes) == 0
+	}
+	if sel.byCode {
+		for _, c := range f.Codes {
+			if c >= math.MinInt32 && c <= math.MaxInt32 {
+				sel.codes = append(sel.codes, int32(c))
+			}
+		}
+		sel.none = sel.none || len(sel.codes) == 0
+	}
+	return sel
 }

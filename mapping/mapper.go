@@ -429,6 +429,13 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 // the default chose it. A database source orders and filters its rows by it.
 func (m *Mapper) KeyColumn() string { return m.key.column }
 
+// KeyVerbatim reports whether the key is the key column's text as it is, with no transform: a
+// source ordered by that column then yields a repeated key right after its first.
+func (m *Mapper) KeyVerbatim() bool {
+	x := m.key.xf
+	return !x.trim && !x.lower && x.mapping == nil && x.date == nil && x.phone == ""
+}
+
 // keyField names the key column's field in errors: its target, or "key" when it has none.
 func (m *Mapper) keyField() string {
 	if m.key.tgt.kind == 0 {

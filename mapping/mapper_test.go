@@ -465,6 +465,7 @@ func TestCompileKeyColumn(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tt.want, p.Key)
 			require.Equal(t, tt.column, m.KeyColumn(), "the column a database source orders by")
+			require.Equal(t, tt.f == nil || !tt.f.Columns["crm"].Lower, m.KeyVerbatim(), "a lowered key is not the column's text")
 		})
 	}
 }

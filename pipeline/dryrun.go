@@ -17,9 +17,10 @@ import (
 // DryRun builds and validates every record of src as a run would and writes each valid payload
 // to w as one JSON line, exactly as it would be sent but with its password masked. It makes no
 // call and writes no checkpoint; invalid records are logged and counted.
-func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, log zerolog.Logger, limit int64) (DrySummary, error) {
+func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOptions) (DrySummary, error) {
 	start := time.Now()
-	seen := newSeenKeys()
+	seen := newSeenKeys(opts.OrderedKeys)
+	log, limit := opts.Log, opts.Limit
 	out := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
@@ -53,6 +54,13 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, log zerolog
 		return s, fmt.Errorf("write payload: %w", err)
 	}
 	return s, nil
+}
+
+// DryOptions are a dry run's settings.
+type DryOptions struct {
+	Limit       int64 // stop after this many records; 0 reads them all
+	OrderedKeys bool  // as Config.OrderedKeys
+	Log         zerolog.Logger
 }
 
 // DrySummary is what a dry run found.

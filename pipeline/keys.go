@@ -16,20 +16,36 @@ import (
 // first.
 const KeylessPrefix = "#line "
 
-// seenKeys remembers the keys of a run to reject repeats. It holds a 64-bit hash per key rather
-// than the key, so that memory stays small for millions of users; a false repeat would need a
-// collision of maphash's 64 bits.
+// seenKeys remembers the keys of a run to reject repeats. From a source ordered by key it
+// remembers only the last key, since a repeat follows its first: memory stays flat however many
+// users the run reads. Otherwise it holds a 64-bit hash per key rather than the key, so that
+// memory stays small for millions of users; a false repeat would need a collision of maphash's
+// 64 bits.
 type seenKeys struct {
-	seed maphash.Seed
-	line map[uint64]int
+	ordered  bool
+	last     string
+	lastLine int
+	seed     maphash.Seed
+	line     map[uint64]int
 }
 
-func newSeenKeys() *seenKeys {
-	return &seenKeys{seed: maphash.MakeSeed(), line: make(map[uint64]int)}
+func newSeenKeys(ordered bool) *seenKeys {
+	s := &seenKeys{ordered: ordered}
+	if !ordered {
+		s.seed, s.line = maphash.MakeSeed(), make(map[uint64]int)
+	}
+	return s
 }
 
 // add records key as seen on line, or returns the line that holds it already.
 func (s *seenKeys) add(key string, line int) (first int, repeat bool) {
+	if s.ordered {
+		if s.lastLine != 0 && key == s.last {
+			return s.lastLine, true
+		}
+		s.last, s.lastLine = key, line
+		return 0, false
+	}
 	h := maphash.String(s.seed, key)
 	if first, ok := s.line[h]; ok {
 		return first, true

@@ -80,6 +80,9 @@ type Config struct {
 	ProgressEvery time.Duration
 	// Total is the number of records expected, for the progress line's ETA; 0 when unknown.
 	Total int64
+	// OrderedKeys says the source yields its records ordered by their key, so that a repeated
+	// key follows its first: the run then needs no memory per user to find repeats.
+	OrderedKeys bool
 	// Select, when set, limits the run to the records whose key it accepts (a retry): the
 	// others, and rows with no key, are passed over and not counted.
 	Select func(key string) bool
@@ -118,7 +121,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 		store:  st,
 		send:   s,
 		hasher: NewHasher(cfg.Job),
-		seen:   newSeenKeys(),
+		seen:   newSeenKeys(cfg.OrderedKeys),
 		tally:  newTally(),
 	}
 	start := time.Now()
