@@ -196,7 +196,9 @@ func migrate(c *cli.Context, command string) error {
 			fmt.Fprintln(c.App.Writer, "retry: no user of the job matches; nothing to send")
 			return nil
 		}
-		scan.Keys = retrying.keys
+		if in.mapper.KeyVerbatim() {
+			scan.Keys = retrying.keys // filtered in SQL; a transformed key is selected by a scan
+		}
 		cfg.Select = retrying.selected
 		cfg.Force = true // the point of a retry is to send these users again
 		cfg.Total = int64(len(retrying.keys))

@@ -19,5 +19,20 @@
 // and errors in the header, which are configuration errors, stop the reading. No error message
 // quotes a field's value, since a row may hold a password or a token.
 //
-// A Postgres source, yielding the rows of a query as records, will live here too.
+// [Postgres] reads the rows of a query (--query) from a postgres:// URL (--source); the query's
+// column names are the header. It opens in two steps, because the mapping, compiled from the
+// columns, decides which column is the key: [OpenPostgres] connects and learns the columns,
+// [Postgres.Start] begins a [Scan] by that key — every row, the rows changed since a moment
+// ([Since], an incremental sync), or the rows of some keys (a retry).
+//
+//   - Rows are read in pages of [PageSizeDefault] rows ordered by the key, each page a short
+//     query of its own after the last key read (keyset paging): no transaction or cursor stays
+//     open for the run, which may last hours, so vacuum and replicas do not suffer, and memory
+//     holds one page. Index the key column: without an index every page sorts the whole result.
+//   - Rows sharing a key are all returned across page boundaries; the run marks the repeats
+//     invalid. Rows whose key is NULL are returned as malformed records ([ErrNullKey]).
+//   - Values are text as a user expects it: NULL is empty, booleans are true and false, dates
+//     and timestamps are DD/MM/YYYY, DRUID's format; a date that has no such form (infinity,
+//     BC) makes the record malformed ([ErrDateRange]) rather than garbage.
+//   - The URL's password never appears in an error or a log line.
 package source

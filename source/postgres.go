@@ -133,10 +133,10 @@ func (c *PostgresConfig) validate() error {
 // Rows sharing a key are all returned, whatever the page boundaries. A page query reads one row
 // more than a page: when that row's key K is also the key of the page's last rows, those rows
 // are given back, and the next page starts right after the key before K; a page made of K alone
-// has the rows of K read by a query of their own. Keys are compared by
-// Postgres, with the column's type and collation. Rows whose key is NULL are read first, by a
-// query of their own, and returned as malformed records (ErrNullKey). A group of rows sharing
-// one key, or NULL, is held in memory whole; memory is otherwise one page.
+// has the rows of K read by a query of their own. Postgres compares the keys, with the column's
+// type and collation, so an integer key pages as an integer. Rows whose key is NULL are read
+// first, by a query of their own, and returned as malformed records (ErrNullKey). A group of
+// rows sharing one key, or NULL, is held in memory whole; memory is otherwise one page.
 //
 // Values are the text Postgres prints for them, with DateStyle ISO set on the connection: NULL
 // is "", booleans are "true" and "false", and a date, timestamp or timestamptz is the date
@@ -202,8 +202,8 @@ const (
 )
 
 // OpenPostgres connects to the database (application_name "druid-migrate" unless the URL names
-// another, within ctx and ConnectTimeoutDefault) and learns the query's columns by running it
-// with LIMIT 0. Its errors are configuration errors naming the source, password redacted: the
+// another, within ctx and ConnectTimeoutDefault) and learns the query's columns by preparing
+// it, which runs nothing. Its errors are configuration errors naming the source, password redacted: the
 // server cannot be reached or refuses the login; the query is not valid, with Postgres's
 // message and where in --query it points; or two columns of the query share a name.
 func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
@@ -379,7 +379,9 @@ type Scan struct {
 	// incremental sync.
 	Since *Since
 	// Keys, when not nil, selects the rows whose key, as the text Postgres prints for it, is one
-	// of these: a retry. An empty, non-nil Keys selects no row.
+	// of these: a retry. (That is the record's key but for a date or boolean key column, which a
+	// record shows converted.) An empty, non-nil Keys selects no row, and rows whose key is NULL
+	// are not read.
 	Keys []string
 }
 
@@ -392,11 +394,14 @@ type Since struct {
 	After time.Time
 }
 
-// Start begins reading the rows s selects, from the first. It checks the columns s names, then
-// records the database's clock as StartedAt before the first page is read: rows changed after
-// it may or may not be read by this run, so a run that completes may store it as the next
-// watermark of an incremental sync and miss nothing (but rows committed by a transaction that
-// began before it and ran on past it). Start may be called again to read anew.
+// Start begins reading the rows s selects, from the first. It checks the columns s names, and
+// has Postgres check the statements of the scan (a key it cannot sort, such as json, fails
+// here), then records the database's clock as StartedAt before the first page is read. Rows
+// changed after that may or may not be read by this run, so a run that completes may store it
+// as the next watermark of an incremental sync and miss nothing — but for rows stamped by a
+// transaction that began before it and committed after the page that would have read them:
+// where writers hold long transactions, take a margin off the watermark. Its errors, but ctx's,
+// are configuration errors naming the source. Start may be called again to read anew.
 //
 // With s.Keys, the keys are sorted and read up to 1,000 per query, compared with the key
 // column as values of the key's type, so that an index on the key column serves the lookups; if
@@ -406,6 +411,9 @@ func (p *Postgres) Start(ctx context.Context, s Scan) error {
 	p.started = false
 	p.page, p.pos, p.err = p.page[:0], 0, nil
 	p.line, p.pages, p.warned, p.after, p.keysText = 0, 0, false, "", false
+	if p.pool == nil {
+		return fmt.Errorf("source %s: Start after Close", p.name)
+	}
 
 	p.keyIdx = slices.Index(p.columns, s.Key)
 	if p.keyIdx < 0 {

@@ -53,6 +53,12 @@ func (d *pgDB) exec(tb testing.TB, sql string, args ...any) {
 	require.NoError(tb, err, sql)
 }
 
+// appName is an application_name unique to the test, to find its connections in
+// pg_stat_activity: the schema's random suffix, as names are cut at 63 bytes.
+func (d *pgDB) appName() string {
+	return "druid-migrate-test-" + d.schema[strings.LastIndexByte(d.schema, '_')+1:]
+}
+
 // withParams returns the database's URL with more query parameters.
 func (d *pgDB) withParams(tb testing.TB, kv ...string) string {
 	tb.Helper()
@@ -499,7 +505,7 @@ func TestPostgresReadsInShortQueries(t *testing.T) {
 	db := newPgDB(t)
 	db.exec(t, `CREATE TABLE users AS SELECT g AS crm_id, md5(g::text) AS email FROM generate_series(1, 20000) AS g`)
 	db.exec(t, `ALTER TABLE users ADD PRIMARY KEY (crm_id)`)
-	app := "druid-migrate-test-" + db.schema
+	app := db.appName()
 	var logs logBuffer
 	p := openPg(t, source.PostgresConfig{URL: db.withParams(t, "application_name", app), Query: "SELECT * FROM users",
 		PageSize: 500, Log: zerolog.New(&logs).Level(zerolog.DebugLevel)})
@@ -553,7 +559,7 @@ func TestPostgresNextHonoursContext(t *testing.T) {
 	// A page query cut short by the context ends the reading, as a shutdown, and the server
 	// stops it.
 	ctx, cancel = context.WithCancel(context.Background())
-	app := "druid-migrate-test-" + db.schema
+	app := db.appName()
 	slow := openPg(t, source.PostgresConfig{URL: db.withParams(t, "application_name", app),
 		Query: "SELECT g AS crm_id, pg_sleep(30) FROM generate_series(1, 10) AS g"})
 	require.NoError(t, slow.Start(ctx, source.Scan{Key: "crm_id"}))
@@ -568,9 +574,6 @@ func TestPostgresNextHonoursContext(t *testing.T) {
 		err := db.conn.QueryRow(context.Background(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE application_name = $1 AND state = 'active')`, app).Scan(&active)
 		require.NoError(t, err)
-		rows, _ := db.conn.Query(context.Background(), `SELECT coalesce(application_name,''), coalesce(state,''), left(coalesce(query,''), 60) FROM pg_stat_activity`)
-		all, _ := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{A, S, Q string}])
-		t.Log(app, all)
 		return active
 	}
 	require.Eventually(t, running, 10*time.Second, 10*time.Millisecond)
