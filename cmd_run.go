@@ -373,7 +373,11 @@ func openStore(c *cli.Context) (checkpoint.Store, error) {
 	if schema != "" && !isPostgresURL(dsn) {
 		return nil, configErrorf("--checkpoint-schema applies to a postgres:// --checkpoint only")
 	}
-	store, err := checkpoint.Open(ctx, dsn, checkpoint.Options{Schema: schema})
+	opts := checkpoint.Options{Schema: schema}
+	if err := opts.Validate(); err != nil {
+		return nil, configError{fmt.Errorf("--checkpoint-schema: %w", err)}
+	}
+	store, err := checkpoint.Open(ctx, dsn, opts)
 	if err != nil {
 		return nil, configError{fmt.Errorf("--checkpoint: %w", err)}
 	}

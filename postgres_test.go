@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"druid-migrate/druidsim"
@@ -54,4 +55,30 @@ func TestRunWithPostgresCheckpointResumes(t *testing.T) {
 	require.EqualValues(t, 1000, runs[0].Counts.Skipped)
 	require.NotNil(t, runs[0].ExitCode)
 	require.Equal(t, 1, *runs[0].ExitCode)
+}
+
+func TestCheckpointSchemaKeepsTheTablesOutOfPublic(t *testing.T) {
+	dsn := pgtest.DB(t)
+	sim, url := startSim(t, druidsim.Config{})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: 20})
+
+	res := runMain(t, runArgs(url, csvPath, dsn, "--checkpoint-schema", "druid_ops")...)
+	require.Equal(t, 0, res.code, res.stderr)
+	res = runMain(t, "status", "--checkpoint", dsn, "--checkpoint-schema", "druid_ops", "--job", "test", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, `"updated": 20`)
+
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var inSchema, inPublic int
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE table_schema = 'druid_ops'), count(*) FILTER (WHERE table_schema = 'public')
+		FROM information_schema.tables WHERE table_name LIKE 'migration_%'`).Scan(&inSchema, &inPublic))
+	require.Equal(t, 3, inSchema, "migration_status, migration_runs, migration_watermarks")
+	require.Equal(t, 0, inPublic)
+
+	res = runMain(t, "status", "--checkpoint", dsn, "--checkpoint-schema", "pg_bad", "--job", "test")
+	require.Equal(t, 2, res.code)
+	require.Contains(t, res.stderr, "--checkpoint-schema")
 }

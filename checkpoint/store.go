@@ -109,7 +109,8 @@ type Options struct {
 }
 
 // Validate reports the first option that a Postgres store could not use, naming it. Open calls
-// it before connecting; a command line can call it first to name its own flag in the message.
+// it before connecting to Postgres (an SQLite store ignores the options); a command line can call
+// it first to name its own flag in the message.
 func (o Options) Validate() error {
 	if err := validSchema(o.Schema); err != nil {
 		return fmt.Errorf("schema %q: %w", o.Schema, err)
