@@ -140,14 +140,14 @@ func migrate(c *cli.Context, command string) error {
 	if err != nil {
 		return err
 	}
-	if err := validateSendFlags(c); err != nil {
-		return err
-	}
 	in, err := openInput(c, log)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	if err := validateSendFlags(c); err != nil {
+		return err
+	}
 
 	limit := rate.Inf
 	if r := c.Float64("rate"); r > 0 {

@@ -446,6 +446,12 @@ func TestConfigurationErrorsExitTwoNamingTheFlag(t *testing.T) {
 		{"bad delimiter", base("--delimiter", ";;"), "--delimiter"},
 		{"unreachable checkpoint", base("--checkpoint", "postgres://u:hunter2pw@127.0.0.1:1/db?connect_timeout=2"), "--checkpoint"},
 		{"unknown flag", base("--no-such-flag"), "no-such-flag"},
+		{"since column of a file", base("--since-column", "updated_at"), "--since-column"},
+		{"query of a file", base("--query", "SELECT 1"), "--query"},
+		{"postgres source without query", base("--source", "postgres://u@127.0.0.1:1/db"), "--query"},
+		{"retry outcome", append([]string{"retry"}, base("--outcome", "updated")[1:]...), "--outcome"},
+		{"retry codes", append([]string{"retry"}, base("--codes", "41x")[1:]...), "--codes"},
+		{"schema of a file checkpoint", base("--checkpoint-schema", "ops"), "--checkpoint-schema"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
