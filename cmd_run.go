@@ -59,6 +59,8 @@ func sendFlags() []cli.Flag {
 		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
 		&cli.IntFlag{Name: "retries", Value: sink.RetriesDefault, EnvVars: []string{"DRUID_RETRIES"}, Usage: "tries after the first for transient failures"},
 		&cli.DurationFlag{Name: "timeout", Value: sink.TimeoutDefault, EnvVars: []string{"DRUID_TIMEOUT"}, Usage: "per request"},
+		&cli.DurationFlag{Name: "checkpoint-timeout", Value: pipeline.CheckpointTimeoutDefault, EnvVars: []string{"DRUID_CHECKPOINT_TIMEOUT"},
+			Usage: "how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3"},
 	}, checkpointFlags()...)
 }
 
@@ -129,6 +131,8 @@ func validateSendFlags(c *cli.Context) error {
 		return configErrorf("--concurrency must be 1 or more, not %d", c.Int("concurrency"))
 	case c.Int("retries") < 0:
 		return configErrorf("--retries must be 0 or more, not %d", c.Int("retries"))
+	case c.Duration("checkpoint-timeout") <= 0:
+		return configErrorf("--checkpoint-timeout must be positive, not %s", c.Duration("checkpoint-timeout"))
 	}
 	return nil
 }
@@ -178,13 +182,14 @@ func migrate(c *cli.Context, command string) error {
 
 	job := c.String("job")
 	cfg := pipeline.Config{
-		Job:          job,
-		Concurrency:  c.Int("concurrency"),
-		Force:        c.Bool("force"),
-		Limit:        c.Int64("limit"),
-		DrainTimeout: c.Duration("timeout"),
-		Total:        in.total,
-		OrderedKeys:  in.orderedKeys(),
+		Job:               job,
+		Concurrency:       c.Int("concurrency"),
+		Force:             c.Bool("force"),
+		Limit:             c.Int64("limit"),
+		DrainTimeout:      c.Duration("timeout"),
+		CheckpointTimeout: c.Duration("checkpoint-timeout"),
+		Total:             in.total,
+		OrderedKeys:       in.orderedKeys(),
 	}
 	var scan source.Scan
 	var retrying *retrySet

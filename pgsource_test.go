@@ -126,7 +126,7 @@ func binary(t *testing.T) string {
 // fakeDRUID serves `druid-migrate fake-druid` as a process of its own, seeded with users.
 type fakeDRUID struct{ url string }
 
-func startFakeDRUID(t *testing.T, users []druidsim.Seed) *fakeDRUID {
+func startFakeDRUID(t *testing.T, users []druidsim.Seed, flags ...string) *fakeDRUID {
 	t.Helper()
 	seeds := filepath.Join(t.TempDir(), "users.jsonl")
 	var buf bytes.Buffer
@@ -135,8 +135,9 @@ func startFakeDRUID(t *testing.T, users []druidsim.Seed) *fakeDRUID {
 		require.NoError(t, enc.Encode(u))
 	}
 	require.NoError(t, os.WriteFile(seeds, buf.Bytes(), 0o600))
-	cmd := exec.Command(binary(t), "--log-level", "warn", "fake-druid", "--addr", "127.0.0.1:0",
-		"--users", seeds, "--token", testToken)
+	args := append([]string{"--log-level", "warn", "fake-druid", "--addr", "127.0.0.1:0",
+		"--users", seeds, "--token", testToken}, flags...)
+	cmd := exec.Command(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -180,6 +181,7 @@ func (f *fakeDRUID) users(t *testing.T) map[string]dumpedUser {
 type dumpedUser struct {
 	sink.User
 	Updates int `json:"updates"`
+	Calls   int `json:"calls"`
 }
 
 // runBinary runs druid-migrate as a process and returns its exit code and output.

@@ -17,10 +17,10 @@ const maxGroup = 4096
 // throughput, while a writer waits for its own outcome to be durable — the outcomes not yet
 // durable never exceed the writers waiting, one per worker plus the producer.
 type committer struct {
-	store   Store
-	timeout time.Duration
-	in      chan *pending
-	wg      sync.WaitGroup
+	store  Store
+	outage *outage
+	in     chan *pending
+	wg     sync.WaitGroup
 }
 
 type pending struct {
@@ -28,8 +28,8 @@ type pending struct {
 	done chan error
 }
 
-func newCommitter(st Store, timeout time.Duration) *committer {
-	c := &committer{store: st, timeout: timeout, in: make(chan *pending, 64)}
+func newCommitter(st Store, o *outage) *committer {
+	c := &committer{store: st, outage: o, in: make(chan *pending, 64)}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -77,17 +77,16 @@ func (c *committer) loop() {
 	}
 }
 
-// flush writes under its own deadline and never under the run's context: once DRUID has
-// answered, the outcome is written even while the run shuts down.
+// flush writes under deadlines of its own and never under the run's context: once DRUID has
+// answered, the outcome is written even while the run shuts down. While the store cannot be
+// reached the group is held and retried; every worker waits for its outcome meanwhile, so the
+// run takes no new record until the store is back.
 func (c *committer) flush(rows []checkpoint.Row) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
 	now := time.Now().UTC()
 	for i := range rows {
 		rows[i].UpdatedAt = now
 	}
-	if err := c.store.Write(ctx, rows); err != nil {
-		return fmt.Errorf("%w: write %d outcomes: %w", ErrCheckpoint, len(rows), err)
-	}
-	return nil
+	return c.outage.do(fmt.Sprintf("write %d outcomes", len(rows)), len(rows), func(ctx context.Context) error {
+		return c.store.Write(ctx, rows)
+	})
 }

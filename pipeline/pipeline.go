@@ -44,11 +44,12 @@ type Store interface {
 
 // Defaults of Config.
 const (
-	ConcurrencyDefault   = 8
-	DrainTimeoutDefault  = 30 * time.Second
-	WriteTimeoutDefault  = 2 * time.Minute
-	LookupBatchDefault   = 512
-	ProgressEveryDefault = 10 * time.Second
+	ConcurrencyDefault       = 8
+	DrainTimeoutDefault      = 30 * time.Second
+	WriteTimeoutDefault      = 30 * time.Second
+	CheckpointTimeoutDefault = 2 * time.Minute
+	LookupBatchDefault       = 512
+	ProgressEveryDefault     = 10 * time.Second
 )
 
 // ErrCheckpoint marks a run stopped because its checkpoint could not be written: the outcomes
@@ -68,8 +69,13 @@ type Config struct {
 	// DrainTimeout bounds how long the calls in flight may run after an interrupt (--timeout).
 	// Defaults to DrainTimeoutDefault.
 	DrainTimeout time.Duration
-	// WriteTimeout bounds one checkpoint write. Defaults to WriteTimeoutDefault.
+	// WriteTimeout bounds one try of a checkpoint write or look-up. Defaults to
+	// WriteTimeoutDefault.
 	WriteTimeout time.Duration
+	// CheckpointTimeout is how long the run waits for an unreachable checkpoint, holding its
+	// outcomes and taking no new record, before it stops with ErrCheckpoint
+	// (--checkpoint-timeout). Defaults to CheckpointTimeoutDefault.
+	CheckpointTimeout time.Duration
 	// LookupBatch is the number of records whose skip look-up goes in one query. Defaults to
 	// LookupBatchDefault.
 	LookupBatch int
@@ -98,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = WriteTimeoutDefault
+	}
+	if c.CheckpointTimeout <= 0 {
+		c.CheckpointTimeout = CheckpointTimeoutDefault
 	}
 	if c.LookupBatch <= 0 {
 		c.LookupBatch = LookupBatchDefault
@@ -140,7 +149,8 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	defer stopDrainTimer()
 	r.readCtx, r.sendCtx = readCtx, sendCtx
 
-	r.commit = newCommitter(st, cfg.WriteTimeout)
+	r.outage = &outage{budget: cfg.CheckpointTimeout, attempt: min(cfg.WriteTimeout, cfg.CheckpointTimeout), log: cfg.Log}
+	r.commit = newCommitter(st, r.outage)
 	progress := startProgress(cfg, r.tally, start)
 	workers := pool.New().WithMaxGoroutines(cfg.Concurrency)
 
@@ -168,6 +178,7 @@ type run struct {
 	seen        *seenKeys
 	tally       *tally
 	commit      *committer
+	outage      *outage
 	readCtx     context.Context
 	sendCtx     context.Context
 	stopReading context.CancelCauseFunc
@@ -238,12 +249,13 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 
 	var prior map[string]checkpoint.Prior
 	if !r.cfg.Force && len(keys) > 0 {
-		var err error
-		if prior, err = r.store.Prior(ctx, r.cfg.Job, keys); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("%w: skip look-up: %w", ErrCheckpoint, err)
+		err := r.outage.do(fmt.Sprintf("look up %d users", len(keys)), 0, func(ctx context.Context) error {
+			var err error
+			prior, err = r.store.Prior(ctx, r.cfg.Job, keys)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	for i, b := range batch {
