@@ -1,0 +1,87 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/druidsim"
+	"druid-migrate/internal/pgtest"
+	"druid-migrate/internal/sample"
+)
+
+// waitCalls waits until the simulator has answered n calls.
+func waitCalls(t *testing.T, sim *druidsim.Server, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for sim.Stats().Total < n {
+		require.True(t, time.Now().Before(deadline), "the run never got going")
+		time.Sleep(5 * time.Millisecond) // polling the simulator's counter
+	}
+}
+
+// agrees checks the checkpoint row by row against the simulator: every user holds exactly its
+// mapped data in DRUID and is recorded as sent (updated, or unchanged when a call in flight at
+// the stop had already applied it).
+func agrees(t *testing.T, sim *druidsim.Server, dsn string, users int) {
+	t.Helper()
+	st := openCheckpoint(t, dsn)
+	updated := rowsOf(t, st, "updated", "unchanged")
+	require.Len(t, updated, users)
+	for i := 1; i <= users; i++ {
+		u, ok := sim.User(sample.ObjectID(i))
+		require.True(t, ok)
+		require.Equal(t, expectedUser(sample.Row(i, "")), u.User, "user %d", i)
+		require.Contains(t, updated, sample.Key(i))
+	}
+}
+
+func TestPostgresCheckpointRestartedMidRun(t *testing.T) {
+	const users = 3000
+	cluster := pgtest.NewCluster(t)
+	sim, url := startSim(t, druidsim.Config{Latency: time.Millisecond})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+
+	done := make(chan cliResult, 1)
+	go func() { done <- runMain(t, runArgs(url, csvPath, cluster.URL(), "--concurrency", "8")...) }()
+	waitCalls(t, sim, 500)
+	cluster.Stop(t)
+	time.Sleep(time.Second) // the database stays down a while, as in a real restart
+	cluster.Start(t)
+	res := <-done
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "checkpoint unreachable")
+	require.Contains(t, res.stderr, "checkpoint reachable again")
+	agrees(t, sim, cluster.URL(), users)
+}
+
+func TestPostgresCheckpointDownPastTheTimeoutExitsThree(t *testing.T) {
+	const users, workers = 3000, 8
+	cluster := pgtest.NewCluster(t)
+	sim, url := startSim(t, druidsim.Config{Latency: time.Millisecond})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+
+	done := make(chan cliResult, 1)
+	go func() {
+		done <- runMain(t, runArgs(url, csvPath, cluster.URL(), "--concurrency", "8", "--checkpoint-timeout", "2s")...)
+	}()
+	waitCalls(t, sim, 500)
+	cluster.Stop(t)
+	res := <-done
+	require.Equal(t, 3, res.code, res.stderr)
+	require.Contains(t, res.stderr, "--checkpoint-timeout")
+	applied := sim.Stats().Total
+	require.Less(t, applied, int64(users), "the run stopped taking records")
+
+	// The database comes back; the next run resends at most what was in flight, and completes.
+	cluster.Start(t)
+	st := openCheckpoint(t, cluster.URL())
+	recorded := len(rowsOf(t, st, "updated"))
+	require.LessOrEqual(t, applied-int64(recorded), int64(workers), "only the calls in flight went unrecorded")
+	sim.Reset()
+	res = runMain(t, runArgs(url, csvPath, cluster.URL())...)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.EqualValues(t, users-recorded, sim.Stats().Total, "the rerun sends every user not recorded, once")
+	agrees(t, sim, cluster.URL(), users)
+}
