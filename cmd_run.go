@@ -52,6 +52,9 @@ func sendFlags() []cli.Flag {
 		&cli.StringFlag{Name: "endpoint", EnvVars: []string{"DRUID_ENDPOINT"}, Usage: "DRUID base URL, e.g. https://graph.demo.dru-id.com"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"DRUID_TOKEN"}, Usage: "static bearer token"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"DRUID_TOKEN_FILE"}, Usage: "file holding the bearer token, re-read when DRUID answers 401", TakesFile: true},
+		&cli.StringFlag{Name: "client-id", EnvVars: []string{"DRUID_CLIENT_ID"}, Usage: "the app's client id, for an administrative (challenge code) token per user"},
+		&cli.StringFlag{Name: "client-secret", EnvVars: []string{"DRUID_CLIENT_SECRET"}, Usage: "the app's client secret"},
+		&cli.StringFlag{Name: "auth-endpoint", EnvVars: []string{"DRUID_AUTH_ENDPOINT"}, Usage: "OAuth base URL for tokens (default: the endpoint)"},
 		&cli.StringFlag{Name: "entry-point", EnvVars: []string{"DRUID_ENTRY_POINT"}, Usage: "the From header: the entry point id"},
 		jobFlag(),
 		&cli.Float64Flag{Name: "rate", Value: rateDefault, EnvVars: []string{"DRUID_RATE"}, Usage: "requests per second (0: unlimited)"},
@@ -162,6 +165,9 @@ func migrate(c *cli.Context, command string) error {
 		EntryPoint:    c.String("entry-point"),
 		Token:         c.String("token"),
 		TokenFile:     c.String("token-file"),
+		ClientID:      c.String("client-id"),
+		ClientSecret:  c.String("client-secret"),
+		AuthEndpoint:  c.String("auth-endpoint"),
 		PerUserTokens: in.perUserTokens,
 		Concurrency:   c.Int("concurrency"),
 		Timeout:       c.Duration("timeout"),
@@ -243,6 +249,9 @@ func migrate(c *cli.Context, command string) error {
 		cfg.Progress = c.App.ErrWriter
 	}
 	sum, runErr := pipeline.Run(ctx, cfg, in.src, in.mapper, store, client)
+	cs := client.Stats()
+	sum.Throttling = pipeline.Throttling{Retries: cs.Retries, Throttled: cs.Throttled, SlowDowns: cs.SlowDowns,
+		MinRate: cs.MinRate, TokenRequests: cs.TokenRequests}
 	code := sum.ExitCode()
 	if runErr != nil {
 		code = pipeline.ExitFailures
@@ -274,7 +283,8 @@ func migrate(c *cli.Context, command string) error {
 	log.Info().Int64("read", sum.Read).Int64("skipped", sum.Skipped).Int64("updated", sum.Updated).
 		Int64("partial", sum.Partial).Int64("unchanged", sum.Unchanged).Int64("invalid", sum.Invalid).
 		Int64("rejected", sum.Rejected).Int64("failed", sum.Failed).Int64("requests", sum.Requests).
-		Dur("elapsed", sum.Elapsed).Int("exit_code", code).Msg("run finished")
+		Int64("retries", cs.Retries).Int64("throttled", cs.Throttled).Int64("slow_downs", cs.SlowDowns).
+		Float64("min_rate", cs.MinRate).Dur("elapsed", sum.Elapsed).Int("exit_code", code).Msg("run finished")
 	if runErr != nil {
 		return runErr
 	}

@@ -17,7 +17,8 @@
 //   - POST /oauth2/token: client_credentials and urn:druid:oauth2:grant-type:code_challenge.
 //   - GET /__fake/users: every user as JSON Lines (never a password or a token), loadable
 //     again with Server.LoadUsers.
-//   - GET /__fake/stats: API requests per status code.
+//   - GET /__fake/stats: Stats as JSON: API requests per status code (connection resets under
+//     StatusReset, 0), tokens granted, verifier failures, resets and slow responses.
 //
 // # Choices where DRUID's documentation is silent
 //
@@ -30,13 +31,20 @@
 //   - A per-user token names its user; an object.objectId naming another user is a 403 (DRUID's
 //     "user id invalid"). An administrative token without object.objectId is a 400.
 //   - A code_challenge token is consumed by the first update whose code_verifier matches it;
-//     afterwards it is unknown (401). A wrong verifier is a 401 and leaves the token usable.
+//     afterwards it is refused as an unknown token is (401 naming Authorization), but counted
+//     in Stats.VerifierFailures, so a client reusing a verifier, say on a retry, shows. A
+//     wrong verifier is a 401 naming code_verifier and leaves the token usable.
 //     Client-credentials tokens read users but cannot update them (401).
-//   - Faults: RateLimit is checked first, like a gateway would, in fixed one-second windows.
-//     FailRate strikes once the user is known and counts as a call to that user, but applies
-//     nothing; a challenge-code token it strikes is already consumed, as DRUID would have
-//     checked it before failing. Latency is waited before any work, so a client that gives up
-//     during it changes nothing.
+//   - Faults: RateLimit is checked first, like a gateway would, as a token bucket of one
+//     second's worth of requests: a client paced at the limit is never refused, and one going
+//     faster still gets the limit through. ResetRate and FailRate strike once the user is
+//     known and count as a call to that user, but apply nothing; a challenge-code token they
+//     strike is already consumed, as DRUID would have checked it before failing, so the
+//     client's retry needs a new one. Latency is waited before any work, so a client that
+//     gives up during it changes nothing; so is SlowLatency, unless SlowAfterApply puts it
+//     after the work, where a client that gives up leaves the update applied.
+//   - SetTokens replaces the static tokens while serving, so a test can expire the token a
+//     client holds (401) and hand it a new one, as a rotated --token-file does.
 //   - Blocked (403) is checked before MFA (428): a blocked user cannot resolve anything by MFA.
 //   - A path or method the simulator does not serve answers 404 or 405, still as DRUID's
 //     envelope, and is not counted in Stats.

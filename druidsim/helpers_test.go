@@ -2,6 +2,7 @@ package druidsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -28,9 +29,17 @@ type sim struct {
 	url    string
 	client *http.Client
 	clock  *atomic.Int64 // unix nanoseconds
+	ts     *httptest.Server
 }
 
 func newSim(t *testing.T, cfg Config, seeds ...Seed) *sim {
+	t.Helper()
+	return newSimOver(t, (*httptest.Server).Start, cfg, seeds...)
+}
+
+// newSimOver is newSim with the server started by start: (*httptest.Server).StartTLS, or a
+// function enabling HTTP/2 first.
+func newSimOver(t *testing.T, start func(*httptest.Server), cfg Config, seeds ...Seed) *sim {
 	t.Helper()
 	if cfg.Tokens == nil {
 		cfg.Tokens = []string{adminToken}
@@ -42,13 +51,72 @@ func newSim(t *testing.T, cfg Config, seeds ...Seed) *sim {
 	if err := s.Seed(seeds...); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	ts := httptest.NewServer(s)
+	ts := httptest.NewUnstartedServer(s)
+	start(ts)
 	t.Cleanup(ts.Close)
 	client := ts.Client()
 	// Parallel subtests and workers share the client: keep their connections instead of
 	// churning one per request.
 	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 32
-	return &sim{Server: s, url: ts.URL, client: client, clock: clock}
+	return &sim{Server: s, url: ts.URL, client: client, clock: clock, ts: ts}
+}
+
+// closeWithin shuts the server down and fails the test unless every handler has returned
+// within d: a handler still waiting is one that ignored its request's context.
+func (s *sim) closeWithin(t *testing.T, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		s.ts.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("handlers still running %v after the server closed", d)
+	}
+}
+
+// post sends an update with token and reports the status, or the error of a call that got
+// no answer (which the test may expect).
+func (s *sim) post(ctx context.Context, token string, req sink.Request) (int, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return 0, err
+	}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+UpdatePath, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	r.Header.Set("Authorization", "Bearer "+token)
+	r.Header.Set("From", entryPoint)
+	resp, err := s.client.Do(r)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
+}
+
+// waitFor waits until cond holds, failing the test after 10 s. It polls: the conditions are
+// the simulator's counts, which offer nothing to wait on.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// renamed is a typical update of objectID that sets its name.
+func renamed(objectID, name string) sink.Request {
+	return with(objectID, func(r *sink.Request) { r.Object.Datas["name"] = sink.Data{Value: name} })
 }
 
 func (s *sim) advance(d time.Duration) { s.clock.Add(int64(d)) }

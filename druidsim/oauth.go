@@ -37,6 +37,7 @@ const (
 	kindUser                // a per-user token (Seed.Token)
 	kindChallenge           // issued by the code_challenge grant: updates, with its verifier
 	kindClient              // issued by client_credentials: reads users
+	kindUsed                // a kindChallenge token already redeemed: refused, as a reused verifier
 )
 
 type credential struct {
@@ -54,11 +55,34 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(h[len(prefix):])
 }
 
+// tokenSet is the static token set of tokens, empty ones left out.
+func tokenSet(tokens []string) *map[string]struct{} {
+	m := make(map[string]struct{}, len(tokens))
+	for _, t := range tokens {
+		if t != "" {
+			m[t] = struct{}{}
+		}
+	}
+	return &m
+}
+
+// SetTokens replaces the static tokens (Config.Tokens) with tokens, at once: every request
+// whose token is checked after SetTokens returns is judged by the new set, so an old token
+// gets 401, as a rotated or expired token does at DRUID. A request already past its token
+// check completes. It is safe while serving. Per-user and OAuth tokens are not affected; a
+// static token equal to a user's token (Seed.Token) makes that token administrative.
+func (s *Server) SetTokens(tokens ...string) {
+	set := tokenSet(tokens)
+	s.tokensMu.Lock() // orders it with Seed's check that a user's token is not static
+	s.static.Store(set)
+	s.tokensMu.Unlock()
+}
+
 func (s *Server) credential(token string) credential {
 	if token == "" {
 		return credential{}
 	}
-	if _, ok := s.static[token]; ok {
+	if _, ok := (*s.static.Load())[token]; ok {
 		return credential{kind: kindAdmin}
 	}
 	s.tokensMu.RLock()
@@ -76,8 +100,10 @@ type grant struct {
 	expires   time.Time
 }
 
-// grants holds the tokens POST /oauth2/token issued. A challenge token is deleted when its
-// verifier is redeemed: that is what makes a verifier usable once.
+// grants holds the tokens POST /oauth2/token issued. A challenge token whose verifier is
+// redeemed becomes kindUsed, which makes a verifier usable once; it is kept until it expires
+// so that sending it again is told apart from an unknown token (Stats.VerifierFailures),
+// which holds each redeemed token for at most ChallengeTokenTTL plus sweepEvery.
 type grants struct {
 	mu        sync.Mutex
 	m         map[string]grant
@@ -125,7 +151,7 @@ func (g *grants) redeem(token, verifier string, now time.Time) bool {
 		subtle.ConstantTimeCompare([]byte(gr.challenge), []byte(challenge)) != 1 {
 		return false
 	}
-	delete(g.m, token)
+	g.m[token] = grant{kind: kindUsed, expires: gr.expires}
 	return true
 }
 
@@ -207,6 +233,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		gr = grant{kind: kindChallenge, challenge: form.Get("code_challenge"), expires: now.Add(ChallengeTokenTTL)}
 	}
 	token := s.oauth.issue(gr, now)
+	if gr.kind == kindChallenge {
+		s.tokenGrants.Add(1)
+	} else {
+		s.clientGrants.Add(1)
+	}
 	s.log.Debug().Str("grant_type", grantType).Msg("token issued")
 	w.Header().Set("Cache-Control", "no-store")
 	s.replyJSON(w, http.StatusOK, tokenResponse{
@@ -230,21 +261,36 @@ func (s *Server) replyJSON(w http.ResponseWriter, code int, v any) {
 	s.reply(w, code, b)
 }
 
-// window is the fixed one-second window of Config.RateLimit. A fixed window lets up to twice
-// the limit through across a second boundary, as simple gateways do; clients must cope anyway.
-type window struct {
+// bucket is Config.RateLimit: a token bucket holding limit requests, refilled at limit per
+// second, kept as GCRA does (tat is when the bucket would be full again). A fixed window per
+// calendar second, its predecessor, refused a client pacing itself at exactly the limit
+// whenever jitter put one request more into a second, and let twice the limit through
+// across a second boundary; a sliding log refuses on jitter too.
+type bucket struct {
 	mu  sync.Mutex
-	sec int64
-	n   int
+	tat int64 // unix nanoseconds
 }
 
-func (l *window) allow(now time.Time, limit int) bool {
-	sec := now.Unix()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if sec != l.sec {
-		l.sec, l.n = sec, 0
+// allow reports whether a request at now fits within limit per second, and if not, how long
+// until one would. A refused request takes nothing from the bucket.
+func (b *bucket) allow(now time.Time, limit int) (bool, time.Duration) {
+	// Rounded down, the interval errs on accepting: a client paced at exactly the limit must
+	// never be refused.
+	interval := int64(time.Second) / int64(limit)
+	tolerance := int64(limit-1) * interval // the burst the full bucket allows
+	t := now.UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tat := max(b.tat, t)
+	if wait := tat - t - tolerance; wait > 0 {
+		return false, time.Duration(wait)
 	}
-	l.n++
-	return l.n <= limit
+	b.tat = tat + interval
+	return true, 0
+}
+
+// retryAfter is wait as Retry-After says it: whole seconds, rounded up, at least 1, so a
+// client honouring it never comes back too early.
+func retryAfter(wait time.Duration) int {
+	return max(int((wait+time.Second-1)/time.Second), 1)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,16 +41,22 @@ func fieldError(field, details string) sink.FieldError {
 }
 
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.RateLimit > 0 && !s.limiter.allow(s.now(), s.cfg.RateLimit) {
-		w.Header().Set("Retry-After", "1")
-		s.replyError(w, http.StatusTooManyRequests, fieldError("rate_limit", "too many requests, retry in 1 s"))
-		return
+	if s.cfg.RateLimit > 0 {
+		if ok, wait := s.limiter.allow(s.now(), s.cfg.RateLimit); !ok {
+			after := strconv.Itoa(retryAfter(wait))
+			w.Header()["Retry-After"] = []string{after}
+			s.replyError(w, http.StatusTooManyRequests, fieldError("rate_limit", "too many requests, retry in "+after+" s"))
+			return
+		}
 	}
 
 	// Rule 1: authentication, then the shape of the request.
 	token := bearer(r)
 	cred := s.credential(token)
 	if cred.kind != kindAdmin && cred.kind != kindUser && cred.kind != kindChallenge {
+		if cred.kind == kindUsed {
+			s.verifierFailures.Add(1)
+		}
 		s.replyError(w, http.StatusUnauthorized, fieldError("Authorization", "missing, unknown, expired or already used bearer token"))
 		return
 	}
@@ -79,6 +86,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		objectID = cred.objectID
 	case kindChallenge:
 		if !s.oauth.redeem(token, r.URL.Query().Get("code_verifier"), s.now()) {
+			s.verifierFailures.Add(1)
 			s.replyError(w, http.StatusUnauthorized, fieldError("code_verifier", "missing, or does not match the token's code_challenge"))
 			return
 		}
@@ -94,15 +102,26 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	next.ObjectID = objectID
 	invalid := checkFormats(next)
 	missing := s.missingRequired(next)
+	// One draw for both faults keeps each share exactly as configured.
 	fail := 0
-	if s.failRate > 0 && rand.Float64() < s.failRate {
-		fail = http.StatusInternalServerError
-		if rand.IntN(2) == 1 {
-			fail = http.StatusServiceUnavailable
+	if s.resetRate > 0 || s.failRate > 0 {
+		switch p := rand.Float64(); {
+		case p < s.resetRate:
+			fail = failReset
+		case p < s.resetRate+s.failRate:
+			fail = http.StatusInternalServerError
+			if rand.IntN(2) == 1 {
+				fail = http.StatusServiceUnavailable
+			}
 		}
 	}
 
 	code := s.apply(objectID, next, invalid, len(missing) > 0, fail)
+	if code == failReset {
+		s.log.Debug().Str("object_id", objectID).Int("status_code", StatusReset).Msg("update: connection reset")
+		s.resetConn(w)
+		return
+	}
 	s.log.Debug().Str("object_id", objectID).Int("status_code", code).Msg("update")
 	switch code {
 	case http.StatusOK, http.StatusPartialContent:
@@ -128,10 +147,14 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// failReset is the fail of apply that resets the connection (Config.ResetRate); it is no HTTP
+// status, and apply answers it like the others: counted as a call, nothing applied.
+const failReset = -1
+
 // apply runs rules 2 to 8 under the user's lock and answers the status code. next is the
 // normalized replacement; once applied (200, 206) it is the stored user and must not be
-// modified. invalid (rule 3), partial (rule 7) and fail (a simulated failure, or 0) depend on
-// the request alone and were decided before the lock was taken.
+// modified. invalid (rule 3), partial (rule 7) and fail (a simulated failure, failReset, or 0)
+// depend on the request alone and were decided before the lock was taken.
 func (s *Server) apply(objectID string, next *sink.User, invalid []sink.FieldError, partial bool, fail int) int {
 	sh := s.shardOf(objectID)
 	sh.mu.Lock()

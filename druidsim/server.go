@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -29,6 +31,11 @@ const (
 	FakeUsersPath  = "/__fake/users"              // GET: every user as JSON Lines, no secrets
 	FakeStatsPath  = "/__fake/stats"              // GET: Stats as JSON
 )
+
+// StatusReset is the pseudo status code under which Stats.Requests counts the update calls
+// whose connection was reset with no response (Config.ResetRate). No HTTP status is 0, so it
+// cannot be mistaken for an answer.
+const StatusReset = 0
 
 // The flags a seeded user may carry (Seed.Flags).
 const (
@@ -55,10 +62,35 @@ type Config struct {
 	// Latency is waited before every API response (not the /__fake/ endpoints).
 	Latency time.Duration
 	// FailRate (0..1, clamped) is the share of update calls answered 500 or 503 (half each),
-	// applying nothing.
+	// applying nothing. It is drawn from the calls ResetRate leaves: with both set, a call is
+	// either reset or failed, and the shares add up (at most to 1, resets served first).
 	FailRate float64
-	// RateLimit, when > 0, is the number of update requests accepted per second; the others
-	// answer 429 with Retry-After: 1.
+	// ResetRate (0..1, clamped) is the share of update calls whose TCP connection is reset
+	// (SO_LINGER 0, then close) with no response at all, as a load balancer or a crashing
+	// DRUID does. It is decided before anything is applied, so a reset call never changes its
+	// user; it counts in the user's Calls and in Stats under StatusReset and Resets. Over
+	// HTTP/2, where a connection cannot be taken over, the stream is reset instead. A caller
+	// of ServeHTTP whose ResponseWriter cannot be hijacked (an httptest.ResponseRecorder) gets
+	// the http.ErrAbortHandler panic that net/http turns into that reset.
+	ResetRate float64
+	// SlowRate (0..1, clamped) is the share of API requests (update, read user, token) whose
+	// response is delayed by SlowLatency on top of Latency, as an overloaded DRUID answers.
+	// The delay honours the request's context: a client that gives up is not waited for.
+	SlowRate float64
+	// SlowLatency is the extra delay of a slow response (SlowRate). Defaults to 0: no delay.
+	SlowLatency time.Duration
+	// SlowAfterApply moves the slow delay from before the request is handled to after it,
+	// just before the answer is written. Before (the default, like Latency) a client that
+	// times out leaves nothing changed and nothing counted. After, the update is applied,
+	// counted in Stats under its status and in the user's counts, and then the client times
+	// out without knowing: the case a retrying client must survive (its retry gets 304).
+	SlowAfterApply bool
+	// RateLimit, when > 0, is the number of update requests accepted per second, as a token
+	// bucket holding one second's worth of requests and refilled continuously: a client
+	// pacing itself at RateLimit per second is never refused, jitter included, and after a
+	// pause up to RateLimit requests pass at once. The others answer 429 with Retry-After in
+	// whole seconds (at least 1) and cost the bucket nothing, so a client sending faster
+	// still gets RateLimit per second through.
 	RateLimit int
 	// Log receives one debug line per API request and info lines for loaded users. The zero
 	// Logger discards everything.
@@ -79,23 +111,45 @@ type Stored struct {
 	Pending map[string]string // id name → new value awaiting confirmation (rule 6)
 	Flags   []string
 	Updates int // updates applied (answered 200 or 206)
-	Calls   int // update calls that named this user, whatever their answer
+	Calls   int // update calls that named this user, whatever their answer, resets included
 }
 
-// Stats counts the API requests (update, read user, token) per HTTP status code.
+// Stats counts what the simulator served since New or the last Reset, for tests to assert on.
+// GET /__fake/stats returns it with these JSON names.
 type Stats struct {
+	// Requests counts the API requests (update, read user, token) per HTTP status code, and
+	// the connection resets (Config.ResetRate) under StatusReset.
 	Requests map[int]int64 `json:"requests"`
-	Total    int64         `json:"total"`
+	// Total is the sum of Requests.
+	Total int64 `json:"total"`
+	// TokenGrants counts the code_challenge tokens POST /oauth2/token issued.
+	TokenGrants int64 `json:"token_grants"`
+	// ClientGrants counts the client_credentials tokens POST /oauth2/token issued.
+	ClientGrants int64 `json:"client_grants"`
+	// VerifierFailures counts the updates refused 401 for their code_challenge token's
+	// verifier: missing, wrong, or sent again with a token already redeemed.
+	VerifierFailures int64 `json:"verifier_failures"`
+	// Resets counts the update calls whose connection was reset (Config.ResetRate).
+	Resets int64 `json:"resets"`
+	// SlowResponses counts the API requests drawn to be slow (Config.SlowRate), whether or
+	// not their client waited for the answer.
+	SlowResponses int64 `json:"slow_responses"`
 }
 
 // Server is the simulator: an http.Handler holding its users in memory. It is safe for
 // concurrent use.
 type Server struct {
-	cfg      Config
-	log      zerolog.Logger
-	now      func() time.Time // replaced by tests to move the clock
-	failRate float64
-	static   map[string]struct{} // never written after New
+	cfg         Config
+	log         zerolog.Logger
+	now         func() time.Time // replaced by tests to move the clock
+	failRate    float64
+	resetRate   float64
+	slowRate    float64
+	slowLatency time.Duration
+
+	// static is replaced whole by SetTokens, never modified, so the hot path reads it with
+	// one atomic load and no lock.
+	static atomic.Pointer[map[string]struct{}]
 
 	shards [shardCount]shard
 
@@ -103,9 +157,11 @@ type Server struct {
 	userTokens map[string]string // per-user token → objectId
 
 	oauth   grants
-	limiter window
+	limiter bucket
 
 	requests [600]atomic.Int64 // per status code; an array keeps counting lock-free
+
+	tokenGrants, clientGrants, verifierFailures, resets, slowResponses atomic.Int64
 }
 
 type shard struct {
@@ -128,24 +184,24 @@ func (a *account) has(flag string) bool { return slices.Contains(a.flags, flag) 
 // New returns a simulator configured by cfg, with no users.
 func New(cfg Config) *Server {
 	s := &Server{
-		cfg:        cfg,
-		log:        cfg.Log,
-		now:        time.Now,
-		failRate:   min(max(cfg.FailRate, 0), 1),
-		static:     make(map[string]struct{}, len(cfg.Tokens)),
-		userTokens: make(map[string]string),
-		oauth:      grants{m: make(map[string]grant)},
+		cfg:         cfg,
+		log:         cfg.Log,
+		now:         time.Now,
+		resetRate:   clamp01(cfg.ResetRate),
+		slowRate:    clamp01(cfg.SlowRate),
+		slowLatency: max(cfg.SlowLatency, 0),
+		userTokens:  make(map[string]string),
+		oauth:       grants{m: make(map[string]grant)},
 	}
-	for _, t := range cfg.Tokens {
-		if t != "" {
-			s.static[t] = struct{}{}
-		}
-	}
+	s.failRate = min(clamp01(cfg.FailRate), 1-s.resetRate)
+	s.static.Store(tokenSet(cfg.Tokens))
 	for i := range s.shards {
 		s.shards[i].users = make(map[string]*account)
 	}
 	return s
 }
+
+func clamp01(f float64) float64 { return min(max(f, 0), 1) }
 
 func (s *Server) shardOf(objectID string) *shard {
 	// FNV-1a inline: hashing must not allocate on the hot path.
@@ -164,7 +220,8 @@ func (s *Server) shardOf(objectID string) *shard {
 //     actor, verb, object.objectType or source is wrong (result.errors names each field).
 //  2. The user (per-user token, or object.objectId with an administrative token, whose
 //     code_verifier must match its challenge): 401 on a bad verifier, 404 when unknown unless
-//     Config.Autocreate. Then Config.FailRate may answer 500 or 503.
+//     Config.Autocreate. Then Config.ResetRate may reset the connection, with no answer, or
+//     Config.FailRate answer 500 or 503.
 //  3. 416 for each of email, phone_number, birthday that breaks DRUID's format.
 //  4. 403 for a blocked user, 428 for one that must use MFA.
 //  5. 304, empty body, when the update would change nothing.
@@ -176,11 +233,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == UpdatePath:
-		if s.method(w, r, http.MethodPost) && s.wait(r.Context()) {
+		if !s.method(w, r, http.MethodPost) {
+			return
+		}
+		if w, ok := s.begin(w, r); ok {
 			s.handleUpdate(w, r)
 		}
 	case path == TokenPath:
-		if s.method(w, r, http.MethodPost) && s.wait(r.Context()) {
+		if !s.method(w, r, http.MethodPost) {
+			return
+		}
+		if w, ok := s.begin(w, r); ok {
 			s.handleToken(w, r)
 		}
 	case strings.HasPrefix(path, UserPathPrefix):
@@ -189,7 +252,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			notServed(w, http.StatusNotFound, "path")
 			return
 		}
-		if s.method(w, r, http.MethodGet) && s.wait(r.Context()) {
+		if !s.method(w, r, http.MethodGet) {
+			return
+		}
+		if w, ok := s.begin(w, r); ok {
 			s.handleGetUser(w, r, id)
 		}
 	case path == FakeUsersPath:
@@ -224,13 +290,30 @@ func notServed(w http.ResponseWriter, code int, field string) {
 	_, _ = w.Write(b)
 }
 
-// wait adds Config.Latency. It reports false when the client gave up meanwhile: nothing is
-// applied for a request nobody will read the answer of.
-func (s *Server) wait(ctx context.Context) bool {
-	if s.cfg.Latency <= 0 {
+// begin delays an API request by Config.Latency and, for the share Config.SlowRate draws,
+// by Config.SlowLatency, and returns the writer to answer it with: under
+// Config.SlowAfterApply the slow delay is left to that writer, so it falls after the request
+// was handled. It reports false when the client gave up meanwhile: nothing is applied for a
+// request nobody will read the answer of.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+	d := s.cfg.Latency
+	if s.slowRate > 0 && rand.Float64() < s.slowRate {
+		s.slowResponses.Add(1)
+		if s.cfg.SlowAfterApply {
+			w = &slowWriter{ResponseWriter: w, s: s, ctx: r.Context(), delay: s.slowLatency}
+		} else {
+			d += s.slowLatency
+		}
+	}
+	return w, s.pause(r.Context(), d)
+}
+
+// pause waits d, or less if ctx ends first; it reports whether the whole of d was waited.
+func (s *Server) pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
 		return true
 	}
-	t := time.NewTimer(s.cfg.Latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -238,6 +321,39 @@ func (s *Server) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		s.log.Debug().Err(ctx.Err()).Msg("client gone during simulated latency")
 		return false
+	}
+}
+
+// slowWriter is the ResponseWriter of a slow response under Config.SlowAfterApply: the
+// request has been handled by the time its status is written, and the delay falls there.
+// It is allocated only for those responses, so the common path stays as it was.
+type slowWriter struct {
+	http.ResponseWriter
+	s      *Server
+	ctx    context.Context
+	delay  time.Duration
+	waited bool
+}
+
+func (w *slowWriter) WriteHeader(code int) {
+	w.wait()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *slowWriter) Write(b []byte) (int, error) {
+	w.wait()
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection, to reset it (Config.ResetRate).
+func (w *slowWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *slowWriter) wait() {
+	if !w.waited {
+		w.waited = true
+		// A client gone meanwhile gets the answer written to a closed connection, which
+		// costs nothing: the handler has nothing left to undo.
+		w.s.pause(w.ctx, w.delay)
 	}
 }
 
@@ -260,6 +376,26 @@ func (s *Server) reply(w http.ResponseWriter, code int, body []byte) {
 	if len(body) > 0 {
 		_, _ = w.Write(body) // a write error means the client is gone: nothing left to tell it
 	}
+}
+
+// resetConn ends an update with a TCP reset and no response (Config.ResetRate).
+func (s *Server) resetConn(w http.ResponseWriter) {
+	s.requests[StatusReset].Add(1)
+	s.resets.Add(1)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// HTTP/2 cannot give its connection away; this panic is net/http's own way to reset
+		// the stream without a response, and it logs nothing.
+		panic(http.ErrAbortHandler)
+	}
+	raw := conn
+	if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		raw = tc.NetConn() // under TLS, closing the tls.Conn would first send an alert
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0) // close then sends RST instead of FIN: "connection reset by peer"
+	}
+	_ = raw.Close()
 }
 
 func (s *Server) replyError(w http.ResponseWriter, code int, errs ...sink.FieldError) {
@@ -314,8 +450,7 @@ func (s *Server) add(items []seedItem, name func(int) string) error {
 			}
 		}
 		if it.Token != "" {
-			_, static := s.static[it.Token]
-			if toks[it.Token] || static {
+			if toks[it.Token] {
 				return fmt.Errorf("%s: token already in use", name(i)) // never echo the token
 			}
 			toks[it.Token] = true
@@ -332,13 +467,21 @@ func (s *Server) add(items []seedItem, name func(int) string) error {
 			s.shards[i].mu.Unlock()
 		}
 	}()
+	// tokensMu also orders SetTokens, so a token cannot become static between this check
+	// and the insertion.
 	s.tokensMu.Lock()
 	defer s.tokensMu.Unlock()
+	static := *s.static.Load()
 	for i, it := range items {
 		if _, ok := s.shardOf(it.ObjectID).users[it.ObjectID]; ok {
 			return fmt.Errorf("%s: duplicate objectId", name(i))
 		}
-		if _, ok := s.userTokens[it.Token]; it.Token != "" && ok {
+		if it.Token == "" {
+			continue
+		}
+		_, user := s.userTokens[it.Token]
+		_, admin := static[it.Token]
+		if user || admin {
 			return fmt.Errorf("%s: token already in use", name(i))
 		}
 	}
@@ -459,9 +602,16 @@ func (a *account) stored() Stored {
 	return st
 }
 
-// Stats returns the API requests counted since New or the last Reset.
+// Stats returns what was counted since New or the last Reset.
 func (s *Server) Stats() Stats {
-	st := Stats{Requests: make(map[int]int64)}
+	st := Stats{
+		Requests:         make(map[int]int64),
+		TokenGrants:      s.tokenGrants.Load(),
+		ClientGrants:     s.clientGrants.Load(),
+		VerifierFailures: s.verifierFailures.Load(),
+		Resets:           s.resets.Load(),
+		SlowResponses:    s.slowResponses.Load(),
+	}
 	for code := range s.requests {
 		if n := s.requests[code].Load(); n > 0 {
 			st.Requests[code] = n
@@ -471,11 +621,14 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Reset forgets the request counts and every user's Updates and Calls, so that one run can be
-// measured after another; users, their data, pending values and flags stay.
+// Reset forgets the counts of Stats and every user's Updates and Calls, so that one run can be
+// measured after another; users, their data, pending values, flags and tokens stay.
 func (s *Server) Reset() {
 	for code := range s.requests {
 		s.requests[code].Store(0)
+	}
+	for _, c := range []*atomic.Int64{&s.tokenGrants, &s.clientGrants, &s.verifierFailures, &s.resets, &s.slowResponses} {
+		c.Store(0)
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]

@@ -24,8 +24,20 @@ type Summary struct {
 	// they keep a nightly job red until their data is fixed.
 	StillRejected int64
 	Elapsed       time.Duration
+	// Throttling is what DRUID's throttling did to the run; the command fills it from its
+	// client, which owns the shared limiter.
+	Throttling Throttling
 	// Interrupted is set when a signal stopped the run before its source was exhausted.
 	Interrupted bool
+}
+
+// Throttling is how the run slowed down when DRUID answered 429 or 503.
+type Throttling struct {
+	Retries       int64   // tries after a transient failure or a refreshed token
+	Throttled     int64   // answers 429 and 503
+	SlowDowns     int64   // cuts of the shared rate
+	MinRate       float64 // the lowest rate the job went down to, per second; 0: unlimited
+	TokenRequests int64   // challenge-code token calls
 }
 
 // Exit codes of SPEC §5 that a run's outcome decides.
@@ -91,6 +103,16 @@ func (s Summary) WriteText(w io.Writer, command string) error {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "  requests       %d (%.1f/s)\n", s.Requests, s.Rate())
+	if t := s.Throttling; t.Retries+t.Throttled+t.TokenRequests > 0 {
+		fmt.Fprintf(&b, "  retries        %d\n", t.Retries)
+		if t.Throttled > 0 {
+			fmt.Fprintf(&b, "  throttled      %d answers 429/503; the rate was cut %d times, down to %.1f/s\n",
+				t.Throttled, t.SlowDowns, t.MinRate)
+		}
+		if t.TokenRequests > 0 {
+			fmt.Fprintf(&b, "  token calls    %d\n", t.TokenRequests)
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -63,6 +63,13 @@ type Config struct {
 	// PerUserTokens says every record may carry its own token, so neither Token nor TokenFile is
 	// required. A record's token always wins over the configured one.
 	PerUserTokens bool
+	// ClientID and ClientSecret (--client-id, --client-secret) make the Client ask DRUID for
+	// an administrative challenge-code token before every update try (SPEC §2.2). Set both or
+	// neither; exclusive with Token and TokenFile.
+	ClientID, ClientSecret string
+	// AuthEndpoint (--auth-endpoint) is the base URL of DRUID's OAuth token endpoint. Defaults
+	// to Endpoint.
+	AuthEndpoint string
 	// Concurrency is the number of workers calling Send at once; it sizes the connection pool.
 	// Defaults to ConcurrencyDefault.
 	Concurrency int
@@ -70,8 +77,10 @@ type Config struct {
 	Timeout time.Duration
 	// Retries is the number of tries after the first for transient outcomes. 0 means none.
 	Retries int
-	// Limiter, shared by every worker, is waited on before every try, retries included. Nil
-	// means unlimited.
+	// Limiter, shared by every worker, is waited on before every call to DRUID, retries and
+	// token calls included. Nil means unlimited. The Client owns its rate from New on: a 429
+	// or 503 halves it, and it climbs back to the rate it had at New, never above (see Stats).
+	// An unlimited limiter (rate.Inf) is left unlimited.
 	Limiter *rate.Limiter
 	// BackoffBase is the first retry's backoff window; each retry doubles it. Defaults to
 	// BackoffBaseDefault.
@@ -79,8 +88,9 @@ type Config struct {
 	// BackoffMax caps the backoff window. Defaults to BackoffMaxDefault; raised to BackoffBase
 	// when below it.
 	BackoffMax time.Duration
-	// Log receives one debug line per try and the token file's rotations. Defaults to the
-	// zero Logger, which writes nothing.
+	// Log receives one debug line per call, the token file's rotations, a warning per
+	// slow-down and a line when the job is back to full rate. Defaults to the zero Logger,
+	// which writes nothing.
 	Log zerolog.Logger
 }
 
@@ -93,11 +103,19 @@ func (cfg *Config) validate() error {
 	if !headerSafe(cfg.EntryPoint) {
 		return errors.New("--entry-point holds characters an HTTP header cannot carry")
 	}
+	challenge := cfg.ClientID != ""
 	switch {
+	case cfg.ClientID != "" && cfg.ClientSecret == "":
+		return errors.New("--client-secret is required with --client-id")
+	case cfg.ClientID == "" && cfg.ClientSecret != "":
+		return errors.New("--client-id is required with --client-secret")
 	case cfg.Token != "" && cfg.TokenFile != "":
 		return errors.New("--token and --token-file exclude each other: set one")
-	case cfg.Token == "" && cfg.TokenFile == "" && !cfg.PerUserTokens:
-		return errors.New("--token or --token-file is required")
+	case challenge && (cfg.Token != "" || cfg.TokenFile != ""):
+		// Either would do for every user: which one the operator meant is not ours to guess.
+		return errors.New("--client-id excludes --token and --token-file: set one way to get tokens")
+	case cfg.Token == "" && cfg.TokenFile == "" && !cfg.PerUserTokens && !challenge:
+		return errors.New("--token or --token-file is required (or --client-id with --client-secret)")
 	}
 	switch {
 	case cfg.Concurrency < 0:
@@ -120,18 +138,25 @@ func (cfg *Config) validate() error {
 
 // parseEndpoint returns the URL of the update call under endpoint.
 func parseEndpoint(endpoint string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimSpace(endpoint))
+	return parseBase(endpoint, "--endpoint", UpdatePath,
+		"--endpoint must not carry credentials: use --token or --token-file")
+}
+
+// parseBase returns the URL of path under base, the value of flag; credentials is the error of
+// a base that carries some.
+func parseBase(base, flag, path, credentials string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
 	// url.Parse's error repeats the URL, userinfo included: it is not wrapped.
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("--endpoint must be an http(s) URL")
+		return nil, errors.New(flag + " must be an http(s) URL")
 	}
 	if u.User != nil {
-		return nil, errors.New("--endpoint must not carry credentials: use --token or --token-file")
+		return nil, errors.New(credentials)
 	}
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, errors.New("--endpoint must be a base URL, without a query or a fragment")
+		return nil, errors.New(flag + " must be a base URL, without a query or a fragment")
 	}
-	u.Path = strings.TrimRight(u.Path, "/") + UpdatePath
+	u.Path = strings.TrimRight(u.Path, "/") + path
 	u.RawPath = ""
 	return u, nil
 }
@@ -143,11 +168,16 @@ type Client struct {
 	url        string // the update call's URL
 	path       string // its path: what errors show of the URL
 	entryPoint []string
-	tokens     *tokenSource // nil when every record carries its own token
+	tokens     *tokenSource // nil when every record carries its own token, or with grants
+	grants     *grants      // nil unless --client-id: a challenge-code token per try
 	limiter    *rate.Limiter
+	throttle   *throttle // nil when the limiter has no finite rate to cut
 	retries    int
 	base, ceil time.Duration
 	log        zerolog.Logger
+
+	// Counters of Stats.
+	requests, tokenRequests, retried, throttled atomic.Int64
 
 	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
 	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
@@ -158,6 +188,8 @@ type Client struct {
 
 // New checks cfg and returns a Client ready to Send. With cfg.TokenFile, the file is read now.
 func New(cfg Config) (*Client, error) {
+	// A secret read from a file or a Kubernetes Secret often ends in a newline DRUID would refuse.
+	cfg.ClientID, cfg.ClientSecret = strings.TrimSpace(cfg.ClientID), strings.TrimSpace(cfg.ClientSecret)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -166,6 +198,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	tokens, err := newTokenSource(cfg.Token, cfg.TokenFile, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AuthEndpoint == "" {
+		cfg.AuthEndpoint = cfg.Endpoint
+	}
+	grants, err := newGrants(cfg.AuthEndpoint, cfg.ClientID, cfg.ClientSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +221,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.BackoffMax = BackoffMaxDefault
 	}
 	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
-	return &Client{
+	c := &Client{
 		http: &http.Client{
 			Transport: newTransport(cfg.Concurrency),
 			Timeout:   cfg.Timeout,
@@ -194,13 +233,34 @@ func New(cfg Config) (*Client, error) {
 		path:       u.Path,
 		entryPoint: []string{cfg.EntryPoint},
 		tokens:     tokens,
+		grants:     grants,
 		limiter:    cfg.Limiter,
 		retries:    cfg.Retries,
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
 		log:        cfg.Log,
 		born:       time.Now(),
-	}, nil
+	}
+	c.throttle = newThrottle(cfg.Limiter, cfg.Log, func() time.Duration { return time.Since(c.born) })
+	return c, nil
+}
+
+// Stats returns what the Client did so far. It is safe to call while workers Send.
+func (c *Client) Stats() Stats {
+	st := Stats{
+		Requests:      c.requests.Load(),
+		TokenRequests: c.tokenRequests.Load(),
+		Retries:       c.retried.Load(),
+		Throttled:     c.throttled.Load(),
+	}
+	switch {
+	case c.throttle != nil:
+		st.SlowDowns, st.MinRate, st.CurrentRate = c.throttle.rates()
+	case c.limiter != nil && c.limiter.Limit() != rate.Inf:
+		st.MinRate = float64(c.limiter.Limit())
+		st.CurrentRate = st.MinRate
+	}
+	return st
 }
 
 // newTransport returns a transport whose idle pool holds a connection per worker, so that a
@@ -237,11 +297,17 @@ var applicationJSON = []string{"application/json"}
 
 // Send makes DRUID update one user and says what became of it. It never returns an error: a
 // failure is an outcome (SPEC §2.1), with the code of DRUID's last answer and the number of
-// calls made.
+// update calls made (token calls are counted in Stats, not in Attempts).
 //
 // Transient answers are retried up to Retries times, each after a backoff that honours
 // Retry-After. A 401 on a --token-file token re-reads the file and tries once more if it holds
 // another token.
+//
+// With ClientID, every update try, retries included, is preceded by a token call with a fresh
+// verifier, unless the record carries its own token: DRUID consumes a challenge-code token at
+// its first use, even by a call that then fails. A transient answer of the token endpoint is
+// retried within the same Retries; a refusal (400, 401) fails the user. A 401 on the update
+// itself (the token expired while waiting for a turn) is tried once more with a new token.
 //
 // When ctx is cancelled, Send returns promptly, whether it was waiting for the limiter, a
 // backoff or DRUID's answer: a failed outcome whose Error starts with "interrupted", with the
@@ -259,6 +325,9 @@ func (c *Client) Send(ctx context.Context, p *Payload) SendResult {
 			return SendResult{Outcome: Failed, Error: "the record's token holds characters an HTTP header cannot carry"}
 		}
 		s.tok = token{value: p.Token}
+	case c.grants != nil:
+		s.challenge = true
+		s.refreshable = true
 	case c.tokens != nil:
 		s.tok = c.tokens.current()
 		s.refreshable = c.tokens.refreshable()
@@ -276,40 +345,53 @@ type send struct {
 	c           *Client
 	p           *Payload
 	tok         token
-	refreshable bool // tok came from --token-file and has not been refreshed yet
+	challenge   bool   // every try asks for its own token first
+	verifier    string // the code verifier of tok, with challenge
+	refreshable bool   // a 401 is worth one more try: a token file to re-read, or a new grant
 	res         SendResult
 	secrets     []string // filled on the first error: the happy path never pays for it
 }
 
+// errTurn marks a try that never started because its wait for a turn ended.
+type errTurn struct{ err error }
+
+func (e *errTurn) Error() string { return e.err.Error() }
+
 func (s *send) run(ctx context.Context) SendResult {
 	retries := 0
 	for {
-		if err := s.c.waitTurn(ctx); err != nil {
-			return s.interrupted(ctx, "waiting for a turn to call DRUID", err)
+		code, fields, err := s.attempt(ctx)
+		if te, ok := err.(*errTurn); ok {
+			return s.interrupted(ctx, "waiting for a turn to call DRUID", te.err)
 		}
-		s.res.Attempts++
-		code, fields, err := s.try(ctx)
 		if code != 0 {
 			s.res.Code = code
 		}
 		if err == nil {
 			return s.answered(code, fields)
 		}
-		se, _ := errors.AsType[*StatusError](err)
-		if se != nil && throttles(se.Code) {
+		code, retryAfter := answerOf(err)
+		if throttles(code) {
 			// Every worker honours DRUID's Retry-After, whether or not this one retries.
-			s.c.hold(se.RetryAfter)
+			s.c.hold(retryAfter)
 		}
-		if se != nil && se.Code == http.StatusUnauthorized && s.refreshable {
+		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && s.refreshable {
 			s.refreshable = false
+			if s.challenge {
+				// The token expired waiting for the update's turn, or was spent: the next
+				// try asks for a new one anyway.
+				s.c.retried.Add(1)
+				continue
+			}
 			next, changed := s.c.tokens.refresh(s.tok)
 			if changed {
 				s.tok = next
 				s.secrets = nil // the new token is a secret too
+				s.c.retried.Add(1)
 				continue
 			}
 		}
-		if ctx.Err() != nil && (se == nil || Retryable(se)) {
+		if ctx.Err() != nil && (code == 0 || Retryable(err)) {
 			// A call cut by ctx, or a transient answer not worth another try while shutting
 			// down.
 			return s.interrupted(ctx, err.Error(), nil)
@@ -318,12 +400,9 @@ func (s *send) run(ctx context.Context) SendResult {
 			return s.failed(err)
 		}
 		retries++
-		var retryAfter time.Duration
-		if se != nil {
-			retryAfter = se.RetryAfter
-		}
+		s.c.retried.Add(1)
 		wait := backoff(retries, s.c.base, s.c.ceil, retryAfter)
-		if se != nil && throttles(se.Code) {
+		if throttles(code) {
 			// The others wait as long as this one, so they do not spend the slot it waits for.
 			s.c.hold(wait)
 		}
@@ -335,12 +414,56 @@ func (s *send) run(ctx context.Context) SendResult {
 	}
 }
 
+// attempt is one try: with challenge codes a token call, then the update call, each after its
+// turn. It returns what try returns, or the token call's code and error when it got no token,
+// or an *errTurn.
+func (s *send) attempt(ctx context.Context) (code int, fields []FieldError, err error) {
+	if s.challenge {
+		if err := s.c.waitTurn(ctx); err != nil {
+			return 0, nil, &errTurn{err}
+		}
+		if code, err := s.grant(ctx); err != nil {
+			return code, nil, err
+		}
+	}
+	if err := s.c.waitTurn(ctx); err != nil {
+		return 0, nil, &errTurn{err}
+	}
+	s.res.Attempts++
+	return s.try(ctx)
+}
+
+// answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.
+func answerOf(err error) (code int, retryAfter time.Duration) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		return se.Code, se.RetryAfter
+	}
+	if ge, ok := errors.AsType[*GrantError](err); ok {
+		return ge.Code, ge.RetryAfter
+	}
+	return 0, 0
+}
+
+// noteAnswer counts DRUID's answer code to a call that started in epoch, and slows the whole job
+// down when it says the job is too fast.
+func (c *Client) noteAnswer(epoch int64, code int) {
+	if throttles(code) {
+		c.throttled.Add(1)
+		c.throttle.slowDown(epoch, code)
+	}
+}
+
 // try makes one HTTP call. It returns DRUID's status (0 when none came), the fields a 206 names,
 // and the try's error: a *StatusError for an answer that is not a success, a *callError when
 // no answer came.
 func (s *send) try(ctx context.Context) (code int, fields []FieldError, err error) {
 	c := s.c
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(s.p.Body))
+	target := c.url
+	if s.challenge {
+		// The verifier is base64url: nothing in it needs escaping.
+		target += "?code_verifier=" + s.verifier
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(s.p.Body))
 	if err != nil {
 		return 0, nil, &callError{op: http.MethodPost, path: c.path, err: errors.New("cannot build the request")}
 	}
@@ -354,6 +477,8 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	}
 	req.Header = h
 
+	epoch := c.throttle.started()
+	c.requests.Add(1)
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -366,6 +491,7 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	body, readErr := readBody(resp)
 	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
 		Float64("duration_ms", millis(time.Since(start))).Msg("druid: update call")
+	c.noteAnswer(epoch, code)
 	if readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.
 		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Str("error", s.scrub(readErr.Error())).
@@ -412,6 +538,7 @@ func (s *send) answered(code int, fields []FieldError) SendResult {
 // failed is the result of a try that ends the Send without success.
 func (s *send) failed(err error) SendResult {
 	s.res.Outcome = Failed
+	// A *GrantError stays failed whatever its code: a refused token says nothing of the user.
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		s.res.Outcome, _ = Classify(se.Code)
 		if se.Code != http.StatusUnauthorized {
@@ -441,19 +568,26 @@ func (s *send) interrupted(ctx context.Context, what string, err error) SendResu
 	return s.res
 }
 
-// waitTurn blocks until DRUID's throttling and the rate limiter let the next try go.
+// waitTurn blocks until DRUID's throttling and the rate limiter let the next call go.
 func (c *Client) waitTurn(ctx context.Context) error {
-	if err := c.waitHeld(ctx); err != nil {
-		return err
-	}
-	if c.limiter != nil {
+	for {
+		if err := c.waitHeld(ctx); err != nil {
+			return err
+		}
+		if c.limiter == nil {
+			return nil
+		}
+		c.throttle.recover()
 		if err := c.limiter.Wait(ctx); err != nil {
 			return err
 		}
-		// Another worker may have been throttled while this one waited on the limiter.
-		return c.waitHeld(ctx)
+		if !c.held() {
+			return nil
+		}
+		// Another worker was throttled while this one waited on the limiter: its turn was
+		// granted at the pace DRUID just refused. Going when the hold ends would send every
+		// such worker at once; it takes a turn at the new pace instead.
 	}
-	return nil
 }
 
 // waitHeld waits for the hold a 429 or 503 put on every worker.
@@ -463,6 +597,12 @@ func (c *Client) waitHeld(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return sleep(ctx, time.Duration(until)-time.Since(c.born))
+}
+
+// held reports whether a hold is in force.
+func (c *Client) held() bool {
+	until := c.heldUntil.Load()
+	return until != 0 && time.Duration(until) > time.Since(c.born)
 }
 
 // hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
@@ -535,6 +675,13 @@ func innerError(err error) error {
 func (s *send) scrub(text string) string {
 	if s.secrets == nil {
 		s.secrets = secretsOf(s.p, s.tok.value)
+		if g := s.c.grants; g != nil {
+			// A proxy's page may echo the token call's form, where the secret is encoded.
+			s.secrets = append(s.secrets, g.secret, url.QueryEscape(g.secret))
+			if s.verifier != "" {
+				s.secrets = append(s.secrets, s.verifier)
+			}
+		}
 	}
 	for _, sec := range s.secrets {
 		text = strings.ReplaceAll(text, sec, "***")

@@ -56,6 +56,28 @@ func TestNewValidates(t *testing.T) {
 		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "--timeout must be positive"},
 		{"negative retries", func(c *Config) { c.Retries = -1 }, "--retries must be 0 or more"},
 		{"limiter without burst", func(c *Config) { c.Limiter = rate.NewLimiter(10, 0) }, "--burst must be at least 1"},
+		{"client id and secret need no token", func(c *Config) { c.Token, c.ClientID, c.ClientSecret = "", testClientID, testClientSecret }, ""},
+		{"client id with a separate auth endpoint", func(c *Config) {
+			c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, "https://auth.demo.dru-id.com/"
+		}, ""},
+		{"client id without secret", func(c *Config) { c.Token, c.ClientID = "", testClientID }, "--client-secret is required with --client-id"},
+		{"client secret of white space", func(c *Config) { c.Token, c.ClientID, c.ClientSecret = "", testClientID, " \n" },
+			"--client-secret is required with --client-id"},
+		{"client secret without id", func(c *Config) { c.Token, c.ClientSecret = "", testClientSecret }, "--client-id is required with --client-secret"},
+		{"client id with a token", func(c *Config) { c.ClientID, c.ClientSecret = testClientID, testClientSecret },
+			"--client-id excludes --token and --token-file"},
+		{"client id with a token file", func(c *Config) {
+			c.Token, c.TokenFile, c.ClientID, c.ClientSecret = "", tokenFile(t, fileToken1), testClientID, testClientSecret
+		}, "--client-id excludes --token and --token-file"},
+		{"auth endpoint not a URL", func(c *Config) {
+			c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, "auth.demo.dru-id.com"
+		}, "--auth-endpoint must be an http(s) URL"},
+		{"credentials in auth endpoint", func(c *Config) {
+			c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, "https://app:SECRET@auth"
+		}, "--auth-endpoint must not carry credentials"},
+		{"query in auth endpoint", func(c *Config) {
+			c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, "https://auth/?client_secret=SECRET"
+		}, "--auth-endpoint must be a base URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +110,14 @@ func TestNewAppliesDefaults(t *testing.T) {
 	require.Equal(t, BackoffBaseDefault, c.base)
 	require.Equal(t, BackoffMaxDefault, c.ceil)
 	require.Zero(t, c.retries, "0 retries means none: the CLI passes RetriesDefault")
+	require.Nil(t, c.grants, "no client id: no token calls")
+	require.Nil(t, c.throttle, "no limiter: nothing to slow down")
+
+	c, err = New(Config{Endpoint: "https://graph.demo.dru-id.com/druid/", EntryPoint: entryPoint, ClientID: testClientID, ClientSecret: testClientSecret})
+	require.NoError(t, err)
+	defer c.Close()
+	require.Equal(t, "https://graph.demo.dru-id.com/druid/oauth2/token", c.grants.url, "the auth endpoint defaults to the endpoint")
+	require.Nil(t, c.tokens)
 
 	c, err = New(Config{Endpoint: "https://x", EntryPoint: entryPoint, Token: testToken, Concurrency: 200})
 	require.NoError(t, err)

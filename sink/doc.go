@@ -8,14 +8,37 @@
 // of the run.
 //
 // A Client is shared by every worker of a run, and so is what it knows about DRUID's limits:
-// the rate limiter is waited on before every try, retries included, and a 429 or 503 holds
-// every worker back, not only the one that got it. Transient answers are retried with
-// exponential backoff and full jitter, never sooner than Retry-After says.
+// the rate limiter is waited on before every call, retries and token calls included, and a 429
+// or 503 holds every worker back for Retry-After, not only the one that got it. Transient
+// answers are retried with exponential backoff and full jitter, never sooner than Retry-After
+// says.
 //
-// Tokens come from the record (a user's own token), from --token, or from --token-file, which
-// is re-read when DRUID answers 401 so that a token rotated on disk is picked up mid-run.
+// # Throttling: AIMD on the shared limiter
 //
-// Secrets (tokens, the token file's content, the password inside a request body) never reach
-// an error, a log line or a SendResult: errors name the call by method and path only, bodies
-// and headers are never logged, and whatever DRUID or a proxy echoes back is scrubbed of them.
+// A 429 or 503 also halves the shared limiter's rate (never below 0.5 requests per second or
+// 1% of the configured rate, whichever is larger), and every second without one gives back 5%
+// of the configured rate, up to the rate the limiter had at New and never above it. The tries
+// in flight when the rate is cut were sent at the old pace, so their 429s count for one
+// slow-down: sixteen workers hit by the same burst halve the rate once, not sixteen times.
+// Each slow-down is logged at warn, the return to full rate at info, and Client.Stats counts
+// them for the run's summary. An unlimited limiter (rate.Inf, or none) is left unlimited: the
+// operator asked for no limit and there is no rate to come back to, so throttling only holds
+// and backs off.
+//
+// # Tokens
+//
+// Tokens come from the record (a user's own token, which always wins), from --token, from
+// --token-file, which is re-read when DRUID answers 401 so that a token rotated on disk is
+// picked up mid-run, or from DRUID's token endpoint with --client-id and --client-secret: an
+// administrative challenge-code token per update try (SPEC §2.2), with a fresh verifier from
+// crypto/rand each time, since DRUID consumes such a token at its first use even when that
+// call then fails. Token calls wait on the limiter and count in Stats.Requests, but not in
+// SendResult.Attempts, which counts the update calls made for the user. A token call refused
+// with 400 or 401 fails the user with an error naming the flags to check; a 429, 5xx or
+// network error is retried within the same --retries.
+//
+// Secrets (tokens, the token file's content, the client secret, the password inside a request
+// body) never reach an error, a log line or a SendResult: errors name the call by method and
+// path only (the update's query carries the code verifier), bodies and headers are never
+// logged, and whatever DRUID or a proxy echoes back is scrubbed of them.
 package sink

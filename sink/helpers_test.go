@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,7 @@ type request struct {
 	at     time.Time
 	method string
 	path   string
+	query  url.Values
 	header http.Header
 	body   []byte
 	length int64
@@ -88,7 +90,7 @@ func (d *druid) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	n := len(d.got)
 	d.got = append(d.got, request{
-		at: time.Now(), method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: body,
+		at: time.Now(), method: r.Method, path: r.URL.Path, query: r.URL.Query(), header: r.Header.Clone(), body: body,
 		length: r.ContentLength,
 	})
 	rep := d.replies[min(n, len(d.replies)-1)]

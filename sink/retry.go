@@ -53,7 +53,7 @@ func Classify(code int) (o Outcome, retry bool) {
 }
 
 // throttles reports whether code says the whole job is too fast, not just this call: every
-// worker then holds off (SPEC §4).
+// worker then holds off, and the shared rate is cut (SPEC §4).
 func throttles(code int) bool {
 	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
 }
@@ -150,7 +150,8 @@ func (e *callError) Error() string { return e.op + " " + e.path + ": " + e.err.E
 func (e *callError) Unwrap() error { return e.err }
 
 // Retryable reports whether err, the failure of one try, may go away by trying again: a
-// transient status (see Classify), a network error or a timeout. A cancelled context is a
+// transient status of the update or the token call (see Classify), a network error or a
+// timeout. A cancelled context is a
 // shutdown and a certificate DRUID's server cannot prove is a configuration error: neither is.
 func Retryable(err error) bool {
 	if err == nil {
@@ -158,6 +159,11 @@ func Retryable(err error) bool {
 	}
 	if se, ok := errors.AsType[*StatusError](err); ok {
 		_, retry := Classify(se.Code)
+		return retry
+	}
+	if ge, ok := errors.AsType[*GrantError](err); ok {
+		// The token endpoint is DRUID too: its 429 and 5xx pass, its 400 and 401 do not.
+		_, retry := Classify(ge.Code)
 		return retry
 	}
 	if errors.Is(err, context.Canceled) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -12,22 +13,85 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
+	"testing"
 	"time"
 )
 
 // clusterTimeout bounds each of initdb, start and stop.
 const clusterTimeout = 60 * time.Second
 
-// cluster is a throwaway Postgres server in a temporary directory.
-type cluster struct {
+// Cluster is a PostgreSQL server of the test's own, in a temporary directory, on a fixed port
+// for its life. Unlike the server of Schema and DB, which other tests share, it can be stopped
+// and started again: it is how a test sees what its code does when Postgres goes away and comes
+// back.
+//
+// It listens on 127.0.0.1 only, with trust authentication, as the user postgres. Its settings
+// favour speed (fsync off: only an operating-system crash would lose data) except that commits
+// are synchronous, so that what a client saw committed survives Stop as it would survive the
+// crash of a real server.
+type Cluster struct {
 	dir  string // holds data/, the log and the socket
 	bin  string // the directory of initdb and pg_ctl
 	asPG bool   // run the binaries as the postgres user: we are root
+	port int
 	url  string
+
+	// reservation keeps the port ours while the server is stopped: see reservePort.
+	reservation net.PacketConn
+
+	mu sync.Mutex // serialises Start, Stop and remove
+	up bool
 }
 
-// startCluster creates and starts a cluster. On failure it leaves nothing behind.
-func startCluster() (*cluster, error) {
+// NewCluster creates and starts a cluster for tb, and stops and removes it, directory included,
+// when tb ends. It takes a second or two: initdb runs for each cluster. When PostgreSQL's
+// binaries are missing or cannot run, tb is skipped with the reason, or fails when the
+// environment variable CI is "true".
+//
+// It needs no TestMain: tb's cleanup, not Main, removes it.
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := newCluster()
+	if err != nil {
+		unavailable(tb, fmt.Sprintf("throwaway cluster: %v", err), false)
+	}
+	tb.Cleanup(func() {
+		if err := c.remove(); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	return c
+}
+
+// URL returns the URL of the cluster's postgres database as the postgres user. It stays the
+// same across Stop and Start.
+func (c *Cluster) URL() string { return c.url }
+
+// Stop stops the server as a crash would: pg_ctl's immediate mode, so no shutdown checkpoint,
+// and open connections are cut. Connections fail until Start; the next Start recovers from the
+// write-ahead log, and no committed transaction is lost. Stopping a stopped cluster does
+// nothing. Like tb.Fatal, call it from the test's goroutine.
+func (c *Cluster) Stop(tb testing.TB) {
+	tb.Helper()
+	if err := c.stop(); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+}
+
+// Start starts the server again, on the same port and data directory, and returns once it
+// accepts connections. Starting a running cluster does nothing. Like tb.Fatal, call it from the
+// test's goroutine.
+func (c *Cluster) Start(tb testing.TB) {
+	tb.Helper()
+	if err := c.start(); err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+}
+
+// newCluster creates and starts a cluster. On failure it leaves nothing behind.
+func newCluster() (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -36,47 +100,80 @@ func startCluster() (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	c := &cluster{dir: dir, bin: bin, asPG: os.Geteuid() == 0}
-	if err := c.start(); err != nil {
-		_ = c.stop()
-		return nil, err
+	c := &Cluster{dir: dir, bin: bin, asPG: os.Geteuid() == 0}
+	if err := c.create(); err != nil {
+		return nil, errors.Join(err, c.remove())
 	}
 	return c, nil
 }
 
-func (c *cluster) start() error {
+// create reserves the port and initdb's and starts the cluster.
+func (c *Cluster) create() error {
 	if c.asPG {
 		// initdb refuses root; the postgres user must own the directory it writes to.
 		if err := chownToPostgres(c.dir); err != nil {
 			return err
 		}
 	}
-	data := filepath.Join(c.dir, "data")
-	// --no-sync: a cluster that lives as long as a test binary never needs to survive a crash.
-	if err := c.run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-		"--locale=C.UTF-8", "--no-sync"); err != nil {
-		return err
-	}
-	port, err := freePort()
+	port, reservation, err := reservePort()
 	if err != nil {
 		return err
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, c.dir)
-	if err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(c.dir, "log"), "-o", opts,
-		"-w", "-t", strconv.Itoa(int(clusterTimeout.Seconds())), "start"); err != nil {
+	c.port, c.reservation = port, reservation
+	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	// --no-sync: a cluster that lives as long as a test never needs to survive an OS crash.
+	if err := c.run("initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+		"--locale=C.UTF-8", "--no-sync"); err != nil {
 		return err
 	}
-	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	return c.start()
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+// start starts the server unless it runs.
+func (c *Cluster) start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up {
+		return nil
+	}
+	// synchronous_commit stays on: with fsync off it costs a write(2), not a disk flush, and
+	// without it an immediate stop would lose commits the client saw acknowledged.
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+		c.port, c.dir)
+	// -w waits until the server reports itself ready for connections, crash recovery done.
+	err := c.run("pg_ctl", "-D", c.data(), "-l", c.log(), "-o", opts,
+		"-w", "-t", strconv.Itoa(int(clusterTimeout.Seconds())), "start")
+	if err != nil {
+		// pg_ctl says only "see the log"; the reason, such as a port taken, is at its end.
+		return fmt.Errorf("%w; server log: %s", err, c.logTail())
+	}
+	c.up = true
 	return nil
 }
 
-// stop stops the server, if it runs, and removes the directory.
-func (c *cluster) stop() error {
-	var errs []error
-	data := filepath.Join(c.dir, "data")
-	if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
-		// immediate: the data is thrown away next, there is nothing to shut down cleanly for.
-		errs = append(errs, c.run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"))
+// stop stops the server if it runs.
+func (c *Cluster) stop() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The pid file, not c.up: a start that timed out may have left a server running.
+	if _, err := os.Stat(filepath.Join(c.data(), "postmaster.pid")); err != nil {
+		c.up = false
+		return nil
+	}
+	if err := c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		return err
+	}
+	c.up = false
+	return nil
+}
+
+// remove stops the server, if it runs, and removes the directory and the port's reservation.
+func (c *Cluster) remove() error {
+	errs := []error{c.stop()}
+	if c.reservation != nil {
+		errs = append(errs, c.reservation.Close())
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("remove %s: %w", c.dir, err))
@@ -84,8 +181,23 @@ func (c *cluster) stop() error {
 	return errors.Join(errs...)
 }
 
+func (c *Cluster) log() string { return filepath.Join(c.dir, "log") }
+
+// logTail returns the end of the server's log, where a failed start says why.
+func (c *Cluster) logTail() string {
+	text, err := os.ReadFile(c.log())
+	if err != nil {
+		return err.Error()
+	}
+	const keep = 1000
+	if len(text) > keep {
+		text = text[len(text)-keep:]
+	}
+	return strings.ReplaceAll(string(bytes.TrimSpace(text)), "\n", "; ")
+}
+
 // run runs one of the cluster's binaries, as the postgres user when we are root.
-func (c *cluster) run(name string, args ...string) error {
+func (c *Cluster) run(name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
 	path := filepath.Join(c.bin, name)
@@ -144,13 +256,59 @@ func chownToPostgres(dir string) error {
 	return nil
 }
 
-// freePort returns a TCP port of 127.0.0.1 that nothing listens on. Another process could take
-// it before the server does; the start then fails with the reason in the error.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+// reservePort picks a TCP port of 127.0.0.1 for a cluster and keeps it from other clusters for
+// as long as the returned socket is open, across the cluster's stops.
+//
+// Nothing can hold a TCP port the server must bind itself, so the port is kept two ways. It
+// lies outside the kernel's ephemeral range, which the outgoing connections of every test and
+// the listeners on port 0 (httptest) draw from. And the returned socket holds the same number
+// in UDP, which the server does not use: every cluster, in this process or another, takes only
+// a port whose UDP twin it can bind, so no two clusters pick the same port. A program outside
+// pgtest that binds a fixed port could still take it; Start then fails and says so.
+func reservePort() (int, net.PacketConn, error) {
+	lo, hi := portRange()
+	var lastErr error
+	for range 100 {
+		port := lo + rand.IntN(hi-lo+1)
+		udp, err := net.ListenPacket("udp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		tcp, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			udp.Close()
+			lastErr = err
+			continue
+		}
+		tcp.Close()
+		return port, udp, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, nil, fmt.Errorf("find a free port in %d-%d: %w", lo, hi, lastErr)
+}
+
+// portRange returns the ports reservePort picks from: above the well-known services, below the
+// ephemeral range or, when that leaves too few, above it.
+func portRange() (lo, hi int) {
+	const floor, enough = 10000, 1000
+	// Linux's default; other systems start theirs higher, which leaves this range free as well.
+	ephLo, ephHi := 32768, 60999
+	if text, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(text)); len(f) == 2 {
+			a, errA := strconv.Atoi(f[0])
+			b, errB := strconv.Atoi(f[1])
+			if errA == nil && errB == nil {
+				ephLo, ephHi = a, b
+			}
+		}
+	}
+	switch {
+	case ephLo-floor >= enough:
+		return floor, ephLo - 1
+	case 65535-ephHi >= enough:
+		return ephHi + 1, 65535
+	default:
+		// The ephemeral range covers nearly everything: a port in it is the best there is.
+		return floor, 65535
+	}
 }

@@ -20,4 +20,16 @@
 //
 // When no server can be had, a test calling Schema or DB is skipped with the reason, or fails
 // when the environment variable CI is "true": CI must not go green by skipping.
+//
+// A test that must see Postgres go away and come back cannot stop the shared server, which
+// other tests, and other test binaries, use at the same time. NewCluster gives it a cluster of
+// its own, made as the throwaway one above, that it stops (as a crash would) and starts again
+// on the same port and data, and that is removed when the test ends:
+//
+//	c := pgtest.NewCluster(t)
+//	store := open(t, c.URL())
+//	c.Stop(t)  // store's calls now fail: connection refused
+//	c.Start(t) // and succeed again, the data intact
+//
+// Each costs an initdb, a second or two: use Schema or DB for everything else.
 package pgtest

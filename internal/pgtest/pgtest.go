@@ -37,7 +37,7 @@ var (
 	serverBad  bool   // TEST_DATABASE_URL is set and does not work: fail rather than skip
 
 	clusterMu sync.Mutex
-	running   *cluster // the throwaway cluster, if one was started
+	running   *Cluster // the throwaway cluster, if one was started
 )
 
 // Main runs the tests of m and then stops the throwaway cluster, if one was started. Call it
@@ -96,7 +96,7 @@ func DB(tb testing.TB) string {
 func server(tb testing.TB) string {
 	tb.Helper()
 	serverOnce.Do(func() {
-		var c *cluster
+		var c *Cluster
 		serverURL, serverWhy, serverBad, c = findServer(os.Getenv(EnvURL), DefaultURL, mainRunning.Load())
 		if c != nil {
 			clusterMu.Lock()
@@ -104,20 +104,26 @@ func server(tb testing.TB) string {
 			clusterMu.Unlock()
 		}
 	})
-	if serverURL != "" {
-		return serverURL
+	if serverURL == "" {
+		unavailable(tb, serverWhy, serverBad)
 	}
-	if serverBad || os.Getenv("CI") == "true" {
-		tb.Fatalf("pgtest: no Postgres: %s", serverWhy)
+	return serverURL
+}
+
+// unavailable ends tb for want of a Postgres: it fails when bad (a configuration error) or in
+// CI, which must not go green by skipping; it skips otherwise.
+func unavailable(tb testing.TB, why string, bad bool) {
+	tb.Helper()
+	if bad || os.Getenv("CI") == "true" {
+		tb.Fatalf("pgtest: no Postgres: %s", why)
 	}
-	tb.Skipf("pgtest: no Postgres: %s", serverWhy)
-	return ""
+	tb.Skipf("pgtest: no Postgres: %s", why)
 }
 
 // findServer picks the test server: env when set, else def when it answers, else a throwaway
 // cluster when mayStart. It returns the server's URL and the cluster it started, if any, or why
 // there is none and whether that is a configuration error (bad) rather than a missing server.
-func findServer(env, def string, mayStart bool) (dsn, why string, bad bool, c *cluster) {
+func findServer(env, def string, mayStart bool) (dsn, why string, bad bool, c *Cluster) {
 	if env != "" {
 		if err := ping(env); err != nil {
 			// The URL may carry a password: name the variable, not its value.
@@ -132,7 +138,7 @@ func findServer(env, def string, mayStart bool) (dsn, why string, bad bool, c *c
 	if !mayStart {
 		return "", fmt.Sprintf("%s: %v; and no throwaway cluster without pgtest.Main in TestMain", def, defErr), false, nil
 	}
-	c, err := startCluster()
+	c, err := newCluster()
 	if err != nil {
 		return "", fmt.Sprintf("%s: %v; throwaway cluster: %v", def, defErr, err), false, nil
 	}
@@ -145,7 +151,7 @@ func stopCluster() {
 	if running == nil {
 		return
 	}
-	if err := running.stop(); err != nil {
+	if err := running.remove(); err != nil {
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 	}
 	running = nil

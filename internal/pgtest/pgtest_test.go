@@ -81,13 +81,13 @@ func TestFindServer(t *testing.T) {
 		stopped := false
 		defer func() {
 			if !stopped {
-				_ = c.stop()
+				_ = c.remove()
 			}
 		}()
 		require.NoError(t, ping(dsn))
 		require.NoError(t, execSQL(dsn, "CREATE SCHEMA s"))
 
-		require.NoError(t, c.stop())
+		require.NoError(t, c.remove())
 		stopped = true
 		require.Error(t, ping(dsn), "the server still answers after stop")
 		_, err := os.Stat(c.dir)

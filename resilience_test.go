@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"druid-migrate/druidsim"
+	"druid-migrate/internal/sample"
+)
+
+// TestThrottledFaultyDRUIDEndsWithEveryUserUpdated sends against a DRUID that answers 20% of
+// updates 500 or 503, resets 2% of the connections and throttles above 25 requests/s while
+// the job asks for 100: every user still ends updated, and the job slowed down.
+func TestThrottledFaultyDRUIDEndsWithEveryUserUpdated(t *testing.T) {
+	const users = 300
+	sim, url := startSim(t, druidsim.Config{FailRate: 0.2, ResetRate: 0.02, RateLimit: 25})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+	db := filepath.Join(t.TempDir(), "cp.db")
+
+	res := runMain(t, runArgs(url, csvPath, db, "--rate", "100", "--burst", "60", "--retries", "12", "--concurrency", "16")...)
+	require.Equal(t, 0, res.code, res.stderr)
+	st := openCheckpoint(t, db)
+	require.Len(t, rowsOf(t, st, "updated"), users, "every user ends updated")
+	require.Empty(t, rowsOf(t, st, "failed"))
+	for i := 1; i <= users; i++ {
+		u, _ := sim.User(sample.ObjectID(i))
+		require.Equal(t, expectedUser(sample.Row(i, "")), u.User, "user %d", i)
+	}
+	stats := sim.Stats()
+	require.Positive(t, stats.Requests[429], "DRUID throttled the job")
+	require.Positive(t, stats.Requests[500]+stats.Requests[503])
+	require.Positive(t, stats.Resets)
+
+	// The summary and the log say the job slowed down.
+	require.Contains(t, res.stdout, "throttled")
+	var finished map[string]any
+	for _, line := range strings.Split(res.stderr, "\n") {
+		if strings.Contains(line, `"run finished"`) {
+			require.NoError(t, json.Unmarshal([]byte(line), &finished))
+		}
+	}
+	require.NotNil(t, finished)
+	require.Positive(t, finished["slow_downs"])
+	require.Less(t, finished["min_rate"], 100.0, "the rate fell under throttling")
+	require.Contains(t, res.stderr, "slow", "each slow-down is logged")
+}
+
+// TestRotatedTokenFileKeepsTheRunGoing rotates the token while a run uses it: DRUID stops
+// accepting the old one and an operator's process writes the new one to --token-file.
+func TestRotatedTokenFileKeepsTheRunGoing(t *testing.T) {
+	const users, workers = 3000, 8
+	sim, url := startSim(t, druidsim.Config{Latency: time.Millisecond})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+	db := filepath.Join(t.TempDir(), "cp.db")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600))
+	args := runArgs(url, csvPath, db, "--concurrency", "8")
+	for i, a := range args {
+		if a == "--token" {
+			args[i], args[i+1] = "--token-file", tokenFile
+		}
+	}
+
+	done := make(chan cliResult, 1)
+	go func() { done <- runMain(t, args...) }()
+	waitCalls(t, sim, 1000)
+	const rotated = "tok-rotated-77Kq"
+	sim.SetTokens(rotated) // the old token expires
+	require.NoError(t, os.WriteFile(tokenFile+".new", []byte(rotated+"\n"), 0o600))
+	require.NoError(t, os.Rename(tokenFile+".new", tokenFile))
+	res := <-done
+	require.Equal(t, 0, res.code, res.stderr)
+	require.LessOrEqual(t, sim.Stats().Requests[401], int64(workers), "at most one 401 per worker")
+	st := openCheckpoint(t, db)
+	require.Len(t, rowsOf(t, st, "updated"), users)
+	require.NotContains(t, res.stderr, rotated)
+}
+
+// TestChallengeCodeTokensPerUser runs with the app's client credentials: every update carries
+// a fresh verifier whose S256 matches the challenge of its token, which DRUID checks.
+func TestChallengeCodeTokensPerUser(t *testing.T) {
+	const users = 500
+	const clientSecret = "cs-Very-Secret-551"
+	sim, url := startSim(t, druidsim.Config{ClientID: "app-client", ClientSecret: clientSecret})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+	db := filepath.Join(t.TempDir(), "cp.db")
+	withSecret := func(db, secret string) []string {
+		args := []string{"--log-level", "debug"}
+		for _, a := range runArgs(url, csvPath, db, "--client-id", "app-client", "--client-secret", secret) {
+			args = append(args, a)
+		}
+		for i, a := range args {
+			if a == "--token" {
+				return append(args[:i:i], args[i+2:]...)
+			}
+		}
+		return args
+	}
+	args := withSecret(db, clientSecret)
+
+	res := runMain(t, args...)
+	require.Equal(t, 0, res.code, res.stderr)
+	stats := sim.Stats()
+	require.EqualValues(t, users, stats.TokenGrants, "one token per update")
+	require.Zero(t, stats.VerifierFailures, "every verifier matched its token's challenge, none reused")
+	require.Len(t, rowsOf(t, openCheckpoint(t, db), "updated"), users)
+	require.NotContains(t, res.stdout+res.stderr, clientSecret)
+
+	// A wrong secret fails every user, and says which flags to check, never the secret.
+	res = runMain(t, withSecret(filepath.Join(t.TempDir(), "cp2.db"), "wrong-Secret-9")...)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "--client-secret")
+	require.NotContains(t, res.stdout+res.stderr, "wrong-Secret-9")
+}

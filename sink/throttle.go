@@ -1,0 +1,181 @@
+package sink
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// How the shared rate follows DRUID's throttling: additive increase, multiplicative decrease
+// (AIMD), the rule TCP's congestion control settled on because it converges on a fair share of
+// a capacity nobody announces. They are not flags: an operator sets the ceiling (--rate) and
+// DRUID's 429s set the rest.
+const (
+	// slowDownFactor multiplies the rate at each slow-down.
+	slowDownFactor = 0.5
+	// rateFloor and rateFloorShare bound a slow-down from below, at the larger of the two: a
+	// burst of 429s must not stop the job, only slow it.
+	rateFloor      = 0.5 // requests per second
+	rateFloorShare = 0.01
+	// recoveryShare of the configured rate is given back per second without a slow-down: from
+	// half the rate, the job is back to full rate in 5 s; from the floor, in 10 s. Slower, and
+	// a DRUID that answers some share of calls 503 whatever the pace keeps the job near the
+	// floor: each 503 halves the rate faster than it comes back.
+	recoveryShare = 0.1
+	// recoveryStepShare of the configured rate is the least the rate rises by at a time, so
+	// that busy workers do not take the limiter's lock to raise it by a hair each.
+	recoveryStepShare = 0.005
+)
+
+// Stats counts what a Client did and how DRUID's throttling shaped it, for the run's summary
+// and its progress lines. Rates are in requests per second; 0 means unlimited.
+type Stats struct {
+	// Requests is every call made to DRUID: update calls, retries included, and token calls.
+	Requests int64
+	// TokenRequests is the share of Requests that asked for a challenge-code token.
+	TokenRequests int64
+	// Retries is the number of times a user was tried again: after a transient failure, or
+	// once after a 401 with a new token.
+	Retries int64
+	// Throttled is the number of 429 and 503 answers.
+	Throttled int64
+	// SlowDowns is the number of times the shared rate was cut. Throttled answers to calls
+	// that were already in flight when the rate was cut count for one.
+	SlowDowns int64
+	// MinRate is the lowest rate the limiter was set to.
+	MinRate float64
+	// CurrentRate is the rate the limiter is set to now.
+	CurrentRate float64
+}
+
+// throttle cuts the shared rate limiter's rate when DRUID says the job is too fast and gives it
+// back gradually, never above the rate configured at New.
+//
+// Recovery is computed when a worker takes its turn, not by a ticker: a Client has no
+// goroutine of its own to stop, and a rate nobody waits on needs no raising. Workers already
+// waiting in the limiter keep the turn they reserved at the old rate; the hold a 429 puts on
+// every worker covers that gap.
+type throttle struct {
+	lim     *rate.Limiter
+	ceiling float64 // the rate configured at New: never exceeded
+	floor   float64 // no cut goes below it
+	log     zerolog.Logger
+	now     func() time.Duration // monotonic time; tests replace it to move the clock
+
+	// epoch counts the cuts. A try carries the epoch it started in, and only a throttled try
+	// that started in the current epoch cuts the rate: the tries that were in flight when a
+	// burst's first 429 came back were sent at the old pace, so their 429s are the same news,
+	// however many workers got one.
+	epoch atomic.Int64
+	// degraded is set while the rate is below the ceiling: a worker's turn reads it without
+	// the lock, so a job that is never throttled never takes it.
+	degraded atomic.Bool
+
+	mu        sync.Mutex
+	cur       float64       // the rate the limiter is set to
+	base      float64       // the rate right after the last cut: recovery climbs from it
+	cutAt     time.Duration // when the last cut happened
+	slowDowns int64
+	minRate   float64
+}
+
+// newThrottle returns the throttle of lim, or nil when lim has no finite rate to cut. An
+// unlimited limiter stays unlimited: the operator asked for no limit and there is no rate to
+// come back to, so throttling only holds every worker for Retry-After and backs off.
+func newThrottle(lim *rate.Limiter, log zerolog.Logger, now func() time.Duration) *throttle {
+	if lim == nil || lim.Limit() == rate.Inf || lim.Limit() <= 0 {
+		return nil
+	}
+	ceiling := float64(lim.Limit())
+	return &throttle{
+		lim:     lim,
+		ceiling: ceiling,
+		floor:   min(max(rateFloor, rateFloorShare*ceiling), ceiling),
+		log:     log,
+		now:     now,
+		cur:     ceiling,
+		base:    ceiling,
+		minRate: ceiling,
+	}
+}
+
+// started returns the epoch a try starting now belongs to.
+func (t *throttle) started() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.epoch.Load()
+}
+
+// slowDown is called when a try that started in epoch was answered code, 429 or 503. It cuts
+// the rate unless another answer already did so for the tries in flight with this one.
+func (t *throttle) slowDown(epoch int64, code int) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if epoch != t.epoch.Load() {
+		return
+	}
+	now := t.now()
+	t.recoverLocked(now)
+	t.epoch.Add(1)
+	// Recovery restarts from here even at the floor, where there is nothing left to cut:
+	// DRUID still refuses, so the rate must not climb as if it did not.
+	t.cutAt = now
+	next := max(t.floor, t.cur*slowDownFactor)
+	if next >= t.cur {
+		t.base = t.cur
+		return
+	}
+	t.set(next)
+	t.base = next
+	t.slowDowns++
+	t.minRate = min(t.minRate, next)
+	t.degraded.Store(true)
+	t.log.Warn().Int("status_code", code).Float64("rate_per_second", next).Int64("slow_downs", t.slowDowns).
+		Msg("druid: throttled, the whole job slows down")
+}
+
+// recover gives back the rate earned since the last cut. It is called before every turn.
+func (t *throttle) recover() {
+	if t == nil || !t.degraded.Load() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.recoverLocked(t.now())
+}
+
+func (t *throttle) recoverLocked(now time.Duration) {
+	if t.cur >= t.ceiling {
+		return
+	}
+	target := t.base + recoveryShare*t.ceiling*(now-t.cutAt).Seconds()
+	if target >= t.ceiling {
+		t.set(t.ceiling)
+		t.degraded.Store(false)
+		t.log.Info().Float64("rate_per_second", t.ceiling).Msg("druid: no more throttling, back to full rate")
+		return
+	}
+	if target-t.cur >= recoveryStepShare*t.ceiling {
+		t.set(target)
+	}
+}
+
+func (t *throttle) set(r float64) {
+	t.cur = r
+	t.lim.SetLimit(rate.Limit(r))
+}
+
+// rates returns the slow-downs, the lowest rate and the rate now.
+func (t *throttle) rates() (slowDowns int64, minRate, cur float64) {
+	t.recover()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.slowDowns, t.minRate, t.cur
+}

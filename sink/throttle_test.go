@@ -1,0 +1,275 @@
+package sink
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+// fakeClock is the throttle's clock in tests: recovery happens when the test says, not when a
+// slow machine gets around to it.
+type fakeClock struct{ t atomic.Int64 }
+
+func (c *fakeClock) now() time.Duration      { return time.Duration(c.t.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
+
+// useFakeClock makes c's throttle follow a clock the test moves.
+func useFakeClock(t *testing.T, c *Client) *fakeClock {
+	t.Helper()
+	require.NotNil(t, c.throttle, "the limiter has a rate to adapt")
+	clock := &fakeClock{}
+	c.throttle.now = clock.now
+	return clock
+}
+
+// logLines returns the log lines holding message.
+func logLines(logs *lockedBuffer, message string) []string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if strings.Contains(line, `"message":"`+message+`"`) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+func TestThrottleFloor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		limit     rate.Limit
+		wantFloor float64
+	}{
+		{10, 0.5},      // 0.5 req/s is above 1% of 10
+		{1000, 10},     // 1% of 1000 is above 0.5 req/s
+		{0.2, 0.2},     // a rate below the floor is never cut
+		{rate.Inf, -1}, // unlimited: no throttle at all
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.limit), func(t *testing.T) {
+			t.Parallel()
+			th := newThrottle(rate.NewLimiter(tt.limit, 1), zerolog.Nop(), (&fakeClock{}).now)
+			if tt.wantFloor < 0 {
+				require.Nil(t, th)
+				return
+			}
+			require.Equal(t, tt.wantFloor, th.floor)
+			for range 20 {
+				th.slowDown(th.started(), http.StatusTooManyRequests)
+			}
+			require.Equal(t, tt.wantFloor, float64(th.lim.Limit()), "cuts stop at the floor")
+			require.LessOrEqual(t, float64(th.lim.Limit()), float64(tt.limit))
+		})
+	}
+	require.Nil(t, newThrottle(nil, zerolog.Nop(), nil), "no limiter, nothing to adapt")
+}
+
+// TestThrottleSlowsDownThenRecovers scripts DRUID answering 429 for a while, then 200: each
+// throttled try halves the shared rate, and the rate climbs back to the configured one, never
+// above it.
+func TestThrottleSlowsDownThenRecovers(t *testing.T) {
+	t.Parallel()
+	const configured = 100
+	// A burst large enough that the test never waits on the slowed-down limiter.
+	lim := rate.NewLimiter(configured, 50)
+	d := newDRUID(t, reply{code: 429}, reply{code: 429}, reply{code: 429}, reply{code: 200})
+	c, logs := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 5 })
+	clock := useFakeClock(t, c)
+
+	res := c.Send(t.Context(), newPayload(t))
+	require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 4}, res)
+	require.Equal(t, Stats{
+		Requests: 4, Retries: 3, Throttled: 3, SlowDowns: 3, MinRate: 12.5, CurrentRate: 12.5,
+	}, c.Stats(), "each retry started after the previous cut, so each 429 cuts again")
+	require.Equal(t, rate.Limit(12.5), lim.Limit(), "the shared limiter itself is slowed")
+
+	warns := logLines(logs, "druid: throttled, the whole job slows down")
+	require.Len(t, warns, 3)
+	for i, want := range []string{"50", "25", "12.5"} {
+		require.Contains(t, warns[i], `"level":"warn"`)
+		require.Contains(t, warns[i], `"status_code":429`)
+		require.Contains(t, warns[i], `"rate_per_second":`+want)
+	}
+
+	// 10% of the configured rate comes back per second without throttling.
+	clock.advance(time.Second)
+	require.Equal(t, 22.5, c.Stats().CurrentRate)
+	res = c.Send(t.Context(), newPayload(t))
+	require.Equal(t, Updated, res.Outcome)
+	require.Equal(t, rate.Limit(22.5), lim.Limit(), "a worker's turn applies the recovery")
+
+	prev := 22.5
+	for range 30 {
+		clock.advance(time.Second)
+		cur := c.Stats().CurrentRate
+		require.GreaterOrEqual(t, cur, prev, "the rate only climbs")
+		require.LessOrEqual(t, cur, float64(configured), "never above the configured rate")
+		prev = cur
+	}
+	require.Equal(t, rate.Limit(configured), lim.Limit(), "back to the configured rate")
+	st := c.Stats()
+	require.Equal(t, float64(configured), st.CurrentRate)
+	require.Equal(t, 12.5, st.MinRate, "the lowest rate is remembered for the summary")
+	require.Len(t, logLines(logs, "druid: no more throttling, back to full rate"), 1)
+	require.Contains(t, logLines(logs, "druid: no more throttling, back to full rate")[0], `"level":"info"`)
+
+	clock.advance(time.Hour)
+	require.Equal(t, rate.Limit(configured), lim.Limit(), "still not above the configured rate")
+}
+
+// TestThrottleConcurrent429sSlowDownOnce has sixteen workers throttled by the same burst: the
+// rate is halved once, not sixteen times.
+func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
+	t.Parallel()
+	const workers = 16
+	var (
+		mu      sync.Mutex
+		waiting int
+		all     = make(chan struct{})
+	)
+	// Every first call is held until all of them have arrived, so that the 429s come back
+	// together.
+	barrier := reply{fn: func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if waiting++; waiting == workers {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(testTimeout):
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+	}}
+	replies := make([]reply, 0, workers+1)
+	for range workers {
+		replies = append(replies, barrier)
+	}
+	d := newDRUID(t, append(replies, reply{code: 200})...)
+	lim := rate.NewLimiter(1000, workers)
+	c, logs := newClient(t, d.srv.URL, func(c *Config) {
+		c.Limiter, c.Retries, c.Concurrency = lim, 1, workers
+	})
+	useFakeClock(t, c) // frozen: no recovery blurs the count
+
+	p := newPayload(t)
+	results := make([]SendResult, workers)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = c.Send(t.Context(), p) })
+	}
+	wg.Wait()
+
+	select {
+	case <-all:
+	default:
+		t.Fatal("the first calls did not all meet at DRUID")
+	}
+	for _, res := range results {
+		require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 2}, res)
+	}
+	st := c.Stats()
+	require.Equal(t, int64(workers), st.Throttled)
+	require.Equal(t, int64(1), st.SlowDowns, "one burst, one slow-down")
+	require.Equal(t, rate.Limit(500), lim.Limit())
+	require.Len(t, logLines(logs, "druid: throttled, the whole job slows down"), 1)
+}
+
+// TestThrottleCodes checks which answers slow the job down: 429 and 503 say it is too fast;
+// other failures say nothing about its pace.
+func TestThrottleCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		code          int
+		wantSlowDowns int64
+		wantRate      rate.Limit
+	}{
+		{429, 1, 5},
+		{503, 1, 5},
+		{500, 0, 10},
+		{502, 0, 10},
+		{504, 0, 10},
+		{404, 0, 10},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+			t.Parallel()
+			lim := rate.NewLimiter(10, 5)
+			d := newDRUID(t, reply{code: tt.code}, reply{code: 200})
+			c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 1 })
+			useFakeClock(t, c)
+			c.Send(t.Context(), newPayload(t))
+			st := c.Stats()
+			require.Equal(t, tt.wantSlowDowns, st.SlowDowns)
+			require.Equal(t, tt.wantSlowDowns, st.Throttled)
+			require.Equal(t, tt.wantRate, lim.Limit())
+		})
+	}
+}
+
+// TestThrottleUnlimited checks the documented choice: an unlimited limiter is left unlimited,
+// and throttling still holds every worker for Retry-After.
+func TestThrottleUnlimited(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		lim  *rate.Limiter
+	}{
+		{"no limiter", nil},
+		{"rate.Inf", rate.NewLimiter(rate.Inf, 0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := newDRUID(t, reply{code: 429, header: map[string]string{"Retry-After": "1"}}, reply{code: 200})
+			c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = tt.lim, 1 })
+			res := c.Send(t.Context(), newPayload(t))
+			require.Equal(t, Updated, res.Outcome)
+			require.Equal(t, Stats{Requests: 2, Retries: 1, Throttled: 1}, c.Stats(), "0 rates: unlimited")
+			if tt.lim != nil {
+				require.Equal(t, rate.Inf, tt.lim.Limit())
+			}
+			got := d.requests()
+			require.False(t, got[1].at.Before(got[0].at.Add(time.Second-20*time.Millisecond)), "Retry-After held")
+		})
+	}
+}
+
+// TestThrottleWithTokenFile checks that the token file's refresh and the slow-down work
+// together: a 429, then a 401 that the rotated file cures.
+func TestThrottleWithTokenFile(t *testing.T) {
+	t.Parallel()
+	path := tokenFile(t, fileToken1)
+	lim := rate.NewLimiter(10, 5)
+	d := newDRUID(t, reply{code: 429}, acceptOnly(fileToken2))
+	c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Token, c.TokenFile, c.Retries, c.Limiter = "", path, 5, lim })
+	useFakeClock(t, c)
+	writeToken(t, path, fileToken2)
+
+	res := c.Send(t.Context(), newPayload(t))
+	require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 3}, res)
+	var tokens []string
+	for _, r := range d.requests() {
+		tokens = append(tokens, strings.TrimPrefix(r.header.Get("Authorization"), "Bearer "))
+	}
+	require.Equal(t, []string{fileToken1, fileToken1, fileToken2}, tokens)
+	require.Equal(t, Stats{Requests: 3, Retries: 2, Throttled: 1, SlowDowns: 1, MinRate: 5, CurrentRate: 5}, c.Stats(),
+		"the 401 neither slows the job nor spends a retry of --retries, but it is a try again")
+	require.Equal(t, rate.Limit(5), lim.Limit())
+}
+
+func TestStatsWithoutThrottling(t *testing.T) {
+	t.Parallel()
+	d := newDRUID(t, reply{code: 500}, reply{code: 200})
+	c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = rate.NewLimiter(10, 5), 3 })
+	c.Send(t.Context(), newPayload(t))
+	c.Send(t.Context(), newPayload(t))
+	require.Equal(t, Stats{Requests: 3, Retries: 1, MinRate: 10, CurrentRate: 10}, c.Stats())
+}
