@@ -31,6 +31,9 @@ func fakeDruidCommand() *cli.Command {
 			&cli.StringFlag{Name: "required", Usage: "comma-separated datas every user must hold, else 206"},
 			&cli.DurationFlag{Name: "latency", Usage: "added to every response"},
 			&cli.Float64Flag{Name: "fail-rate", Usage: "share of updates answered 500 or 503 (0..1)"},
+			&cli.Float64Flag{Name: "reset-rate", Usage: "share of updates whose connection is reset with no answer (0..1)"},
+			&cli.Float64Flag{Name: "slow-rate", Usage: "share of responses delayed by --slow-latency (0..1)"},
+			&cli.DurationFlag{Name: "slow-latency", Value: 2 * time.Second, Usage: "the delay of a slow response"},
 			&cli.IntFlag{Name: "rate-limit", Usage: "updates per second past which it answers 429 (0: none)"},
 		},
 		Action: fakeDruidAction,
@@ -42,8 +45,10 @@ func fakeDruidAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if fr := c.Float64("fail-rate"); fr < 0 || fr > 1 {
-		return configErrorf("--fail-rate must be between 0 and 1, not %v", fr)
+	for _, name := range []string{"fail-rate", "reset-rate", "slow-rate"} {
+		if v := c.Float64(name); v < 0 || v > 1 {
+			return configErrorf("--%s must be between 0 and 1, not %v", name, v)
+		}
 	}
 	var required []string
 	for _, r := range strings.Split(c.String("required"), ",") {
@@ -59,6 +64,9 @@ func fakeDruidAction(c *cli.Context) error {
 		Autocreate:   c.Bool("autocreate"),
 		Latency:      c.Duration("latency"),
 		FailRate:     c.Float64("fail-rate"),
+		ResetRate:    c.Float64("reset-rate"),
+		SlowRate:     c.Float64("slow-rate"),
+		SlowLatency:  c.Duration("slow-latency"),
 		RateLimit:    c.Int("rate-limit"),
 		Log:          log,
 	})
