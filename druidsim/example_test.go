@@ -50,3 +50,27 @@ func Example() {
 	// 304
 	// Ana 1 2
 }
+
+// A test of a client's token refresh expires the token it holds: once SetTokens has
+// returned, the old token gets 401 and the new one is accepted.
+func ExampleServer_SetTokens() {
+	sim := druidsim.New(druidsim.Config{Tokens: []string{"monday"}})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+
+	sim.SetTokens("tuesday")
+	for _, token := range []string{"monday", "tuesday"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+druidsim.UserPathPrefix+"u1", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("From", "231705665113870-main")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		fmt.Println(token, resp.StatusCode)
+	}
+	// Output:
+	// monday 401
+	// tuesday 404
+}

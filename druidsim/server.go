@@ -67,8 +67,9 @@ type Config struct {
 	FailRate float64
 	// ResetRate (0..1, clamped) is the share of update calls whose TCP connection is reset
 	// (SO_LINGER 0, then close) with no response at all, as a load balancer or a crashing
-	// DRUID does. It is decided before anything is applied, so a reset call never changes its
-	// user; it counts in the user's Calls and in Stats under StatusReset and Resets. Over
+	// DRUID does. It strikes once the user is known (an unknown one is still a 404) and
+	// before anything is applied, so a reset call never changes its user; it counts in the
+	// user's Calls and in Stats under StatusReset and Resets. Over
 	// HTTP/2, where a connection cannot be taken over, the stream is reset instead. A caller
 	// of ServeHTTP whose ResponseWriter cannot be hijacked (an httptest.ResponseRecorder) gets
 	// the http.ErrAbortHandler panic that net/http turns into that reset.
@@ -305,8 +306,42 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWri
 			d += s.slowLatency
 		}
 	}
+	if d > 0 {
+		bufferBody(r)
+	}
 	return w, s.pause(r.Context(), d)
 }
+
+// bufferBody reads the request body into memory, to be read again by the handler. net/http
+// notices a client that hangs up only once the handler has read the body to its end: without
+// this, a client giving up during a delay would go unnoticed, and its update be applied after
+// all. It costs a copy, so it is done only when there is a delay.
+func bufferBody(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	// One byte past maxBody is enough for the handler to tell a body too large; the rest is
+	// left unread, as the handler would leave it.
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	r.Body = &bufferedBody{r: bytes.NewReader(b), err: err}
+}
+
+// bufferedBody replays a body read by bufferBody, ending with the error that ended the
+// reading, if any, so that the handler answers a broken body as it would have.
+type bufferedBody struct {
+	r   *bytes.Reader
+	err error
+}
+
+func (b *bufferedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.err != nil {
+		err = b.err
+	}
+	return n, err
+}
+
+func (b *bufferedBody) Close() error { return nil }
 
 // pause waits d, or less if ctx ends first; it reports whether the whole of d was waited.
 func (s *Server) pause(ctx context.Context, d time.Duration) bool {
@@ -429,8 +464,10 @@ func (s *Server) Seed(users ...Seed) error {
 type seedItem struct {
 	Seed
 	Pending map[string]string `json:"pending,omitempty"`
-	// Updates is accepted so that a /__fake/users dump loads back; the count restarts at 0.
+	// Updates and Calls are accepted so that a /__fake/users dump loads back; the counts
+	// restart at 0.
 	Updates int `json:"updates,omitempty"`
+	Calls   int `json:"calls,omitempty"`
 }
 
 func (s *Server) add(items []seedItem, name func(int) string) error {
@@ -652,6 +689,7 @@ type dumpLine struct {
 	Flags      []string             `json:"flags,omitempty"`
 	Pending    map[string]string    `json:"pending,omitempty"`
 	Updates    int                  `json:"updates"`
+	Calls      int                  `json:"calls"`
 }
 
 func (s *Server) handleDump(w http.ResponseWriter) {
@@ -672,6 +710,7 @@ func (s *Server) handleDump(w http.ResponseWriter) {
 				Flags:      slices.Clone(a.flags),
 				Pending:    a.pending,
 				Updates:    a.updates,
+				Calls:      a.calls,
 			})
 		}
 		sh.mu.Unlock()
