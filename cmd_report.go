@@ -36,6 +36,58 @@ func failuresCommand() *cli.Command {
 	}
 }
 
+func runsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "one line per run of the job: id, command, started, finished, counts, exit code",
+		Flags: append(checkpointFlags(), jobFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "JSON Lines, for machines"}),
+		Action: runsAction,
+	}
+}
+
+func runsAction(c *cli.Context) error {
+	if _, err := newLogger(c); err != nil {
+		return err
+	}
+	store, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	job := c.String("job")
+	runs, err := store.Runs(c.Context, job)
+	if err != nil {
+		return jobError(job, err)
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		for _, r := range runs {
+			if err := enc.Encode(runReport{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt,
+				FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Counts: r.Counts}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "RUN\tCOMMAND\tSTARTED\tFINISHED\tREAD\tSKIPPED\tUPDATED\tPARTIAL\tUNCHANGED\tINVALID\tREJECTED\tFAILED\tEXIT")
+	for _, r := range runs {
+		finished, exit := "-", "-"
+		if r.FinishedAt != nil {
+			finished = r.FinishedAt.Local().Format(time.DateTime)
+		}
+		if r.ExitCode != nil {
+			exit = strconv.Itoa(*r.ExitCode)
+		}
+		n := r.Counts
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Command,
+			r.StartedAt.Local().Format(time.DateTime), finished, n.Read, n.Skipped, n.Updated, n.Partial,
+			n.Unchanged, n.Invalid, n.Rejected, n.Failed, exit)
+	}
+	return w.Flush()
+}
+
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",

@@ -151,6 +151,20 @@ func TestRunMigratesResumesAndSendsOnlyChanges(t *testing.T) {
 	require.Contains(t, res.stdout, "updated        10000")
 
 	// An identical second run makes no call and exits 0.
+	defer func() {
+		res := runMain(t, "runs", "--checkpoint", db, "--job", "test", "--json")
+		require.Equal(t, 0, res.code, res.stderr)
+		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+		require.Len(t, lines, 3, "one line per run")
+		var newest runReport
+		require.NoError(t, json.Unmarshal([]byte(lines[0]), &newest))
+		require.Equal(t, "run", newest.Command)
+		require.EqualValues(t, 10, newest.Counts.Updated)
+		require.EqualValues(t, n-10, newest.Counts.Skipped)
+		require.Equal(t, 0, *newest.ExitCode)
+		text := runMain(t, "runs", "--checkpoint", db, "--job", "test")
+		require.Contains(t, text.stdout, "RUN  COMMAND")
+	}()
 	sim.Reset()
 	res = runMain(t, runArgs(url, csvPath, db)...)
 	require.Equal(t, 0, res.code, res.stderr)

@@ -54,5 +54,8 @@ echo "exit code $second"
 step "druid-migrate status"
 "$bin" status
 
+step "druid-migrate runs"
+"$bin" runs
+
 [ "$first" -eq 1 ] && [ "$second" -eq 1 ] || { echo "demo: unexpected exit codes $first, $second" >&2; exit 1; }
 step "demo finished; the checkpoint is in $dir/druid-migrate.db"
