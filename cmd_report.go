@@ -22,7 +22,7 @@ func statusCommand() *cli.Command {
 		Usage: "counts of the job's users per outcome and status code",
 		Flags: append(checkpointFlags(), jobFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "one JSON document, for machines"}),
-		Action: statusAction,
+		Action: withStore(statusAction),
 	}
 }
 
@@ -32,7 +32,23 @@ func failuresCommand() *cli.Command {
 		Usage: "the users whose last outcome is failed, rejected or invalid",
 		Flags: append(checkpointFlags(), jobFlag(),
 			&cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"}),
-		Action: failuresAction,
+		Action: withStore(failuresAction),
+	}
+}
+
+// withStore makes a report command's action: the logger and the checkpoint are opened for it,
+// and the checkpoint closed after.
+func withStore(action func(c *cli.Context, store checkpoint.Store) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if _, err := newLogger(c); err != nil {
+			return err
+		}
+		store, err := openStore(c)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return action(c, store)
 	}
 }
 
@@ -42,19 +58,11 @@ func runsCommand() *cli.Command {
 		Usage: "one line per run of the job: id, command, started, finished, counts, exit code",
 		Flags: append(checkpointFlags(), jobFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "JSON Lines, for machines"}),
-		Action: runsAction,
+		Action: withStore(runsAction),
 	}
 }
 
-func runsAction(c *cli.Context) error {
-	if _, err := newLogger(c); err != nil {
-		return err
-	}
-	store, err := openStore(c)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func runsAction(c *cli.Context, store checkpoint.Store) error {
 	job := c.String("job")
 	runs, err := store.Runs(c.Context, job)
 	if err != nil {
@@ -63,8 +71,7 @@ func runsAction(c *cli.Context) error {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		for _, r := range runs {
-			if err := enc.Encode(runReport{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt,
-				FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Counts: r.Counts}); err != nil {
+			if err := enc.Encode(newRunReport(r)); err != nil {
 				return err
 			}
 		}
@@ -133,15 +140,12 @@ type runReport struct {
 	Counts     checkpoint.Counts `json:"counts"`
 }
 
-func statusAction(c *cli.Context) error {
-	if _, err := newLogger(c); err != nil {
-		return err
-	}
-	store, err := openStore(c)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func newRunReport(r checkpoint.Run) runReport {
+	return runReport{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		ExitCode: r.ExitCode, Counts: r.Counts}
+}
+
+func statusAction(c *cli.Context, store checkpoint.Store) error {
 	job := c.String("job")
 	counts, err := store.Status(c.Context, job)
 	if err != nil {
@@ -160,8 +164,8 @@ func statusAction(c *cli.Context) error {
 	if runs, err := store.Runs(c.Context, job); err != nil {
 		return err
 	} else if len(runs) > 0 {
-		r := runs[0]
-		rep.LastRun = &runReport{ID: r.ID, Command: r.Command, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, ExitCode: r.ExitCode, Counts: r.Counts}
+		last := newRunReport(runs[0])
+		rep.LastRun = &last
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
@@ -195,19 +199,12 @@ type failureReport struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
-func failuresAction(c *cli.Context) error {
-	if _, err := newLogger(c); err != nil {
-		return err
-	}
+func failuresAction(c *cli.Context, store checkpoint.Store) error {
 	format := c.String("format")
 	if format != "csv" && format != "json" {
 		return configErrorf("--format: %q is not csv or json", format)
 	}
-	store, err := openStore(c)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	var err error
 	out := bufio.NewWriter(c.App.Writer)
 	outcomes := []string{string(sink.Failed), string(sink.Rejected), string(sink.Invalid)}
 	if format == "csv" {

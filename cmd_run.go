@@ -81,35 +81,32 @@ func jobFlag() cli.Flag {
 	return &cli.StringFlag{Name: "job", Value: "default", EnvVars: []string{"DRUID_JOB"}, Usage: "the job's name in the checkpoint"}
 }
 
-func runCommand() *cli.Command {
+// sendCommand is a command that reads the source and sends to DRUID: run and retry.
+func sendCommand(name, usage string, extra ...cli.Flag) *cli.Command {
 	flags := append(sourceFlags(), sendFlags()...)
-	flags = append(flags,
+	return &cli.Command{
+		Name:   name,
+		Usage:  usage,
+		Flags:  append(flags, extra...),
+		Action: func(c *cli.Context) error { return migrate(c, name) },
+	}
+}
+
+func runCommand() *cli.Command {
+	return sendCommand("run", "migrate every record of the source; resumes the job from its checkpoint",
 		&cli.BoolFlag{Name: "force", Usage: "send users the skip rule would skip"},
 		&cli.StringFlag{Name: "since-column", EnvVars: []string{"DRUID_SINCE_COLUMN"},
 			Usage: "incremental sync from Postgres: read only rows whose column (a timestamp) changed since the job's last completed run"},
 	)
-	return &cli.Command{
-		Name:   "run",
-		Usage:  "migrate every record of the source; resumes the job from its checkpoint",
-		Flags:  flags,
-		Action: func(c *cli.Context) error { return migrate(c, "run") },
-	}
 }
 
 func retryCommand() *cli.Command {
-	flags := append(sourceFlags(), sendFlags()...)
-	flags = append(flags,
+	return sendCommand("retry", "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
 		&cli.StringFlag{Name: "codes", EnvVars: []string{"DRUID_RETRY_CODES"},
 			Usage: "only users whose last status code is one of these, e.g. 416,500"},
 		&cli.StringFlag{Name: "outcome", EnvVars: []string{"DRUID_RETRY_OUTCOME"},
 			Usage: "only users whose last outcome is this: failed or rejected (default: both)"},
 	)
-	return &cli.Command{
-		Name:   "retry",
-		Usage:  "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
-		Flags:  flags,
-		Action: func(c *cli.Context) error { return migrate(c, "retry") },
-	}
 }
 
 func dryRunCommand() *cli.Command {
