@@ -46,25 +46,42 @@ func sourceFlags() []cli.Flag {
 	}
 }
 
-// sendFlags are the flags of every command that calls DRUID and keeps a checkpoint.
-func sendFlags() []cli.Flag {
-	return append([]cli.Flag{
+// druidFlags are the flags of every command that calls DRUID: run and retry, and dry-run --diff,
+// which reads users.
+func druidFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "endpoint", EnvVars: []string{"DRUID_ENDPOINT"}, Usage: "DRUID base URL, e.g. https://graph.demo.dru-id.com"},
-		&cli.StringFlag{Name: "token", EnvVars: []string{"DRUID_TOKEN"}, Usage: "static bearer token"},
-		&cli.StringFlag{Name: "token-file", EnvVars: []string{"DRUID_TOKEN_FILE"}, Usage: "file holding the bearer token, re-read when DRUID answers 401", TakesFile: true},
-		&cli.StringFlag{Name: "client-id", EnvVars: []string{"DRUID_CLIENT_ID"}, Usage: "the app's client id, for an administrative (challenge code) token per user"},
+		&cli.StringFlag{Name: "client-id", EnvVars: []string{"DRUID_CLIENT_ID"}, Usage: "the app's client id: administrative (challenge code) tokens per user, and the client token that reads users"},
 		&cli.StringFlag{Name: "client-secret", EnvVars: []string{"DRUID_CLIENT_SECRET"}, Usage: "the app's client secret"},
 		&cli.StringFlag{Name: "auth-endpoint", EnvVars: []string{"DRUID_AUTH_ENDPOINT"}, Usage: "OAuth base URL for tokens (default: the endpoint)"},
 		&cli.StringFlag{Name: "entry-point", EnvVars: []string{"DRUID_ENTRY_POINT"}, Usage: "the From header: the entry point id"},
-		jobFlag(),
 		&cli.Float64Flag{Name: "rate", Value: rateDefault, EnvVars: []string{"DRUID_RATE"}, Usage: "requests per second (0: unlimited)"},
 		&cli.IntFlag{Name: "burst", Value: burstDefault, EnvVars: []string{"DRUID_BURST"}, Usage: "requests allowed at once above the rate"},
-		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
 		&cli.IntFlag{Name: "retries", Value: sink.RetriesDefault, EnvVars: []string{"DRUID_RETRIES"}, Usage: "tries after the first for transient failures"},
 		&cli.DurationFlag{Name: "timeout", Value: sink.TimeoutDefault, EnvVars: []string{"DRUID_TIMEOUT"}, Usage: "per request"},
+	}
+}
+
+// sendFlags are the flags of every command that sends updates and keeps a checkpoint.
+func sendFlags() []cli.Flag {
+	flags := append(druidFlags(),
+		&cli.StringFlag{Name: "token", EnvVars: []string{"DRUID_TOKEN"}, Usage: "static bearer token"},
+		&cli.StringFlag{Name: "token-file", EnvVars: []string{"DRUID_TOKEN_FILE"}, Usage: "file holding the bearer token, re-read when DRUID answers 401", TakesFile: true},
+		jobFlag(),
+		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
 		&cli.DurationFlag{Name: "checkpoint-timeout", Value: pipeline.CheckpointTimeoutDefault, EnvVars: []string{"DRUID_CHECKPOINT_TIMEOUT"},
 			Usage: "how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3"},
-	}, checkpointFlags()...)
+	)
+	return append(flags, checkpointFlags()...)
+}
+
+// limiter is the shared rate limiter of --rate and --burst.
+func limiter(c *cli.Context) *rate.Limiter {
+	limit := rate.Inf
+	if r := c.Float64("rate"); r > 0 {
+		limit = rate.Limit(r)
+	}
+	return rate.NewLimiter(limit, c.Int("burst"))
 }
 
 // checkpointFlags are the flags of every command that opens the checkpoint.
@@ -111,9 +128,10 @@ func retryCommand() *cli.Command {
 
 func dryRunCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "dry-run",
-		Usage:  "build and validate every payload and print them as JSON Lines (passwords masked); no call, no checkpoint",
-		Flags:  sourceFlags(),
+		Name:  "dry-run",
+		Usage: "build and validate every payload and print them as JSON Lines (passwords masked); no update, no checkpoint",
+		Flags: append(append(sourceFlags(), druidFlags()...),
+			&cli.BoolFlag{Name: "diff", Usage: "read each user from DRUID (needs --client-id/--client-secret) and print what the replacement would add, change and remove"}),
 		Action: dryRunAction,
 	}
 }
@@ -153,10 +171,6 @@ func migrate(c *cli.Context, command string) error {
 		return err
 	}
 
-	limit := rate.Inf
-	if r := c.Float64("rate"); r > 0 {
-		limit = rate.Limit(r)
-	}
 	client, err := sink.New(sink.Config{
 		Endpoint:      c.String("endpoint"),
 		EntryPoint:    c.String("entry-point"),
@@ -169,7 +183,7 @@ func migrate(c *cli.Context, command string) error {
 		Concurrency:   c.Int("concurrency"),
 		Timeout:       c.Duration("timeout"),
 		Retries:       c.Int("retries"),
-		Limiter:       rate.NewLimiter(limit, c.Int("burst")),
+		Limiter:       limiter(c),
 		Log:           log,
 	})
 	if err != nil {
@@ -445,12 +459,25 @@ func dryRunAction(c *cli.Context) error {
 	if err := in.start(c.Context, source.Scan{}); err != nil {
 		return err
 	}
+	opts := pipeline.DryOptions{Limit: c.Int64("limit"), OrderedKeys: in.orderedKeys(), Log: log}
+	var d *differ
+	if c.Bool("diff") {
+		if d, err = newDiffer(c, log); err != nil {
+			return err
+		}
+		defer d.reader.Close()
+		opts.Inspect = d.inspect
+	}
 	ctx, stop := interruptContext(c.Context, log)
 	defer stop()
-	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, c.App.Writer,
-		pipeline.DryOptions{Limit: c.Int64("limit"), OrderedKeys: in.orderedKeys(), Log: log})
+	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, c.App.Writer, opts)
 	if err != nil {
 		return err
+	}
+	if d != nil {
+		if err := d.totals.WriteTable(c.App.ErrWriter); err != nil {
+			return err
+		}
 	}
 	log.Info().Int64("read", sum.Read).Int64("valid", sum.Valid).Int64("invalid", sum.Invalid).
 		Dur("elapsed", sum.Elapsed).Msg("dry-run finished")

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"druid-migrate/mapping"
+	"druid-migrate/sink"
 )
 
 // DryRun builds and validates every record of src as a run would and writes each valid payload
@@ -44,7 +45,17 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 			log.Warn().Str("user_key", r.key).Int("line", r.line).Str("error", r.invalid).Msg("invalid record")
 			continue
 		}
-		if err := enc.Encode(mapping.Mask(r.payload.Request)); err != nil {
+		var line any = mapping.Mask(r.payload.Request)
+		if opts.Inspect != nil {
+			if line, err = opts.Inspect(ctx, r.payload); err != nil {
+				if ctx.Err() != nil {
+					s.Interrupted = true
+					break
+				}
+				return s, fmt.Errorf("line %d (key %q): %w", r.line, r.key, err)
+			}
+		}
+		if err := enc.Encode(line); err != nil {
 			return s, fmt.Errorf("write payload: %w", err)
 		}
 		s.Valid++
@@ -60,7 +71,10 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 type DryOptions struct {
 	Limit       int64 // stop after this many records; 0 reads them all
 	OrderedKeys bool  // as Config.OrderedKeys
-	Log         zerolog.Logger
+	// Inspect, when set, replaces each valid payload in the output by what it returns for it:
+	// dry-run --diff writes what the replacement would change in DRUID. An error ends the run.
+	Inspect func(ctx context.Context, p *sink.Payload) (any, error)
+	Log     zerolog.Logger
 }
 
 // DrySummary is what a dry run found.

@@ -170,20 +170,15 @@ type Client struct {
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token, or with grants
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
-	limiter    *rate.Limiter
-	throttle   *throttle // nil when the limiter has no finite rate to cut
 	retries    int
 	base, ceil time.Duration
 	log        zerolog.Logger
 
-	// Counters of Stats.
-	requests, tokenRequests, retried, throttled atomic.Int64
+	// The limiter, its throttle and the hold, shared with the Readers made by Reader.
+	*gate
 
-	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
-	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
-	// Counting from born keeps to the monotonic clock, which a wall-clock step cannot stretch.
-	heldUntil atomic.Int64
-	born      time.Time
+	// Counters of Stats.
+	requests, tokenRequests, retried atomic.Int64
 }
 
 // New checks cfg and returns a Client ready to Send. With cfg.TokenFile, the file is read now.
@@ -234,14 +229,12 @@ func New(cfg Config) (*Client, error) {
 		entryPoint: []string{cfg.EntryPoint},
 		tokens:     tokens,
 		grants:     grants,
-		limiter:    cfg.Limiter,
 		retries:    cfg.Retries,
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
 		log:        cfg.Log,
-		born:       time.Now(),
+		gate:       newGate(cfg.Limiter, cfg.Log),
 	}
-	c.throttle = newThrottle(cfg.Limiter, cfg.Log, func() time.Duration { return time.Since(c.born) })
 	return c, nil
 }
 
@@ -444,15 +437,6 @@ func answerOf(err error) (code int, retryAfter time.Duration) {
 	return 0, 0
 }
 
-// noteAnswer counts DRUID's answer code to a call that started in epoch, and slows the whole job
-// down when it says the job is too fast.
-func (c *Client) noteAnswer(epoch int64, code int) {
-	if throttles(code) {
-		c.throttled.Add(1)
-		c.throttle.slowDown(epoch, code)
-	}
-}
-
 // try makes one HTTP call. It returns DRUID's status (0 when none came), the fields a 206 names,
 // and the try's error: a *StatusError for an answer that is not a success, a *callError when
 // no answer came.
@@ -566,61 +550,6 @@ func (s *send) interrupted(ctx context.Context, what string, err error) SendResu
 	}
 	s.res.Error = excerpt(s.scrub(msg), errorMax)
 	return s.res
-}
-
-// waitTurn blocks until DRUID's throttling and the rate limiter let the next call go.
-func (c *Client) waitTurn(ctx context.Context) error {
-	for {
-		if err := c.waitHeld(ctx); err != nil {
-			return err
-		}
-		if c.limiter == nil {
-			return nil
-		}
-		c.throttle.recover()
-		if err := c.limiter.Wait(ctx); err != nil {
-			return err
-		}
-		if !c.held() {
-			return nil
-		}
-		// Another worker was throttled while this one waited on the limiter: its turn was
-		// granted at the pace DRUID just refused. Going when the hold ends would send every
-		// such worker at once; it takes a turn at the new pace instead.
-	}
-}
-
-// waitHeld waits for the hold a 429 or 503 put on every worker.
-func (c *Client) waitHeld(ctx context.Context) error {
-	until := c.heldUntil.Load()
-	if until == 0 {
-		return ctx.Err()
-	}
-	return sleep(ctx, time.Duration(until)-time.Since(c.born))
-}
-
-// held reports whether a hold is in force.
-func (c *Client) held() bool {
-	until := c.heldUntil.Load()
-	return until != 0 && time.Duration(until) > time.Since(c.born)
-}
-
-// hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
-func (c *Client) hold(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	until := int64(time.Since(c.born) + d)
-	for {
-		cur := c.heldUntil.Load()
-		if cur >= until {
-			return
-		}
-		if c.heldUntil.CompareAndSwap(cur, until) {
-			c.log.Debug().Int64("hold_ms", d.Milliseconds()).Msg("druid: throttled, every worker holds off")
-			return
-		}
-	}
 }
 
 // envelope is the part of DRUID's envelope the run uses.

@@ -1,5 +1,5 @@
 // Package sink talks to DRUID, the identity platform: the wire format of its update user call
-// (Payload, Response) and the Client that sends it.
+// (Payload, Response), the Client that sends it, and the Reader that reads users back.
 //
 // DRUID's update is a full replacement, so the Client never decides anything about a user's
 // data: it sends the bytes it is given and turns DRUID's answer into an Outcome. Classify is the
@@ -36,6 +36,19 @@
 // SendResult.Attempts, which counts the update calls made for the user. A token call refused
 // with 400 or 401 fails the user with an error naming the flags to check; a 429, 5xx or
 // network error is retried within the same --retries.
+//
+// # Reading users
+//
+// A Reader reads what DRUID holds for a user (GET /activityid/v1/user/{objectId}), for diffs,
+// guards, merges and backups, with the app's client token (grant_type=client_credentials,
+// SPEC §2.2). One token serves every goroutine: it is renewed by one caller at 90% of its
+// lifetime or 30 s before its end, whichever is earlier (never before half of it), while the
+// others go on with the token in force; a 401 renews it once per Get, and concurrent 401s
+// share one token call. A 404 with DRUID's envelope is found=false, not an error; a 404
+// without it is an error, so that a wrong --endpoint does not read as users that do not exist.
+// The password is never returned. Reads follow the retry, Retry-After and throttling rules of
+// updates. Client.Reader makes a Reader that shares the Client's connections, limiter and
+// throttling, so that reads and updates together keep to --rate and a 429 to either slows both.
 //
 // Secrets (tokens, the token file's content, the client secret, the password inside a request
 // body) never reach an error, a log line or a SendResult: errors name the call by method and

@@ -147,16 +147,22 @@ func (s *send) grant(ctx context.Context) (code int, err error) {
 		s.secrets = nil // a new token: the scrub list is rebuilt with it when needed
 		return 0, nil
 	}
-	ge := &GrantError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	return code, grantRefusal(resp, answer, s.scrub)
+}
+
+// grantRefusal is the *GrantError of a token endpoint's answer resp, whose body answer holds no
+// token. scrub removes the caller's secrets from what DRUID or a proxy echoes back.
+func grantRefusal(resp *http.Response, answer []byte, scrub func(string) string) *GrantError {
+	ge := &GrantError{Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var oauth struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
 	if json.Unmarshal(answer, &oauth) == nil && oauth.Error != "" {
-		ge.OAuthError = excerpt(s.scrub(oauth.Error), excerptMax)
-		ge.Detail = excerpt(s.scrub(oauth.Description), excerptMax)
+		ge.OAuthError = excerpt(scrub(oauth.Error), excerptMax)
+		ge.Detail = excerpt(scrub(oauth.Description), excerptMax)
 	} else if len(answer) > 0 {
-		ge.Detail = excerpt(s.scrub(string(answer)), excerptMax)
+		ge.Detail = excerpt(scrub(string(answer)), excerptMax)
 	}
-	return code, ge
+	return ge
 }

@@ -40,7 +40,8 @@ type Stats struct {
 	// Retries is the number of times a user was tried again: after a transient failure, or
 	// once after a 401 with a new token.
 	Retries int64
-	// Throttled is the number of 429 and 503 answers.
+	// Throttled is the number of 429 and 503 answers, to the reads of the Client's Readers
+	// (Client.Reader) too: they share its throttling.
 	Throttled int64
 	// SlowDowns is the number of times the shared rate was cut. Throttled answers to calls
 	// that were already in flight when the rate was cut count for one.

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/diff"
+	"druid-migrate/sink"
+)
+
+// differ reads each user's current state from DRUID and says what the replacement would do to
+// it: dry-run --diff.
+type differ struct {
+	reader *sink.Reader
+	totals diff.Totals
+}
+
+// diffLine is one user of dry-run --diff's output.
+type diffLine struct {
+	Key      string        `json:"key"`
+	ObjectID string        `json:"objectId,omitempty"`
+	Found    bool          `json:"found"`
+	Added    int           `json:"added"`
+	Changed  int           `json:"changed"`
+	Removed  int           `json:"removed"`
+	Changes  []diff.Change `json:"changes"`
+	Note     string        `json:"note,omitempty"`
+}
+
+func newDiffer(c *cli.Context, log zerolog.Logger) (*differ, error) {
+	r, err := sink.NewReader(sink.ReaderConfig{
+		Endpoint:     c.String("endpoint"),
+		AuthEndpoint: c.String("auth-endpoint"),
+		EntryPoint:   c.String("entry-point"),
+		ClientID:     c.String("client-id"),
+		ClientSecret: c.String("client-secret"),
+		Timeout:      c.Duration("timeout"),
+		Retries:      c.Int("retries"),
+		Limiter:      limiter(c),
+		Log:          log,
+	})
+	if err != nil {
+		return nil, configError{fmt.Errorf("--diff: %w", err)}
+	}
+	return &differ{reader: r, totals: diff.Totals{}}, nil
+}
+
+func (d *differ) inspect(ctx context.Context, p *sink.Payload) (any, error) {
+	line := diffLine{Key: p.Key, ObjectID: p.ObjectID, Changes: []diff.Change{}}
+	if p.ObjectID == "" {
+		line.Note = "no objectId: the user DRUID would update is named by its token, and cannot be read"
+		return line, nil
+	}
+	current, found, err := d.reader.Get(ctx, p.ObjectID)
+	if err != nil {
+		return nil, fmt.Errorf("read user %q from DRUID: %w", p.ObjectID, err)
+	}
+	line.Found = found
+	if !found {
+		line.Note = "DRUID has no such user: the update would be rejected with 404"
+		return line, nil
+	}
+	line.Changes = diff.Diff(current, &p.Request.Object)
+	for _, ch := range line.Changes {
+		switch ch.Kind {
+		case diff.KindAdded:
+			line.Added++
+		case diff.KindChanged:
+			line.Changed++
+		case diff.KindRemoved:
+			line.Removed++
+		}
+	}
+	d.totals.Add(line.Changes)
+	return line, nil
+}

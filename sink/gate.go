@@ -1,0 +1,101 @@
+package sink
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// gate is the pace every caller of one DRUID keeps: the shared rate limiter, the throttle that
+// adapts its rate to DRUID's 429s and 503s, and the hold such an answer puts on every caller.
+// A Client and the Readers made by Client.Reader share one, so that reads and updates are one
+// load for DRUID: a 429 to a read slows the updates down too, and the other way round. Two
+// gates on one limiter would each cut and restore its rate to their own idea of it.
+type gate struct {
+	limiter  *rate.Limiter
+	throttle *throttle // nil when the limiter has no finite rate to cut
+	log      zerolog.Logger
+
+	// throttled counts the 429 and 503 answers (Stats.Throttled).
+	throttled atomic.Int64
+
+	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
+	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
+	// Counting from born keeps to the monotonic clock, which a wall-clock step cannot stretch.
+	heldUntil atomic.Int64
+	born      time.Time
+}
+
+// newGate returns the gate of lim (nil: unlimited), which it owns from now on: see throttle.
+func newGate(lim *rate.Limiter, log zerolog.Logger) *gate {
+	g := &gate{limiter: lim, log: log, born: time.Now()}
+	g.throttle = newThrottle(lim, log, func() time.Duration { return time.Since(g.born) })
+	return g
+}
+
+// noteAnswer counts DRUID's answer code to a call that started in epoch, and slows the whole job
+// down when it says the job is too fast.
+func (g *gate) noteAnswer(epoch int64, code int) {
+	if throttles(code) {
+		g.throttled.Add(1)
+		g.throttle.slowDown(epoch, code)
+	}
+}
+
+// waitTurn blocks until DRUID's throttling and the rate limiter let the next call go.
+func (g *gate) waitTurn(ctx context.Context) error {
+	for {
+		if err := g.waitHeld(ctx); err != nil {
+			return err
+		}
+		if g.limiter == nil {
+			return nil
+		}
+		g.throttle.recover()
+		if err := g.limiter.Wait(ctx); err != nil {
+			return err
+		}
+		if !g.held() {
+			return nil
+		}
+		// Another worker was throttled while this one waited on the limiter: its turn was
+		// granted at the pace DRUID just refused. Going when the hold ends would send every
+		// such worker at once; it takes a turn at the new pace instead.
+	}
+}
+
+// waitHeld waits for the hold a 429 or 503 put on every worker.
+func (g *gate) waitHeld(ctx context.Context) error {
+	until := g.heldUntil.Load()
+	if until == 0 {
+		return ctx.Err()
+	}
+	return sleep(ctx, time.Duration(until)-time.Since(g.born))
+}
+
+// held reports whether a hold is in force.
+func (g *gate) held() bool {
+	until := g.heldUntil.Load()
+	return until != 0 && time.Duration(until) > time.Since(g.born)
+}
+
+// hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
+func (g *gate) hold(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	until := int64(time.Since(g.born) + d)
+	for {
+		cur := g.heldUntil.Load()
+		if cur >= until {
+			return
+		}
+		if g.heldUntil.CompareAndSwap(cur, until) {
+			g.log.Debug().Int64("hold_ms", d.Milliseconds()).Msg("druid: throttled, every worker holds off")
+			return
+		}
+	}
+}

@@ -1,0 +1,396 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// UserPath is where DRUID's read user call lives, under the endpoint: the user's objectId
+// follows it, path-escaped (SPEC §2.2).
+const UserPath = "/activityid/v1/user/"
+
+// GrantClientCredentials is the grant type of the app's client token, the one that reads users
+// (SPEC §2.2).
+const GrantClientCredentials = "client_credentials"
+
+// When a client token is refreshed ahead of its expiry: at tokenRefreshShare of its lifetime or
+// tokenRefreshLead before it ends, whichever is earlier, so that no read goes out with a token
+// about to lapse in flight; but never before half its lifetime, so that a short-lived token
+// (60 s, or 1 s in a test) still serves more than one read.
+const (
+	tokenRefreshShare = 0.9
+	tokenRefreshLead  = 30 * time.Second
+	// tokenLifetimeMax caps what expires_in can claim: a token is asked for again at least
+	// daily, and an absurd value cannot overflow a time.Duration.
+	tokenLifetimeMax = 24 * time.Hour
+)
+
+// ReaderConfig configures a Reader. Its zero values take the defaults below, except Retries,
+// where 0 means no retries: the CLI passes RetriesDefault.
+type ReaderConfig struct {
+	// Endpoint is DRUID's base URL (--endpoint), as for Config. Required.
+	Endpoint string
+	// AuthEndpoint (--auth-endpoint) is the base URL of DRUID's OAuth token endpoint. Defaults
+	// to Endpoint.
+	AuthEndpoint string
+	// EntryPoint is the entry point id sent as the From header (--entry-point). Required.
+	EntryPoint string
+	// ClientID and ClientSecret (--client-id, --client-secret) get the app's client token,
+	// which reading users needs. Both required.
+	ClientID, ClientSecret string
+	// Concurrency is the number of goroutines calling Get at once; it sizes the connection
+	// pool. Defaults to ConcurrencyDefault. Client.Reader ignores it: the pool is the Client's.
+	Concurrency int
+	// Timeout bounds one HTTP call, reading the answer included. Defaults to TimeoutDefault.
+	Timeout time.Duration
+	// Retries is the number of tries after the first for transient answers. 0 means none.
+	Retries int
+	// Limiter is waited on before every call, token calls included. Reads must share the
+	// updates' rate: pass the Client's limiter, or build the Reader with Client.Reader, which
+	// also shares the Client's throttling. Nil means unlimited. A Reader made by NewReader owns
+	// the limiter's rate as a Client does (see Config.Limiter).
+	Limiter *rate.Limiter
+	// BackoffBase is the first retry's backoff window; each retry doubles it. Defaults to
+	// BackoffBaseDefault.
+	BackoffBase time.Duration
+	// BackoffMax caps the backoff window. Defaults to BackoffMaxDefault; raised to BackoffBase
+	// when below it.
+	BackoffMax time.Duration
+	// Log receives one debug line per call and a warning when a token could not be renewed
+	// ahead of its expiry. Defaults to the zero Logger, which writes nothing.
+	Log zerolog.Logger
+}
+
+// validate checks what the operator set. Its errors name the flag and never repeat a value
+// that may hold a secret.
+func (cfg *ReaderConfig) validate() error {
+	switch {
+	case cfg.ClientID == "":
+		return errors.New("--client-id is required to read users: reading needs the app's client token")
+	case cfg.ClientSecret == "":
+		return errors.New("--client-secret is required to read users: reading needs the app's client token")
+	case cfg.Endpoint == "":
+		return errors.New("--endpoint is required")
+	case cfg.EntryPoint == "":
+		return errors.New("--entry-point is required")
+	case !headerSafe(cfg.EntryPoint):
+		return errors.New("--entry-point holds characters an HTTP header cannot carry")
+	case cfg.Concurrency < 0:
+		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
+	case cfg.Timeout < 0:
+		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
+	case cfg.Retries < 0:
+		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
+	case cfg.BackoffBase < 0:
+		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
+	case cfg.BackoffMax < 0:
+		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
+	}
+	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
+	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
+		return errors.New("--burst must be at least 1")
+	}
+	return nil
+}
+
+// Reader reads users from DRUID with the app's client token (SPEC §2.2), for diffs, guards,
+// merges and backups. It is safe for concurrent use, and shares among its callers one client
+// token, its connections and the pace of its gate.
+type Reader struct {
+	http       *http.Client
+	ownsConns  bool   // false when the transport is a Client's: Close leaves it alone
+	url        string // the read call's URL, up to the objectId
+	path       string // its path: what errors show of the URL
+	entryPoint []string
+	tokens     *clientTokens
+	gate       *gate
+	retries    int
+	base, ceil time.Duration
+	log        zerolog.Logger
+}
+
+// NewReader checks cfg and returns a Reader with its own connections. No call is made before
+// the first Get.
+//
+// To read while a Client updates, prefer Client.Reader: a Reader made here waits on the same
+// Limiter when given it, but its 429s neither hold the Client's workers nor share one throttle.
+func NewReader(cfg ReaderConfig) (*Reader, error) {
+	return newReader(cfg, nil)
+}
+
+// Reader returns a Reader that shares c's connections and c's pace: its calls wait on c's
+// limiter and c's holds, and a 429 or 503 to a read slows the updates down as much as one to an
+// update does (Stats.Throttled and SlowDowns count both). cfg is checked as NewReader checks
+// it; its Limiter must be nil or c's own, and its Concurrency is ignored, since the connection
+// pool was sized for c's workers, which are the ones reading. Closing the Reader leaves c's
+// connections open.
+func (c *Client) Reader(cfg ReaderConfig) (*Reader, error) {
+	if cfg.Limiter != nil && cfg.Limiter != c.limiter {
+		// Two limiters would let reads and updates together go past --rate.
+		return nil, errors.New("a Reader of a Client waits on the Client's limiter: leave ReaderConfig.Limiter nil")
+	}
+	return newReader(cfg, c)
+}
+
+// newReader builds a Reader, sharing the transport and the gate of shared when not nil.
+func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
+	// A secret read from a file or a Kubernetes Secret often ends in a newline DRUID would refuse.
+	cfg.ClientID, cfg.ClientSecret = strings.TrimSpace(cfg.ClientID), strings.TrimSpace(cfg.ClientSecret)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	u, err := parseBase(cfg.Endpoint, "--endpoint", UserPath,
+		"--endpoint must not carry credentials: use --client-id and --client-secret")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AuthEndpoint == "" {
+		cfg.AuthEndpoint = cfg.Endpoint
+	}
+	tu, err := parseBase(cfg.AuthEndpoint, "--auth-endpoint", TokenPath,
+		"--auth-endpoint must not carry credentials: use --client-id and --client-secret")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = ConcurrencyDefault
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = TimeoutDefault
+	}
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = BackoffBaseDefault
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = BackoffMaxDefault
+	}
+	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
+
+	r := &Reader{
+		http: &http.Client{
+			Timeout: cfg.Timeout,
+			// A redirect would carry the client token wherever DRUID, or whoever answers in its
+			// place, points: the 3xx is reported instead, as for updates.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		url:        u.String(),
+		path:       u.Path,
+		entryPoint: []string{cfg.EntryPoint},
+		retries:    cfg.Retries,
+		base:       cfg.BackoffBase,
+		ceil:       cfg.BackoffMax,
+		log:        cfg.Log,
+	}
+	if shared != nil {
+		// The http.Client is the Reader's own, for its Timeout; the connections are not.
+		r.http.Transport = shared.http.Transport
+		r.gate = shared.gate
+	} else {
+		r.http.Transport = newTransport(cfg.Concurrency)
+		r.ownsConns = true
+		r.gate = newGate(cfg.Limiter, cfg.Log)
+	}
+	form := url.Values{
+		"grant_type":    {GrantClientCredentials},
+		"client_id":     {cfg.ClientID},
+		"client_secret": {cfg.ClientSecret},
+	}
+	r.tokens = &clientTokens{
+		url:    tu.String(),
+		path:   tu.Path,
+		form:   form.Encode(),
+		secret: cfg.ClientSecret,
+		http:   r.http,
+		gate:   r.gate,
+		log:    cfg.Log,
+		now:    time.Now,
+	}
+	return r, nil
+}
+
+// Close closes the Reader's idle connections; those of the Client it was made from stay open.
+// Calls still running finish normally.
+func (r *Reader) Close() {
+	if r.ownsConns {
+		r.http.CloseIdleConnections()
+	}
+}
+
+// Get returns the user DRUID holds under objectID, without its password (DRUID does not send
+// it, and one that came would be dropped); found is false, with a nil error, when DRUID
+// answers 404 with its envelope. A 404 without DRUID's envelope is an error: a wrong
+// --endpoint must not read as users that do not exist.
+//
+// Every call, token calls included, waits for its turn on the limiter. A 401 renews the client
+// token once per Get; concurrent 401s share one renewal. Transient failures (429, 5xx, network
+// errors and timeouts; see Classify and Retryable) are retried up to Retries times with the
+// backoff and Retry-After rules of updates, then returned. Errors name the user and wrap a
+// *StatusError (DRUID's status and result.errors), a *GrantError (the token call's refusal) or
+// the cause; none carries the client secret or a token. When ctx is cancelled, Get returns
+// promptly with an error that wraps ctx's cause.
+func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool, err error) {
+	if objectID == "" || objectID == "." || objectID == ".." {
+		// Escaping leaves dots alone, and a path ending in /. or /.. names another resource.
+		return nil, false, fmt.Errorf("read user %q: not an objectId", objectID)
+	}
+	escaped := url.PathEscape(objectID)
+	rd := read{r: r, id: objectID, url: r.url + escaped, path: r.path + escaped}
+	var stale *appToken // the token a 401 refused: the next try needs another
+	renewed := false
+	retries := 0
+	for {
+		u, found, err := rd.attempt(ctx, stale)
+		if err == nil {
+			return u, found, nil
+		}
+		if te, ok := err.(*errTurn); ok {
+			return nil, false, fmt.Errorf("read user %q: waiting for a turn to call DRUID: %w", objectID, te.err)
+		}
+		code, retryAfter := answerOf(err)
+		if throttles(code) {
+			// Every caller honours DRUID's Retry-After, whether or not this one retries.
+			r.gate.hold(retryAfter)
+		}
+		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && !renewed {
+			// The token expired early or was revoked: one more try with a new one, which is
+			// not a retry of a transient failure.
+			renewed = true
+			stale = rd.tok
+			continue
+		}
+		if ctx.Err() != nil || !Retryable(err) || retries >= r.retries {
+			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
+		}
+		retries++
+		wait := backoff(retries, r.base, r.ceil, retryAfter)
+		if throttles(code) {
+			// The others wait as long as this one, so they do not spend the slot it waits for.
+			r.gate.hold(wait)
+		}
+		r.log.Debug().Str("object_id", objectID).Int("status_code", code).Int("attempt", rd.attempts).
+			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure of a read, will retry")
+		if err := sleep(ctx, wait); err != nil {
+			return nil, false, fmt.Errorf("read user %q: backing off after try %d: %w", objectID, rd.attempts, err)
+		}
+	}
+}
+
+// read is the state of one Get.
+type read struct {
+	r         *Reader
+	id        string
+	url, path string
+	tok       *appToken // the token of the last try
+	attempts  int       // read calls made, token calls not counted
+}
+
+// attempt is one try: a client token (cached, or asked for unless stale is the one in force),
+// then the read call after its turn. Its error is an *errTurn when a wait for a turn ended, or
+// what tokens.get or call return.
+func (rd *read) attempt(ctx context.Context, stale *appToken) (*User, bool, error) {
+	tok, err := rd.r.tokens.get(ctx, stale)
+	if err != nil {
+		return nil, false, err
+	}
+	rd.tok = tok
+	if err := rd.r.gate.waitTurn(ctx); err != nil {
+		return nil, false, &errTurn{err}
+	}
+	rd.attempts++
+	return rd.call(ctx)
+}
+
+// call makes one read call. Its error is a *StatusError for an answer that is neither a user nor
+// DRUID's 404, a *callError when no answer came or its body was cut short, or a plain error
+// for an answer that cannot be DRUID's.
+func (rd *read) call(ctx context.Context) (*User, bool, error) {
+	r := rd.r
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rd.url, nil)
+	if err != nil {
+		return nil, false, &callError{op: http.MethodGet, path: rd.path, err: errors.New("cannot build the request")}
+	}
+	req.Header = http.Header{
+		"Authorization": {"Bearer " + rd.tok.value},
+		"Accept":        applicationJSON,
+		"From":          r.entryPoint,
+	}
+	epoch := r.gate.throttle.started()
+	start := time.Now()
+	resp, err := r.http.Do(req)
+	if err != nil {
+		err = &callError{op: http.MethodGet, path: rd.path, err: innerError(err)}
+		r.log.Debug().Str("object_id", rd.id).Int("status_code", 0).Int("attempt", rd.attempts).
+			Float64("duration_ms", millis(time.Since(start))).Str("error", rd.scrub(err.Error())).Msg("druid: read user")
+		return nil, false, err
+	}
+	code := resp.StatusCode
+	body, readErr := readBody(resp)
+	r.log.Debug().Str("object_id", rd.id).Int("status_code", code).Int("attempt", rd.attempts).
+		Float64("duration_ms", millis(time.Since(start))).Msg("druid: read user")
+	r.gate.noteAnswer(epoch, code)
+
+	switch code {
+	case http.StatusOK:
+		if readErr != nil {
+			// Half a user is no user: read it again.
+			return nil, false, &callError{op: http.MethodGet, path: rd.path,
+				err: fmt.Errorf("reading the answer: %s", rd.scrub(readErr.Error()))}
+		}
+		var env Response
+		if err := json.Unmarshal(body, &env); err != nil || env.Content.User == nil {
+			return nil, false, errors.New("200 without a user in content.user: not DRUID's answer (check --endpoint)")
+		}
+		u := env.Content.User
+		// DRUID does not send the password; one that came anyway must not travel further, into
+		// a backup or a diff.
+		u.Password = ""
+		switch u.ObjectID {
+		case "":
+			u.ObjectID = rd.id
+		case rd.id:
+		default:
+			// A diff or a merge against another user's data would be worse than no read.
+			return nil, false, fmt.Errorf("200 with another user, %q", excerpt(rd.scrub(u.ObjectID), excerptMax))
+		}
+		return u, true, nil
+	case http.StatusNotFound:
+		if _, ok := parseEnvelope(body); ok {
+			return nil, false, nil
+		}
+		msg := "404 without DRUID's envelope: not an answer about the user (check --endpoint)"
+		if len(body) > 0 {
+			msg += ": " + excerpt(rd.scrub(string(body)), excerptMax)
+		}
+		return nil, false, errors.New(msg)
+	}
+	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	if env, ok := parseEnvelope(body); ok {
+		for _, f := range env.Errors {
+			se.Fields = append(se.Fields, FieldError{
+				Message: excerpt(rd.scrub(f.Message), excerptMax),
+				Details: excerpt(rd.scrub(f.Details), excerptMax),
+			})
+		}
+	} else if len(body) > 0 {
+		se.Excerpt = excerpt(rd.scrub(string(body)), excerptMax)
+	}
+	return nil, false, se
+}
+
+// scrub removes the secrets a read could see echoed back: its token and the client secret.
+func (rd *read) scrub(text string) string {
+	text = rd.r.tokens.scrub(text)
+	if rd.tok != nil {
+		text = strings.ReplaceAll(text, rd.tok.value, "***")
+	}
+	return text
+}
