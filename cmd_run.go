@@ -75,6 +75,16 @@ func sendFlags() []cli.Flag {
 	return append(flags, checkpointFlags()...)
 }
 
+// challengeCredential is --client-id or --client-secret for the updates: with no --token or
+// --token-file, every update gets a challenge-code token of the app's; with one, the
+// credentials only read users (dry-run --diff, the guards, --merge).
+func challengeCredential(c *cli.Context, name string) string {
+	if c.String("token") != "" || c.String("token-file") != "" {
+		return ""
+	}
+	return c.String(name)
+}
+
 // limiter is the shared rate limiter of --rate and --burst.
 func limiter(c *cli.Context) *rate.Limiter {
 	limit := rate.Inf
@@ -111,9 +121,11 @@ func sendCommand(name, usage string, extra ...cli.Flag) *cli.Command {
 
 func runCommand() *cli.Command {
 	return sendCommand("run", "migrate every record of the source; resumes the job from its checkpoint",
-		&cli.BoolFlag{Name: "force", Usage: "send users the skip rule would skip"},
-		&cli.StringFlag{Name: "since-column", EnvVars: []string{"DRUID_SINCE_COLUMN"},
-			Usage: "incremental sync from Postgres: read only rows whose column (a timestamp) changed since the job's last completed run"},
+		append(guardFlags(),
+			&cli.BoolFlag{Name: "force", Usage: "send users the skip rule would skip"},
+			&cli.StringFlag{Name: "since-column", EnvVars: []string{"DRUID_SINCE_COLUMN"},
+				Usage: "incremental sync from Postgres: read only rows whose column (a timestamp) changed since the job's last completed run"},
+		)...,
 	)
 }
 
@@ -176,8 +188,8 @@ func migrate(c *cli.Context, command string) error {
 		EntryPoint:    c.String("entry-point"),
 		Token:         c.String("token"),
 		TokenFile:     c.String("token-file"),
-		ClientID:      c.String("client-id"),
-		ClientSecret:  c.String("client-secret"),
+		ClientID:      challengeCredential(c, "client-id"),
+		ClientSecret:  challengeCredential(c, "client-secret"),
 		AuthEndpoint:  c.String("auth-endpoint"),
 		PerUserTokens: in.perUserTokens,
 		Concurrency:   c.Int("concurrency"),
@@ -190,6 +202,16 @@ func migrate(c *cli.Context, command string) error {
 		return configError{err}
 	}
 	defer client.Close()
+
+	guard, err := newGuard(c, client)
+	if err != nil {
+		return err
+	}
+	if guard == nil {
+		log.Info().Msg("removal guards are off: reading each user from DRUID needs --client-id and --client-secret")
+	} else {
+		defer guard.reader.Close()
+	}
 
 	store, err := openStore(c)
 	if err != nil {
@@ -207,6 +229,9 @@ func migrate(c *cli.Context, command string) error {
 		CheckpointTimeout: c.Duration("checkpoint-timeout"),
 		Total:             in.total,
 		OrderedKeys:       in.orderedKeys(),
+	}
+	if guard != nil {
+		cfg.Prepare = guard.prepare
 	}
 	var scan source.Scan
 	var retrying *retrySet

@@ -89,6 +89,11 @@ type Config struct {
 	// OrderedKeys says the source yields its records ordered by their key, so that a repeated
 	// key follows its first: the run then needs no memory per user to find repeats.
 	OrderedKeys bool
+	// Prepare, when set, sees every user just before it is sent, with the run's sending
+	// context: it returns the payload to send (the same, or another: --merge), or why the user
+	// must not be sent (a guard; the user is then recorded invalid), or an error, which records
+	// the user failed so that the next run tries again.
+	Prepare func(ctx context.Context, p *sink.Payload) (send *sink.Payload, refuse string, err error)
 	// Select, when set, limits the run to the records whose key it accepts (a retry): the
 	// others, and rows with no key, are passed over and not counted.
 	Select func(key string) bool
@@ -275,13 +280,28 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 	return nil
 }
 
+// prepareAndSend sends p, or what Prepare makes of it.
+func (r *run) prepareAndSend(p *sink.Payload) sink.SendResult {
+	if r.cfg.Prepare == nil {
+		return r.send.Send(r.sendCtx, p)
+	}
+	q, refuse, err := r.cfg.Prepare(r.sendCtx, p)
+	switch {
+	case err != nil:
+		return sink.SendResult{Outcome: sink.Failed, Error: err.Error()}
+	case refuse != "":
+		return sink.SendResult{Outcome: sink.Invalid, Error: refuse}
+	}
+	return r.send.Send(r.sendCtx, q)
+}
+
 // work sends one user and makes its outcome durable before the worker takes another record.
 func (r *run) work(p *sink.Payload, hash string) {
 	if r.readCtx.Err() != nil {
 		return // queued but not yet sent when the run stopped: the next run sends it
 	}
 	r.tally.inFlight.Add(1)
-	res := r.send.Send(r.sendCtx, p)
+	res := r.prepareAndSend(p)
 	r.tally.inFlight.Add(-1)
 	row := checkpoint.Row{
 		Job:         r.cfg.Job,
