@@ -75,6 +75,29 @@ func sendFlags() []cli.Flag {
 	return append(flags, checkpointFlags()...)
 }
 
+// newClient is the DRUID client of the send flags.
+func newClient(c *cli.Context, log zerolog.Logger, perUserTokens bool) (*sink.Client, error) {
+	client, err := sink.New(sink.Config{
+		Endpoint:      c.String("endpoint"),
+		EntryPoint:    c.String("entry-point"),
+		Token:         c.String("token"),
+		TokenFile:     c.String("token-file"),
+		ClientID:      challengeCredential(c, "client-id"),
+		ClientSecret:  challengeCredential(c, "client-secret"),
+		AuthEndpoint:  c.String("auth-endpoint"),
+		PerUserTokens: perUserTokens,
+		Concurrency:   c.Int("concurrency"),
+		Timeout:       c.Duration("timeout"),
+		Retries:       c.Int("retries"),
+		Limiter:       limiter(c),
+		Log:           log,
+	})
+	if err != nil {
+		return nil, configError{err}
+	}
+	return client, nil
+}
+
 // challengeCredential is --client-id or --client-secret for the updates: with no --token or
 // --token-file, every update gets a challenge-code token of the app's; with one, the
 // credentials only read users (dry-run --diff, the guards, --merge).
@@ -183,23 +206,9 @@ func migrate(c *cli.Context, command string) error {
 		return err
 	}
 
-	client, err := sink.New(sink.Config{
-		Endpoint:      c.String("endpoint"),
-		EntryPoint:    c.String("entry-point"),
-		Token:         c.String("token"),
-		TokenFile:     c.String("token-file"),
-		ClientID:      challengeCredential(c, "client-id"),
-		ClientSecret:  challengeCredential(c, "client-secret"),
-		AuthEndpoint:  c.String("auth-endpoint"),
-		PerUserTokens: in.perUserTokens,
-		Concurrency:   c.Int("concurrency"),
-		Timeout:       c.Duration("timeout"),
-		Retries:       c.Int("retries"),
-		Limiter:       limiter(c),
-		Log:           log,
-	})
+	client, err := newClient(c, log, in.perUserTokens)
 	if err != nil {
-		return configError{err}
+		return err
 	}
 	defer client.Close()
 
@@ -279,12 +288,35 @@ func migrate(c *cli.Context, command string) error {
 	log.Info().Str("command", command).Str("source", redactURL(c.String("source"))).
 		Float64("rate", c.Float64("rate")).Int("concurrency", c.Int("concurrency")).Msg("run started")
 
+	return execute(c, store, client, command, cfg, in.src, in.mapper, func(ctx context.Context, sum pipeline.Summary, runErr error) {
+		if sinceColumn != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
+			// Only a run that read every changed row moves the watermark on.
+			w := checkpoint.Watermark{Column: sinceColumn, Value: in.startedAt(), RunID: runID}
+			if err := store.SetWatermark(ctx, job, w); err != nil {
+				log.Error().Err(err).Msg("record the watermark; the next run reads the same rows again")
+			}
+		}
+		if retrying != nil {
+			if missing := retrying.missing(); len(missing) > 0 {
+				log.Warn().Int("users", len(missing)).Strs("first_keys", missing[:min(len(missing), 10)]).
+					Msg("users to retry are no longer in the source")
+			}
+		}
+	})
+}
+
+// execute runs the pipeline as run cfg.RunID of a command, records the run's end, calls after
+// (with a context of its own, once the outcomes are written) and prints the summary. The
+// returned error carries the exit code.
+func execute(c *cli.Context, store checkpoint.Store, client *sink.Client, command string, cfg pipeline.Config,
+	src pipeline.Source, b pipeline.Builder, after func(ctx context.Context, sum pipeline.Summary, runErr error)) error {
+	log := cfg.Log
 	ctx, stop := interruptContext(c.Context, log)
 	defer stop()
 	if isTerminal(c.App.ErrWriter) {
 		cfg.Progress = c.App.ErrWriter
 	}
-	sum, runErr := pipeline.Run(ctx, cfg, in.src, in.mapper, store, client)
+	sum, runErr := pipeline.Run(ctx, cfg, src, b, store, client)
 	cs := client.Stats()
 	sum.Throttling = pipeline.Throttling{Retries: cs.Retries, Throttled: cs.Throttled, SlowDowns: cs.SlowDowns,
 		MinRate: cs.MinRate, TokenRequests: cs.TokenRequests}
@@ -297,21 +329,11 @@ func migrate(c *cli.Context, command string) error {
 	}
 	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), openTimeout)
 	defer cancel()
-	if err := store.FinishRun(finishCtx, runID, sum.Counts, code); err != nil && runErr == nil {
+	if err := store.FinishRun(finishCtx, cfg.RunID, sum.Counts, code); err != nil && runErr == nil {
 		log.Error().Err(err).Msg("record the run's end")
 	}
-	if sinceColumn != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
-		// Only a run that read every changed row moves the watermark on.
-		w := checkpoint.Watermark{Column: sinceColumn, Value: in.startedAt(), RunID: runID}
-		if err := store.SetWatermark(finishCtx, job, w); err != nil {
-			log.Error().Err(err).Msg("record the watermark; the next run reads the same rows again")
-		}
-	}
-	if retrying != nil {
-		if missing := retrying.missing(); len(missing) > 0 {
-			log.Warn().Int("users", len(missing)).Strs("first_keys", missing[:min(len(missing), 10)]).
-				Msg("users to retry are no longer in the source")
-		}
+	if after != nil {
+		after(finishCtx, sum, runErr)
 	}
 	if err := sum.WriteText(c.App.Writer, command); err != nil {
 		return err
