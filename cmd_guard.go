@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"druid-migrate/checkpoint"
 	"druid-migrate/diff"
 	"druid-migrate/sink"
 )
@@ -19,6 +20,8 @@ func guardFlags() []cli.Flag {
 			Usage: "refuse (outcome invalid) a user whose replacement would remove more than N fields (-1: no limit; needs --client-id)"},
 		&cli.BoolFlag{Name: "allow-removals", EnvVars: []string{"DRUID_ALLOW_REMOVALS"},
 			Usage: "send replacements that remove confirmed ids or more than --max-removals fields"},
+		&cli.BoolFlag{Name: "backup", EnvVars: []string{"DRUID_BACKUP"},
+			Usage: "store each user's state, read from DRUID just before its update, so that `rollback` can restore it (needs --client-id)"},
 		&cli.BoolFlag{Name: "merge", EnvVars: []string{"DRUID_MERGE"},
 			Usage: "send DRUID's current user with the source's fields laid over it: fields the source lacks are kept (needs --client-id)"},
 	}
@@ -29,6 +32,9 @@ func guardFlags() []cli.Flag {
 // lays the source's fields over the current user instead of replacing it.
 type guard struct {
 	reader        *sink.Reader
+	backups       checkpoint.Store // set with --backup
+	job           string
+	runID         int64
 	merge         bool
 	maxRemovals   int // -1: no limit
 	allowRemovals bool
@@ -43,6 +49,8 @@ func newGuard(c *cli.Context, client *sink.Client) (*guard, error) {
 	}
 	if c.String("client-id") == "" {
 		switch {
+		case c.Bool("backup"):
+			return nil, configErrorf("--backup reads each user from DRUID: it needs --client-id and --client-secret")
 		case g.merge:
 			return nil, configErrorf("--merge reads each user from DRUID: it needs --client-id and --client-secret")
 		case g.maxRemovals >= 0:
@@ -79,6 +87,16 @@ func (g *guard) prepare(ctx context.Context, p *sink.Payload) (*sink.Payload, st
 	}
 	if !found {
 		return p, "", nil // DRUID answers the update itself: 404
+	}
+	if g.backups != nil {
+		state, err := json.Marshal(current) // DRUID never returns the password: none is stored
+		if err != nil {
+			return nil, "", fmt.Errorf("backup: encode the current user: %w", err)
+		}
+		b := checkpoint.Backup{Job: g.job, RunID: g.runID, Key: p.Key, ObjectID: p.ObjectID, State: state}
+		if err := g.backups.SaveBackups(ctx, []checkpoint.Backup{b}); err != nil {
+			return nil, "", fmt.Errorf("backup: %w", err) // not sent without its backup
+		}
 	}
 	send := p
 	if g.merge {

@@ -283,6 +283,9 @@ func migrate(c *cli.Context, command string) error {
 		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
 	}
 	cfg.RunID = runID
+	if guard != nil && c.Bool("backup") {
+		guard.backups, guard.job, guard.runID = store, job, runID
+	}
 	log = log.With().Str("job", job).Int64("run_id", runID).Logger()
 	cfg.Log = log
 	log.Info().Str("command", command).Str("source", redactURL(c.String("source"))).

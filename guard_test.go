@@ -93,3 +93,44 @@ func TestMergeKeepsWhatTheSourceLacks(t *testing.T) {
 	require.True(t, *u.User.IDs["phone_number"].Confirmed)
 	require.Len(t, u.User.Assertions.Items, 2)
 }
+
+func TestBackupThenRollbackRestoresEveryUser(t *testing.T) {
+	sim, url, csvPath := guardedDRUID(t, true)
+	before := map[string]druidsim.Stored{}
+	for _, u := range sim.Users() {
+		before[u.User.ObjectID] = u
+	}
+	db := filepath.Join(t.TempDir(), "cp.db")
+
+	res := runMain(t, guardArgs(url, csvPath, db, "--backup", "--allow-removals")...)
+	require.Equal(t, 0, res.code, res.stderr)
+	u, _ := sim.User("d1")
+	require.NotContains(t, u.User.Datas, "surname", "the run replaced the users")
+
+	rollback := func(extra ...string) cliResult {
+		args := []string{"--log-format", "json", "rollback", "--job", "test", "--run", "1",
+			"--endpoint", url, "--token", testToken, "--app-id", "app-1", "--entry-point", testEntryPoint,
+			"--checkpoint", db, "--rate", "0"}
+		return runMain(t, append(args, extra...)...)
+	}
+	// A rollback stopped after one user resumes where it stopped.
+	res = rollback("--limit", "1")
+	require.Equal(t, 0, res.code, res.stderr)
+	sim.Reset()
+	res = rollback()
+	require.Equal(t, 0, res.code, res.stderr)
+	require.EqualValues(t, 1, sim.Stats().Total, "the resumed rollback sends only the user not yet restored")
+
+	for id, want := range before {
+		got, _ := sim.User(id)
+		require.Equal(t, want.User, got.User, "user %s restored field by field", id)
+	}
+	runs := runMain(t, "runs", "--checkpoint", db, "--job", "test:rollback:1")
+	require.Equal(t, 0, runs.code, runs.stderr)
+	require.Contains(t, runs.stdout, "rollback")
+
+	res = runMain(t, "--log-format", "json", "rollback", "--job", "test", "--run", "9",
+		"--endpoint", url, "--token", testToken, "--app-id", "app-1", "--entry-point", testEntryPoint, "--checkpoint", db)
+	require.Equal(t, 2, res.code)
+	require.Contains(t, res.stderr, "--run 9")
+}

@@ -88,7 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage: "auto (console on a terminal, JSON otherwise), json or console"},
 		},
 		Commands: []*cli.Command{
-			runCommand(), retryCommand(), dryRunCommand(), statusCommand(), failuresCommand(), runsCommand(), migrateCommand(), fakeDruidCommand(),
+			runCommand(), retryCommand(), rollbackCommand(), dryRunCommand(), statusCommand(), failuresCommand(), runsCommand(), migrateCommand(), fakeDruidCommand(),
 		},
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided by runCLI alone

@@ -83,3 +83,18 @@ type Watermark struct {
 	// RunID is the run that set the watermark.
 	RunID int64
 }
+
+// Backup is a user's state as DRUID held it just before a run's first update of it: a row of
+// migration_backups, written by run --backup and read by rollback, which sends it back.
+type Backup struct {
+	Job   string
+	RunID int64 // the run that changed the user: what rollback --run names
+	Key   string
+	// ObjectID is DRUID's id of the user, the one rollback sends the state back to.
+	ObjectID string
+	// State is the user as DRUID returned it, as JSON, kept byte for byte: rollback sends back
+	// exactly this. It must never hold a password: the checkpoint is not a place for secrets.
+	State []byte
+	// CreatedAt is when the state was read. A zero CreatedAt is stored as the current time.
+	CreatedAt time.Time
+}

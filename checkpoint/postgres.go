@@ -120,6 +120,8 @@ type pgSQL struct {
 
 	watermark, setWatermark string
 
+	saveBackups, backups string
+
 	// selects holds Select's query for each combination of restrictions, indexed by
 	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", lets the
 	// planner of a cached statement use the (job, outcome, status_code) index.
@@ -201,6 +203,19 @@ func newPgSQL(schema string) pgSQL {
 				watermark = excluded.watermark,
 				run_id = excluded.run_id,
 				updated_at = excluded.updated_at`),
+		// unnest, as write; DO NOTHING keeps the state saved before the run's first update of a
+		// user. prepareBackups has removed the duplicates within a call.
+		saveBackups: q(`INSERT INTO {schema}.migration_backups
+				(job, run_id, user_key, object_id, state, created_at)
+			SELECT job, run_id, user_key, nullif(object_id, ''), state, created_at
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::timestamp[])
+				AS b(job, run_id, user_key, object_id, state, created_at)
+			ON CONFLICT (job, run_id, user_key) DO NOTHING`),
+		// user_key is COLLATE "C" in the table: byte order, read from the primary key unsorted.
+		backups: q(`SELECT job, run_id, user_key, coalesce(object_id, ''), state, created_at
+			FROM {schema}.migration_backups
+			WHERE job = $1 AND run_id = $2
+			ORDER BY user_key COLLATE "C"`),
 		jobExists: q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_runs WHERE job = $1)
 			OR EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		versions: q(`SELECT version FROM {schema}.schema_migrations ORDER BY version`),
@@ -546,6 +561,69 @@ func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) er
 	}
 	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, w.Column, w.Value, w.RunID, now()); err != nil {
 		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// SaveBackups implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
+func (s *Postgres) SaveBackups(ctx context.Context, rows []Backup) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("save %d backups", len(rows))
+	prepared, err := prepareBackups(rows, now())
+	if err != nil {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	}
+	n := len(prepared)
+	var (
+		jobs      = make([]string, n)
+		runIDs    = make([]int64, n)
+		keys      = make([]string, n)
+		objectIDs = make([]string, n)
+		states    = make([]string, n) // text, not bytea: the column is text
+		times     = make([]time.Time, n)
+	)
+	for i, b := range prepared {
+		jobs[i], runIDs[i], keys[i], objectIDs[i] = b.Job, b.RunID, b.Key, b.ObjectID
+		states[i], times[i] = string(b.State), b.CreatedAt
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.saveBackups, jobs, runIDs, keys, objectIDs, states, times); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// Backups implements Store. pgx decodes the rows as they arrive, as in Select.
+func (s *Postgres) Backups(ctx context.Context, job string, runID int64, fn func(Backup) error) error {
+	what := fmt.Sprintf("backups of run %d of job %q", runID, job)
+	if badText(job) {
+		// Postgres would refuse the parameter; no backup can be of such a job.
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.backups, job, runID)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	delivered := false
+	for rows.Next() {
+		var b Backup
+		var state string
+		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &b.CreatedAt); err != nil {
+			return s.fail(ctx, what, err)
+		}
+		b.State, b.CreatedAt = []byte(state), b.CreatedAt.UTC()
+		delivered = true
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if !delivered {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ type SQLite struct {
 	// transaction: groups are small when outcomes arrive fast, and parsing it each time cost as
 	// much as the rows.
 	upsert *sql.Stmt
+	// insertBackup is SaveBackups' statement, prepared once for the same reason.
+	insertBackup *sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -501,6 +503,87 @@ func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) erro
 	return nil
 }
 
+// SaveBackups implements Store.
+func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("save %d backups", len(rows))
+	prepared, err := prepareBackups(rows, now())
+	if err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.insertBackup == nil {
+		if s.insertBackup, err = s.db.PrepareContext(ctx, sqliteInsertBackup); err != nil {
+			return s.fail(ctx, what, err)
+		}
+	}
+	stmt := tx.StmtContext(ctx, s.insertBackup)
+	defer stmt.Close()
+	for _, b := range prepared {
+		// The state is bound as a string: a []byte would be stored as a blob, not text.
+		_, err := stmt.ExecContext(ctx, b.Job, b.RunID, b.Key, b.ObjectID, string(b.State),
+			b.CreatedAt.Format(sqliteTimeLayout))
+		if err != nil {
+			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, b.Key), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// DO NOTHING: a second backup of a user in the same run was read after the run's first update
+// of it, so it is not the state to restore.
+const sqliteInsertBackup = `INSERT INTO migration_backups
+		(job, run_id, user_key, object_id, state, created_at)
+	VALUES (?, ?, ?, nullif(?, ''), ?, ?)
+	ON CONFLICT (job, run_id, user_key) DO NOTHING`
+
+// Backups implements Store. In WAL mode the open read does not block the store's writers.
+func (s *SQLite) Backups(ctx context.Context, job string, runID int64, fn func(Backup) error) error {
+	what := fmt.Sprintf("backups of run %d of job %q", runID, job)
+	const q = `SELECT job, run_id, user_key, coalesce(object_id, ''), state, created_at
+		FROM migration_backups
+		WHERE job = ? AND run_id = ?
+		ORDER BY user_key`
+	rows, err := s.db.QueryContext(ctx, q, job, runID)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	defer rows.Close()
+	delivered := false
+	for rows.Next() {
+		var b Backup
+		var state string
+		var created sqliteTime
+		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &created); err != nil {
+			return s.fail(ctx, what, err)
+		}
+		b.State, b.CreatedAt = []byte(state), created.t
+		delivered = true
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	if !delivered {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
 // notFound is the answer of a query that found nothing for job: nil when the job exists (it has
 // a run or a row), an error wrapping ErrNotFound when it does not, so that a misspelt --job is
 // told apart from a job with nothing to show.
@@ -523,6 +606,10 @@ func (s *SQLite) Close() error {
 	if s.upsert != nil {
 		_ = s.upsert.Close()
 		s.upsert = nil
+	}
+	if s.insertBackup != nil {
+		_ = s.insertBackup.Close()
+		s.insertBackup = nil
 	}
 	s.writeMu.Unlock()
 	if err := s.db.Close(); err != nil {

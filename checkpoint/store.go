@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -33,7 +34,8 @@ const ConnectTimeoutDefault = 10 * time.Second
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
-// every run (migration_runs) and each job's incremental-sync watermark (migration_watermarks).
+// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks) and
+// the users' states that run --backup saved for rollback (migration_backups).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
 type Store interface {
 	// Migrate creates the schema or upgrades it to the newest migration. It is idempotent, and
@@ -90,6 +92,19 @@ type Store interface {
 	// must leave the previous watermark in place. w needs a Column and a non-zero Value (a run
 	// that read no rows has nothing to move the watermark to: keep the one there is).
 	SetWatermark(ctx context.Context, job string, w Watermark) error
+
+	// SaveBackups inserts rows in one transaction: all of them are durable when it returns nil,
+	// none when it fails. A user already backed up in that run of the job keeps its first state,
+	// and so does a user given twice in rows: the state to restore is the one before the run's
+	// first update. Each State must be valid JSON in UTF-8 (the error names the user) and is kept
+	// byte for byte; a zero CreatedAt is stored as the current time.
+	SaveBackups(ctx context.Context, rows []Backup) error
+
+	// Backups calls fn with each backup of the run runID of job, in byte order of key, streamed
+	// from the database as Select streams. fn may call the store's other methods; when it
+	// returns an error, Backups stops and returns that error unchanged. It returns an error
+	// wrapping ErrNotFound when that run has no backups.
+	Backups(ctx context.Context, job string, runID int64, fn func(Backup) error) error
 
 	// Close releases the database. Calls after Close return an error.
 	Close() error
@@ -314,6 +329,57 @@ func prepareWatermark(job string, w Watermark) (Watermark, error) {
 		return w, fmt.Errorf("value %s: outside years 1 to 9999", w.Value.Format(time.RFC3339Nano))
 	}
 	return w, nil
+}
+
+// prepareBackups gives both stores the same input, as prepareRows does: one backup per job, run
+// and key (the first one wins, as in the table), times as both databases keep them, and only
+// what the columns can hold. It does not modify rows.
+func prepareBackups(rows []Backup, now time.Time) ([]Backup, error) {
+	type runKey struct {
+		job   string
+		runID int64
+		key   string
+	}
+	seen := make(map[runKey]bool, len(rows))
+	out := make([]Backup, 0, len(rows))
+	for _, b := range rows {
+		if err := checkText(b.Job); err != nil {
+			return nil, fmt.Errorf("user %q: job %q: %w", b.Key, b.Job, err)
+		}
+		if err := checkText(b.Key); err != nil {
+			return nil, fmt.Errorf("user %q: key: %w", b.Key, err)
+		}
+		if err := checkText(b.ObjectID); err != nil {
+			return nil, fmt.Errorf("user %q: object id %q: %w", b.Key, b.ObjectID, err)
+		}
+		if b.RunID <= 0 {
+			// Run ids start at 1: a backup under another could never be rolled back.
+			return nil, fmt.Errorf("user %q: run id %d: not a run", b.Key, b.RunID)
+		}
+		// Valid JSON holds no raw NUL byte, so a state that passes fits a text column. The state
+		// itself stays out of the message: it is a user's personal data.
+		if !utf8.Valid(b.State) {
+			return nil, fmt.Errorf("user %q: state: not valid UTF-8", b.Key)
+		}
+		if !json.Valid(b.State) {
+			return nil, fmt.Errorf("user %q: state: not valid JSON", b.Key)
+		}
+		if b.CreatedAt.IsZero() {
+			b.CreatedAt = now
+		}
+		b.CreatedAt = dbTime(b.CreatedAt)
+		// SQLite's text times are read back only for four-digit years.
+		if y := b.CreatedAt.Year(); y < 1 || y > 9999 {
+			return nil, fmt.Errorf("user %q: created at %s: outside years 1 to 9999", b.Key, b.CreatedAt.Format(time.RFC3339Nano))
+		}
+		k := runKey{b.Job, b.RunID, b.Key}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // selection is a Filter as the stores' queries take it.

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/checkpoint"
+	"druid-migrate/mapping"
+	"druid-migrate/pipeline"
+	"druid-migrate/sink"
+	"druid-migrate/source"
+)
+
+func rollbackCommand() *cli.Command {
+	flags := append(sendFlags(),
+		&cli.Int64Flag{Name: "run", Required: true, Usage: "the run to undo, as `runs` lists it; it must have run with --backup"},
+		&cli.StringFlag{Name: "app-id", EnvVars: []string{"DRUID_APP_ID"}, Usage: "actor.id: the app id of the application"},
+		&cli.StringFlag{Name: "device", Value: mapping.DeviceDefault, EnvVars: []string{"DRUID_DEVICE"}, Usage: "source.id of the updates"},
+		&cli.StringFlag{Name: "verb", Value: mapping.VerbDefault, EnvVars: []string{"DRUID_VERB"}, Usage: "the request's verb"},
+		&cli.Int64Flag{Name: "limit", Usage: "stop after N users (0: all)"},
+	)
+	return &cli.Command{
+		Name: "rollback",
+		Usage: "send every user a run --backup changed back to the state it had just before; " +
+			"a run of its own (job J:rollback:R), rate-limited, checkpointed and resumable",
+		Flags:  flags,
+		Action: rollbackAction,
+	}
+}
+
+// rollbackJob names the job under which the rollback of a run records its own outcomes, so that
+// an interrupted rollback resumes and skips what it already restored.
+func rollbackJob(job string, run int64) string { return fmt.Sprintf("%s:rollback:%d", job, run) }
+
+func rollbackAction(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	if err := validateSendFlags(c); err != nil {
+		return err
+	}
+	client, err := newClient(c, log, false)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	store, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	job, run := c.String("job"), c.Int64("run")
+	src, err := openBackups(c.Context, store, job, run)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	rbJob := rollbackJob(job, run)
+	runID, err := store.StartRun(c.Context, rbJob, "rollback")
+	if err != nil {
+		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
+	}
+	log = log.With().Str("job", rbJob).Int64("run_id", runID).Logger()
+	log.Info().Str("of_job", job).Int64("of_run", run).Msg("rollback started")
+	cfg := pipeline.Config{
+		Job:               rbJob,
+		RunID:             runID,
+		Concurrency:       c.Int("concurrency"),
+		Limit:             c.Int64("limit"),
+		DrainTimeout:      c.Duration("timeout"),
+		CheckpointTimeout: c.Duration("checkpoint-timeout"),
+		OrderedKeys:       true, // backups come ordered by key
+		Log:               log,
+	}
+	b := backupBuilder{
+		actor:  sink.Actor{ID: c.String("app-id"), ObjectType: sink.ObjectTypeApplication},
+		verb:   c.String("verb"),
+		device: sink.Device{ID: c.String("device"), ObjectType: sink.ObjectTypeDevice},
+	}
+	return execute(c, store, client, "rollback", cfg, src, b, nil)
+}
+
+// backupSource streams the backups of one run as records: key, objectId, state.
+type backupSource struct {
+	first  *checkpoint.Backup // read ahead by openBackups
+	ch     chan checkpoint.Backup
+	errc   chan error
+	err    error
+	cancel context.CancelFunc
+	line   int
+}
+
+// openBackups starts streaming the backups of run; a run without any is a configuration error.
+func openBackups(ctx context.Context, store checkpoint.Store, job string, run int64) (*backupSource, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &backupSource{ch: make(chan checkpoint.Backup, 256), errc: make(chan error, 1), cancel: cancel}
+	go func() {
+		defer close(s.ch)
+		s.errc <- store.Backups(ctx, job, run, func(b checkpoint.Backup) error {
+			select {
+			case s.ch <- b:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	// The first backup, or why there is none, tells whether the run can be rolled back at all.
+	first, ok := <-s.ch
+	if !ok {
+		err := <-s.errc
+		s.Close()
+		if err == nil || errors.Is(err, checkpoint.ErrNotFound) {
+			return nil, configErrorf("--run %d: job %q has no backups of that run; only a run with --backup can be rolled back", run, job)
+		}
+		return nil, fmt.Errorf("%w: read the backups: %w", pipeline.ErrCheckpoint, err)
+	}
+	s.first = &first
+	return s, nil
+}
+
+// Next implements pipeline.Source.
+func (s *backupSource) Next(ctx context.Context) (source.Record, error) {
+	if b := s.first; b != nil {
+		s.first = nil
+		return s.record(*b), nil
+	}
+	select {
+	case b, ok := <-s.ch:
+		if !ok {
+			if s.err == nil {
+				s.err = io.EOF
+				if err := <-s.errc; err != nil {
+					s.err = fmt.Errorf("read the backups: %w", err)
+				}
+			}
+			return source.Record{}, s.err
+		}
+		return s.record(b), nil
+	case <-ctx.Done():
+		return source.Record{}, ctx.Err()
+	}
+}
+
+func (s *backupSource) record(b checkpoint.Backup) source.Record {
+	s.line++
+	return source.Record{Line: s.line, Values: []string{b.Key, b.ObjectID, string(b.State)}}
+}
+
+// Close stops the stream and waits for its goroutine.
+func (s *backupSource) Close() {
+	s.cancel()
+	for range s.ch {
+	}
+}
+
+// backupBuilder turns a backed-up state into the replacement that restores it.
+type backupBuilder struct {
+	actor  sink.Actor
+	verb   string
+	device sink.Device
+}
+
+// Build implements pipeline.Builder.
+func (b backupBuilder) Build(rec source.Record) (*sink.Payload, error) {
+	key, objectID, state := rec.Values[0], rec.Values[1], rec.Values[2]
+	var u sink.User
+	if err := json.Unmarshal([]byte(state), &u); err != nil {
+		return nil, &mapping.RecordError{Line: rec.Line, Key: key, Field: "state", Reason: "the backed-up state is not a user: " + err.Error()}
+	}
+	u.ObjectType, u.ObjectID, u.Password = sink.ObjectTypeUser, objectID, ""
+	req := sink.Request{Actor: b.actor, Verb: b.verb, Object: u, Source: b.device}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, &mapping.RecordError{Line: rec.Line, Key: key, Field: "state", Reason: "encode payload: " + err.Error()}
+	}
+	return &sink.Payload{Key: key, Line: rec.Line, ObjectID: objectID, Request: req, Body: body}, nil
+}
