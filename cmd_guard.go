@@ -101,7 +101,11 @@ func (g *guard) prepare(ctx context.Context, p *sink.Payload) (*sink.Payload, st
 	send := p
 	if g.merge {
 		merged := *p
-		merged.Request.Object = *diff.Merge(current, &p.Request.Object, nil)
+		empty := make(map[string]bool, len(p.Empty))
+		for _, f := range p.Empty {
+			empty[f] = true
+		}
+		merged.Request.Object = *diff.Merge(current, &p.Request.Object, empty)
 		body, err := json.Marshal(merged.Request)
 		if err != nil {
 			return nil, "", fmt.Errorf("merge: encode payload: %w", err)

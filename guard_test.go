@@ -134,3 +134,17 @@ func TestBackupThenRollbackRestoresEveryUser(t *testing.T) {
 	require.Equal(t, 2, res.code)
 	require.Contains(t, res.stderr, "--run 9")
 }
+
+func TestMergeRemovesWhatTheSourceExplicitlyEmpties(t *testing.T) {
+	sim, url, _ := guardedDRUID(t, true)
+	csvPath := filepath.Join(t.TempDir(), "users.csv")
+	require.NoError(t, os.WriteFile(csvPath, []byte("key,objectId,ids.email,datas.name,datas.surname,assertions.terms\n"+
+		"k1,d1,d1@example.com,Ana María,<empty>,true\n"), 0o600))
+	db := filepath.Join(t.TempDir(), "cp.db")
+
+	res := runMain(t, guardArgs(url, csvPath, db, "--merge")...)
+	require.Equal(t, 0, res.code, res.stderr)
+	u, _ := sim.User("d1")
+	require.NotContains(t, u.User.Datas, "surname", "an explicit <empty> removes the field in merge mode")
+	require.Equal(t, "+34600000001", u.User.IDs["phone_number"].Value, "what the source lacks is kept")
+}

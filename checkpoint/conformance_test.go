@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -124,6 +126,11 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		_, err = s.Watermark(context.Background(), "job")
 		require.Error(t, err)
 		require.NotErrorIs(t, err, ErrNotFound)
+		// Nor is a missing table a run without backups: rollback would report nothing to do.
+		require.Error(t, s.SaveBackups(context.Background(), []Backup{backup("job", 1, "ana")}))
+		err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrNotFound)
 	})
 
 	t.Run("UpgradeFromVersion1KeepsTheData", func(t *testing.T) {
@@ -155,7 +162,6 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		versions, err = s.(versioner).appliedVersions(ctx)
 		require.NoError(t, err)
 		require.Equal(t, allVersions(t), versions)
-		require.Equal(t, 2, versions[len(versions)-1])
 
 		require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
 		require.Equal(t, written[1:2], selectRows(t, s, "nightly", Filter{Outcomes: []string{"failed", "rejected"}, Codes: []int{416}}))
@@ -176,6 +182,252 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		require.NoError(t, err)
 		require.Equal(t, w, got)
 		require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
+	})
+
+	t.Run("UpgradeFromVersion2KeepsTheData", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		old := open(t, dsn, opts)
+		require.NoError(t, old.(upgrader).migrateTo(ctx, 2))
+		// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
+		id, err := old.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
+		require.NoError(t, old.Write(ctx, written))
+		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
+		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
+		require.NoError(t, old.SetWatermark(ctx, "nightly", w))
+		require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
+		require.NoError(t, old.Close())
+
+		s := open(t, dsn, opts)
+		require.NoError(t, s.Migrate(ctx))
+		versions, err := s.(versioner).appliedVersions(ctx)
+		require.NoError(t, err)
+		require.Equal(t, allVersions(t), versions)
+
+		require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
+		runs, err := s.Runs(ctx, "nightly")
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
+		got, err := s.Watermark(ctx, "nightly")
+		require.NoError(t, err)
+		require.Equal(t, w, got)
+
+		// The runs before the upgrade have no backups; the next ones can have them.
+		err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound)
+		next, err := s.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		saved := []Backup{backup("nightly", next, "ana")}
+		require.NoError(t, s.SaveBackups(ctx, saved))
+		require.Equal(t, saved, backups(t, s, "nightly", next))
+	})
+
+	t.Run("BackupsRoundTripByteForByteInKeyOrder", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		// States as DRUID may spell them: what jsonb or a re-encoding would rewrite must survive.
+		states := map[string]string{
+			"ana":     `{"z":1,"a":[true,null],"name":"Ana"}`,
+			"Bea":     "{\n  \"name\" : \"Bea\",\t\"n\": 1.50e+2 }\n",
+			"carla":   `{"a":1,"a":2}`,
+			"José":    `{"name":"José 🙂 日本語","escaped":"\u00e9\u0000\"\\"}`,
+			"O'Brien": `"just a string"`,
+			"#line 1": `[]`,
+			"zoë":     `{"big":123456789012345678901234567890}`,
+		}
+		created := time.Date(2024, 10, 22, 23, 30, 0, 123456789, time.FixedZone("CEST", 2*60*60))
+		var saved []Backup
+		for key, state := range states {
+			saved = append(saved, Backup{Job: "job", RunID: 7, Key: key, ObjectID: "obj-" + key,
+				State: []byte(state), CreatedAt: created})
+		}
+		noObject := Backup{Job: "job", RunID: 7, Key: "eva", State: []byte(`{}`)}
+		saved = append(saved, noObject)
+		before := time.Now().Add(-time.Second)
+		require.NoError(t, s.SaveBackups(ctx, saved))
+		after := time.Now().Add(time.Second)
+
+		got := backups(t, s, "job", 7)
+		var keys []string
+		for _, b := range got {
+			keys = append(keys, b.Key)
+		}
+		want := append(slices.Collect(maps.Keys(states)), "eva")
+		sort.Strings(want) // byte order, whatever the database's collation
+		require.Equal(t, want, keys)
+		for _, b := range got {
+			require.Equal(t, "job", b.Job)
+			require.Equal(t, int64(7), b.RunID)
+			require.Equal(t, time.UTC, b.CreatedAt.Location())
+			if b.Key == "eva" {
+				require.Empty(t, b.ObjectID)
+				require.Equal(t, `{}`, string(b.State))
+				require.True(t, b.CreatedAt.After(before) && b.CreatedAt.Before(after), "zero CreatedAt stored as %v", b.CreatedAt)
+				continue
+			}
+			require.Equal(t, "obj-"+b.Key, b.ObjectID)
+			require.Equal(t, states[b.Key], string(b.State), "user %q", b.Key)
+			require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), b.CreatedAt)
+		}
+		require.True(t, noObject.CreatedAt.IsZero(), "SaveBackups must not modify its argument")
+	})
+
+	t.Run("SaveBackupsKeepsTheFirstState", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		first := backup("job", 1, "ana")
+		require.NoError(t, s.SaveBackups(ctx, []Backup{first}))
+
+		// Read again after the run updated the user: not the state to restore.
+		later := first
+		later.State, later.ObjectID = []byte(`{"name":"after the update"}`), "obj-2"
+		bob1, bob2 := backup("job", 1, "bob"), backup("job", 1, "bob")
+		bob2.State = []byte(`{"name":"bob, second"}`)
+		require.NoError(t, s.SaveBackups(ctx, []Backup{later, bob1, bob2}))
+
+		require.Equal(t, []Backup{first, bob1}, backups(t, s, "job", 1))
+	})
+
+	t.Run("BackupsOfRunsAndJobsAreIsolated", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		nightly1 := []Backup{backup("nightly", 1, "ana"), backup("nightly", 1, "bob")}
+		nightly2 := []Backup{withState(backup("nightly", 2, "ana"), `{"run":2}`)}
+		backfill1 := []Backup{withState(backup("backfill", 1, "ana"), `{"job":"backfill"}`)}
+		require.NoError(t, s.SaveBackups(ctx, append(append(slices.Clone(nightly1), nightly2...), backfill1...)))
+
+		require.Equal(t, nightly1, backups(t, s, "nightly", 1))
+		require.Equal(t, nightly2, backups(t, s, "nightly", 2))
+		require.Equal(t, backfill1, backups(t, s, "backfill", 1))
+		err := s.Backups(ctx, "backfill", 2, func(Backup) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound)
+		err = s.Backups(ctx, "Nightly", 1, func(Backup) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+	})
+
+	t.Run("BackupsOfARunWithoutAnyAreNotFound", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		// A run that backed nothing up (no --backup, or nothing changed) has nothing to roll back.
+		id, err := s.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
+		for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
+			err := s.Backups(ctx, job, id, func(Backup) error {
+				t.Fatal("fn called")
+				return nil
+			})
+			require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+		}
+		err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
+		require.ErrorContains(t, err, fmt.Sprintf(`run %d of job "nightly"`, id))
+	})
+
+	t.Run("SaveBackupsRejectsWhatItCannotKeep", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		tests := []struct {
+			name, wantErr string
+			b             Backup
+		}{
+			{"state not JSON", "not valid JSON", withState(backup("job", 1, "ana"), `{"name":`)},
+			{"empty state", "not valid JSON", withState(backup("job", 1, "ana"), ``)},
+			{"state not UTF-8", "not valid UTF-8", withState(backup("job", 1, "ana"), "{\"name\":\"\xff\"}")},
+			{"key with NUL", "NUL", backup("job", 1, "an\x00a")},
+			{"job not UTF-8", "not valid UTF-8", backup("j\xffob", 1, "ana")},
+			{"object id not UTF-8", "object id", func() Backup { b := backup("job", 1, "ana"); b.ObjectID = "o\xff"; return b }()},
+			{"no run", "run id 0", backup("job", 0, "ana")},
+			{"five-digit year", "outside years", func() Backup {
+				b := backup("job", 1, "ana")
+				b.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+				return b
+			}()},
+		}
+		for _, tt := range tests {
+			err := s.SaveBackups(ctx, []Backup{backup("job", 1, "bob"), tt.b})
+			require.ErrorContains(t, err, tt.wantErr, tt.name)
+			require.ErrorContains(t, err, "save 2 backups", tt.name)
+			require.ErrorContains(t, err, fmt.Sprintf("user %q", tt.b.Key), tt.name)
+		}
+		err := s.Backups(ctx, "job", 1, func(Backup) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound, "a rejected call must write nothing")
+		require.NoError(t, s.SaveBackups(ctx, nil))
+	})
+
+	t.Run("SaveBackups5000InOneCall", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var saved []Backup
+		for i := range 5000 {
+			saved = append(saved, backup("job", 3, fmt.Sprintf("user-%05d", i)))
+		}
+		require.NoError(t, s.SaveBackups(ctx, saved))
+		require.Equal(t, saved, backups(t, s, "job", 3))
+	})
+
+	t.Run("BackupsStreamWhileTheStoreIsUsedAndStopWithFnsError", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		var saved []Backup
+		for i := range 1000 {
+			saved = append(saved, backup("job", 1, fmt.Sprintf("u%04d", i)))
+		}
+		require.NoError(t, s.SaveBackups(ctx, saved))
+
+		// rollback writes each user's outcome while it reads the backups.
+		seen := 0
+		err := s.Backups(ctx, "job", 1, func(b Backup) error {
+			seen++
+			if seen%250 == 1 {
+				if err := s.Write(ctx, []Row{row("job", b.Key, "updated", 200)}); err != nil {
+					return err
+				}
+				return s.SaveBackups(ctx, []Backup{backup("job", 2, b.Key)})
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 1000, seen)
+		require.Len(t, backups(t, s, "job", 2), 4)
+
+		stop := errors.New("stdout closed")
+		calls := 0
+		err = s.Backups(ctx, "job", 1, func(Backup) error {
+			calls++
+			if calls == 3 {
+				return stop
+			}
+			return nil
+		})
+		require.Same(t, stop, err, "fn's error must come back unchanged")
+		require.Equal(t, 3, calls)
+		require.Len(t, backups(t, s, "job", 1), 1000, "the cursor was released")
+	})
+
+	t.Run("BackupsSurviveCloseAndReopen", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		dsn, opts := location(t)
+		s, err := Open(ctx, dsn, opts)
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(ctx))
+		saved := []Backup{backup("job", 1, "ana"), backup("job", 1, "bob")}
+		require.NoError(t, s.SaveBackups(ctx, saved))
+		require.NoError(t, s.Close())
+
+		s = open(t, dsn, opts)
+		require.Equal(t, saved, backups(t, s, "job", 1))
 	})
 
 	t.Run("WriteThenPriorAndFailuresReturnTheRow", func(t *testing.T) {
@@ -679,6 +931,10 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		require.Error(t, err)
 		require.NotErrorIs(t, err, ErrNotFound)
 		require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
+		require.Error(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}))
+		err = s.Backups(ctx, "job", 1, func(Backup) error { return nil })
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrNotFound)
 		require.NotPanics(t, func() { _ = s.Close() })
 	})
 
@@ -695,12 +951,16 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		_, err = s.Watermark(ctx, "job")
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
+		require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
+		require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
 
 		got, err := s.Prior(context.Background(), "job", []string{"ana"})
 		require.NoError(t, err)
 		require.Empty(t, got, "a cancelled Write must write nothing")
 		_, err = s.Watermark(context.Background(), "job")
 		require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
+		err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
+		require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
 	})
 
 	t.Run("WatermarkOfAJobWithoutOneIsNotFound", func(t *testing.T) {
@@ -1009,6 +1269,29 @@ func selectRows(t *testing.T, s Store, job string, f Filter) []Row {
 	var out []Row
 	require.NoError(t, s.Select(context.Background(), job, f, func(r Row) error {
 		out = append(out, r)
+		return nil
+	}))
+	return out
+}
+
+// backup is a backup of key in run runID of job, with a state and object id derived from the key.
+func backup(job string, runID int64, key string) Backup {
+	return Backup{Job: job, RunID: runID, Key: key, ObjectID: "obj-" + key,
+		State:     []byte(`{"name":"` + key + `","roles":["reader"]}`),
+		CreatedAt: time.Date(2024, 1, 2, 3, 4, 5, 6000, time.UTC)}
+}
+
+func withState(b Backup, state string) Backup {
+	b.State = []byte(state)
+	return b
+}
+
+// backups collects what Backups gives for the run runID of job.
+func backups(t *testing.T, s Store, job string, runID int64) []Backup {
+	t.Helper()
+	var out []Backup
+	require.NoError(t, s.Backups(context.Background(), job, runID, func(b Backup) error {
+		out = append(out, b)
 		return nil
 	}))
 	return out

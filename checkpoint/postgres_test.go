@@ -130,6 +130,8 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 	require.Equal(t, "timestamptz", watermarks["watermark"], "an instant, compared with the CRM's column")
 	watermarks["watermark"] = "timestamp"
 	require.Equal(t, specWatermarksColumns, watermarks)
+	// text, not jsonb: a backup's state is sent back byte for byte.
+	require.Equal(t, specBackupsColumns, columns("migration_backups"))
 
 	// The indexes the queries need: the primary key for the skip look-up, and (job, outcome,
 	// status_code) for status, failures and retry --codes.

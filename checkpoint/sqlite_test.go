@@ -109,6 +109,7 @@ func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 	runs["id"] = "bigint" // SQLite's rowid alias must be declared "integer"
 	require.Equal(t, specRunsColumns, runs)
 	require.Equal(t, specWatermarksColumns, columns("migration_watermarks"))
+	require.Equal(t, specBackupsColumns, columns("migration_backups"))
 
 	rows, err := s.db.Query(`SELECT (SELECT group_concat(name, ',') FROM
 			(SELECT name FROM pragma_index_info(l.name) ORDER BY seqno))
@@ -189,6 +190,10 @@ var (
 	specWatermarksColumns = map[string]string{
 		"job": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
+	}
+	specBackupsColumns = map[string]string{
+		"job": "text", "run_id": "bigint", "user_key": "text", "object_id": "text", "state": "text",
+		"created_at": "timestamp",
 	}
 	specStatusIndexes = []string{"job,user_key", "job,outcome,status_code"}
 	specStatusColumns = map[string]string{

@@ -352,6 +352,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			var reason string
 			if o.idx == m.key.idx {
 				v = key // the same cell through the same transforms
+			} else if strings.TrimSpace(rec.Values[o.idx]) == EmptyMarker {
+				p.Empty = append(p.Empty, o.tgt.path) // left out, and removed even in merge mode
+				continue
 			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
 				return nil, invalid(o, reason)
 			}
@@ -424,6 +427,11 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	p.Body = body
 	return p, nil
 }
+
+// EmptyMarker is the cell value that says "this field must go": the field is left out of the
+// payload like an empty cell's, and, in merge mode, where an empty cell keeps what DRUID holds,
+// it is still removed from the user.
+const EmptyMarker = "<empty>"
 
 // KeyColumn is the source column that holds the users' keys, as the mapping file, --key or
 // the default chose it. A database source orders and filters its rows by it.

@@ -607,3 +607,13 @@ func TestMapUnlistedNamesAFewValues(t *testing.T) {
 	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "nope", "a@example.com", "Ana", "1"}})
 	require.Contains(t, re.Reason, `("v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", …)`)
 }
+
+func TestBuildEmptyMarker(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "ids.email", "datas.name", "datas.surname", "assertions.terms"}
+	m := compile(t, nil, header, Options{})
+	p, err := m.Build(source.Record{Line: 2, Values: []string{"k1", "a@example.com", "Ana", " <empty> ", "true"}})
+	require.NoError(t, err)
+	require.NotContains(t, p.Request.Object.Datas, "surname", "left out like an empty cell")
+	require.Equal(t, []string{"datas.surname"}, p.Empty, "and named, for merge mode to remove")
+}

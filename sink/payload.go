@@ -105,6 +105,9 @@ type Payload struct {
 	Locale   string // the user's Accept-Language, when the source carries one
 	Request  Request
 	Body     []byte // Request encoded as JSON: the exact bytes sent
+	// Empty names the fields the source explicitly empties (mapping.EmptyMarker), by path
+	// (datas.surname): merge mode removes them rather than keeping DRUID's values.
+	Empty []string
 }
 
 // Response is DRUID's envelope, sent on every status but 304.
