@@ -33,6 +33,12 @@
 //     watermark is timestamptz in Postgres, an instant comparable with the CRM's column, and
 //     UTC text in SQLite; both keep microseconds, cutting finer digits rather than rounding up,
 //     so that a row at the watermark's very instant is read again rather than missed.
+//   - migration_backups: one row per job, run and user that run --backup saved: the user's
+//     state as DRUID returned it just before the run's first update of it (state, JSON text kept
+//     byte for byte, never a password), its DRUID id (object_id) and when it was read
+//     (created_at). rollback --job J --run R reads a run's rows (Backups) and sends each state
+//     back. A user saved again in the same run keeps its first state (SaveBackups): a later
+//     read would already show the run's change.
 //   - schema_migrations: the migrations applied.
 //
 // Times of the checkpoint's own (updated_at, started_at, finished_at) are UTC: a Postgres

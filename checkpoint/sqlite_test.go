@@ -186,7 +186,7 @@ func TestSQLiteStoresTimesAsUTCText(t *testing.T) {
 // The tables, columns (with their types, in both dialects) and indexes of SPEC §6 and of the
 // watermarks; in Postgres the watermark column is timestamptz.
 var (
-	specTables            = []string{"migration_status", "migration_runs", "migration_watermarks", "schema_migrations"}
+	specTables            = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups", "schema_migrations"}
 	specWatermarksColumns = map[string]string{
 		"job": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
