@@ -71,6 +71,8 @@ func sendFlags() []cli.Flag {
 		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
 		&cli.DurationFlag{Name: "checkpoint-timeout", Value: pipeline.CheckpointTimeoutDefault, EnvVars: []string{"DRUID_CHECKPOINT_TIMEOUT"},
 			Usage: "how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3"},
+		&cli.StringFlag{Name: "summary-json", EnvVars: []string{"DRUID_SUMMARY_JSON"}, TakesFile: true,
+			Usage: "also write the run's summary as JSON to this file, for schedulers and dashboards"},
 	)
 	return append(flags, checkpointFlags()...)
 }
@@ -337,6 +339,11 @@ func execute(c *cli.Context, store checkpoint.Store, client *sink.Client, comman
 	}
 	if after != nil {
 		after(finishCtx, sum, runErr)
+	}
+	if path := c.String("summary-json"); path != "" {
+		if err := writeSummaryJSON(path, newSummaryReport(cfg, command, sum, code)); err != nil {
+			log.Error().Err(err).Str("file", path).Msg("write --summary-json")
+		}
 	}
 	if err := sum.WriteText(c.App.Writer, command); err != nil {
 		return err

@@ -512,3 +512,25 @@ func TestSettingsComeFromTheEnvironment(t *testing.T) {
 	require.Equal(t, "nightly", rep.Job)
 	require.EqualValues(t, 50, rep.Outcomes["updated"])
 }
+
+func TestSummaryJSONForSchedulers(t *testing.T) {
+	sim, url := startSim(t, druidsim.Config{})
+	csvPath, tr := writeSample(t, sim, sample.Options{Users: 100, Invalid: true, Rejected: true})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "summary.json")
+
+	res := runMain(t, runArgs(url, csvPath, filepath.Join(dir, "cp.db"), "--summary-json", out)...)
+	require.Equal(t, 1, res.code, res.stderr)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var rep summaryReport
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Equal(t, "test", rep.Job)
+	require.Equal(t, "run", rep.Command)
+	require.Equal(t, 1, rep.ExitCode)
+	require.EqualValues(t, 100+len(tr.InvalidLines), rep.Counts.Read)
+	require.EqualValues(t, len(tr.InvalidLines), rep.Counts.Invalid)
+	require.EqualValues(t, len(tr.RejectedKeys), rep.Counts.Rejected)
+	require.EqualValues(t, 100-len(tr.RejectedKeys), rep.StatusCodes["200"])
+	require.EqualValues(t, 100, rep.Requests)
+}

@@ -33,11 +33,11 @@ type Summary struct {
 
 // Throttling is how the run slowed down when DRUID answered 429 or 503.
 type Throttling struct {
-	Retries       int64   // tries after a transient failure or a refreshed token
-	Throttled     int64   // answers 429 and 503
-	SlowDowns     int64   // cuts of the shared rate
-	MinRate       float64 // the lowest rate the job went down to, per second; 0: unlimited
-	TokenRequests int64   // challenge-code token calls
+	Retries       int64   `json:"retries"`        // tries after a transient failure or a refreshed token
+	Throttled     int64   `json:"throttled"`      // answers 429 and 503
+	SlowDowns     int64   `json:"slow_downs"`     // cuts of the shared rate
+	MinRate       float64 `json:"min_rate"`       // the lowest rate the job went down to, per second; 0: unlimited
+	TokenRequests int64   `json:"token_requests"` // challenge-code token calls
 }
 
 // Exit codes of SPEC §5 that a run's outcome decides.
