@@ -232,6 +232,19 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
 
+	return s.execEach(ctx, what, &s.upsert, sqliteUpsert, len(prepared), func(i int) (string, []any) {
+		r := prepared[i]
+		return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
+			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
+	})
+}
+
+// execEach runs the statement *stmt once per row, in one transaction under the write lock. The
+// statement is prepared once, on first use, rather than in every transaction: groups are small
+// when outcomes arrive fast, and parsing it each time cost as much as the rows. args gives a
+// row's key, for errors, and its arguments.
+func (s *SQLite) execEach(ctx context.Context, what string, stmt **sql.Stmt, query string, n int,
+	args func(i int) (key string, values []any)) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -239,18 +252,17 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		return s.fail(ctx, what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if s.upsert == nil {
-		if s.upsert, err = s.db.PrepareContext(ctx, sqliteUpsert); err != nil {
+	if *stmt == nil {
+		if *stmt, err = s.db.PrepareContext(ctx, query); err != nil {
 			return s.fail(ctx, what, err)
 		}
 	}
-	stmt := tx.StmtContext(ctx, s.upsert) // reuses the statement prepared on tx's connection
-	defer stmt.Close()
-	for _, r := range prepared {
-		_, err := stmt.ExecContext(ctx, r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout))
-		if err != nil {
-			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, r.Key), err)
+	txStmt := tx.StmtContext(ctx, *stmt) // reuses the statement prepared on tx's connection
+	defer txStmt.Close()
+	for i := range n {
+		key, values := args(i)
+		if _, err := txStmt.ExecContext(ctx, values...); err != nil {
+			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, key), err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -514,32 +526,11 @@ func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
 
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if s.insertBackup == nil {
-		if s.insertBackup, err = s.db.PrepareContext(ctx, sqliteInsertBackup); err != nil {
-			return s.fail(ctx, what, err)
-		}
-	}
-	stmt := tx.StmtContext(ctx, s.insertBackup)
-	defer stmt.Close()
-	for _, b := range prepared {
+	return s.execEach(ctx, what, &s.insertBackup, sqliteInsertBackup, len(prepared), func(i int) (string, []any) {
+		b := prepared[i]
 		// The state is bound as a string: a []byte would be stored as a blob, not text.
-		_, err := stmt.ExecContext(ctx, b.Job, b.RunID, b.Key, b.ObjectID, string(b.State),
-			b.CreatedAt.Format(sqliteTimeLayout))
-		if err != nil {
-			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, b.Key), err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	return nil
+		return b.Key, []any{b.Job, b.RunID, b.Key, b.ObjectID, string(b.State), b.CreatedAt.Format(sqliteTimeLayout)}
+	})
 }
 
 // DO NOTHING: a second backup of a user in the same run was read after the run's first update
