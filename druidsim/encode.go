@@ -103,53 +103,49 @@ func appendUser(b []byte, u *sink.User) []byte {
 		b = append(b, '}')
 	}
 	if a := u.Addresses; a != nil {
-		b = append(b, `,"addresses":{"objectType":`...)
-		b = appendString(b, a.ObjectType)
-		b = append(b, `,"totalItems":`...)
-		b = strconv.AppendInt(b, int64(a.TotalItems), 10)
-		b = append(b, `,"items":`...)
-		if a.Items == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i, it := range a.Items {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendAddress(b, &it)
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b = appendCollection(b, `,"addresses":`, a.ObjectType, a.TotalItems, a.Items == nil, len(a.Items),
+			func(b []byte, i int) []byte { return appendAddress(b, &a.Items[i]) })
 	}
 	if a := u.Assertions; a != nil {
-		b = append(b, `,"assertions":{"objectType":`...)
-		b = appendString(b, a.ObjectType)
-		b = append(b, `,"totalItems":`...)
-		b = strconv.AppendInt(b, int64(a.TotalItems), 10)
-		b = append(b, `,"items":`...)
-		if a.Items == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i, it := range a.Items {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"objectType":`...)
-				b = appendString(b, it.ObjectType)
-				b = append(b, `,"type":`...)
-				b = appendString(b, it.Type)
-				b = append(b, `,"typology":`...)
-				b = appendString(b, it.Typology)
-				b = append(b, `,"value":`...)
-				b = strconv.AppendBool(b, it.Value)
-				b = append(b, '}')
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b = appendCollection(b, `,"assertions":`, a.ObjectType, a.TotalItems, a.Items == nil, len(a.Items),
+			func(b []byte, i int) []byte { return appendAssertion(b, &a.Items[i]) })
 	}
+	return append(b, '}')
+}
+
+// appendCollection writes one of DRUID's collections (addresses, assertions) after its key:
+// objectType, totalItems and the items, null when there are none, as encoding/json would.
+func appendCollection(b []byte, key, objectType string, total int, null bool, n int, item func([]byte, int) []byte) []byte {
+	b = append(b, key...)
+	b = append(b, `{"objectType":`...)
+	b = appendString(b, objectType)
+	b = append(b, `,"totalItems":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"items":`...)
+	if null {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = item(b, i)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendAssertion(b []byte, a *sink.Assertion) []byte {
+	b = append(b, `{"objectType":`...)
+	b = appendString(b, a.ObjectType)
+	b = append(b, `,"type":`...)
+	b = appendString(b, a.Type)
+	b = append(b, `,"typology":`...)
+	b = appendString(b, a.Typology)
+	b = append(b, `,"value":`...)
+	b = strconv.AppendBool(b, a.Value)
 	return append(b, '}')
 }
 
