@@ -39,6 +39,12 @@ const (
 	country
 )
 
+// plainTargets are the paths with no name in them.
+var plainTargets = map[string]kind{
+	"key": kindKey, "objectId": kindObjectID, "password": kindPassword,
+	"token": kindToken, "locale": kindLocale, "device": kindDevice,
+}
+
 var addressFields = map[string]addressField{
 	"streetAddress": streetAddress,
 	"locality":      locality,
@@ -66,24 +72,8 @@ var errNotAPath = errors.New("not a payload path (one of key, objectId, password
 // '-' because the dot separates the parts: "ids.a.b" could not be told from a confirmed flag.
 func parseTarget(path string) (target, error) {
 	t := target{path: path}
-	switch path {
-	case "key":
-		t.kind = kindKey
-		return t, nil
-	case "objectId":
-		t.kind = kindObjectID
-		return t, nil
-	case "password":
-		t.kind = kindPassword
-		return t, nil
-	case "token":
-		t.kind = kindToken
-		return t, nil
-	case "locale":
-		t.kind = kindLocale
-		return t, nil
-	case "device":
-		t.kind = kindDevice
+	if k, ok := plainTargets[path]; ok {
+		t.kind = k
 		return t, nil
 	}
 	head, rest, _ := strings.Cut(path, ".")
