@@ -98,6 +98,8 @@ type Config struct {
 	// others, and rows with no key, are passed over and not counted.
 	Select func(key string) bool
 	Log    zerolog.Logger
+	// Live, when set, shows the run's counts while it runs, for a metrics endpoint.
+	Live *Live
 }
 
 func (c Config) withDefaults() Config {
@@ -138,6 +140,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 		seen:   newSeenKeys(cfg.OrderedKeys),
 		tally:  newTally(),
 	}
+	cfg.Live.watch(r.tally)
 	start := time.Now()
 
 	// Reading stops at the first interrupt or at a fatal error; calls in flight go on until
@@ -274,8 +277,7 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		payload, hash := b.payload, hashes[i]
-		workers.Go(func() { r.work(payload, hash) })
+		r.launch(workers, b.payload, hashes[i])
 	}
 	return nil
 }
