@@ -9,8 +9,16 @@ import (
 	"druid-migrate/checkpoint"
 )
 
-// maxGroup bounds the outcomes of one checkpoint transaction.
-const maxGroup = 4096
+const (
+	// maxGroup bounds the outcomes of one checkpoint transaction.
+	maxGroup = 4096
+	// linger is how long a group waits for more outcomes while workers are still sending. A
+	// transaction's fixed cost (locks, the WAL's frames, Postgres's fsync) is paid per group,
+	// not per outcome: at thousands of users a second a millisecond turns groups of two or
+	// three into groups of ten or more and halves the checkpoint's CPU per user, while against
+	// a DRUID answering in 50 ms it adds 2% to a worker's cycle.
+	linger = time.Millisecond
+)
 
 // committer is the single writer of the checkpoint. It group-commits: each transaction carries
 // every outcome that arrived while the previous one was being written, so batches grow with
@@ -19,8 +27,11 @@ const maxGroup = 4096
 type committer struct {
 	store  Store
 	outage *outage
-	in     chan *pending
-	wg     sync.WaitGroup
+	// sending returns how many workers are calling DRUID now: the outcomes that may still join
+	// a group. With none, the group is written at once.
+	sending func() int64
+	in      chan *pending
+	wg      sync.WaitGroup
 }
 
 type pending struct {
@@ -28,8 +39,8 @@ type pending struct {
 	done chan error
 }
 
-func newCommitter(st Store, o *outage) *committer {
-	c := &committer{store: st, outage: o, in: make(chan *pending, 64)}
+func newCommitter(st Store, o *outage, sending func() int64) *committer {
+	c := &committer{store: st, outage: o, sending: sending, in: make(chan *pending, 64)}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -54,26 +65,44 @@ func (c *committer) loop() {
 		group []*pending
 		rows  []checkpoint.Row
 	)
+	wait := time.NewTimer(linger)
+	wait.Stop()
 	for first := range c.in {
 		group = append(group[:0], first)
 		rows = append(rows[:0], first.rows...)
-	gather:
+		wait.Reset(linger)
 		for len(rows) < maxGroup {
-			select {
-			case p, ok := <-c.in:
-				if !ok {
-					break gather
-				}
-				group = append(group, p)
-				rows = append(rows, p.rows...)
-			default:
-				break gather
+			p, ok := c.next(wait.C)
+			if !ok {
+				break
 			}
+			group = append(group, p)
+			rows = append(rows, p.rows...)
 		}
+		wait.Stop()
 		err := c.flush(rows)
 		for _, p := range group {
 			p.done <- err
 		}
+	}
+}
+
+// next returns an outcome that has arrived, or one that arrives before the linger expires while
+// workers are still sending; false when the group is complete.
+func (c *committer) next(expired <-chan time.Time) (*pending, bool) {
+	select {
+	case p, ok := <-c.in:
+		return p, ok
+	default:
+	}
+	if c.sending() == 0 {
+		return nil, false
+	}
+	select {
+	case p, ok := <-c.in:
+		return p, ok
+	case <-expired:
+		return nil, false
 	}
 }
 

@@ -158,7 +158,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	r.readCtx, r.sendCtx = readCtx, sendCtx
 
 	r.outage = &outage{budget: cfg.CheckpointTimeout, attempt: min(cfg.WriteTimeout, cfg.CheckpointTimeout), log: cfg.Log}
-	r.commit = newCommitter(st, r.outage)
+	r.commit = newCommitter(st, r.outage, r.tally.inFlight.Load)
 	progress := startProgress(cfg, r.tally, start)
 	workers := pool.New().WithMaxGoroutines(cfg.Concurrency)
 
