@@ -72,13 +72,13 @@ func rollbackAction(c *cli.Context) error {
 	cfg := pipeline.Config{
 		Job:               rbJob,
 		RunID:             runID,
-		Concurrency:       c.Int("concurrency"),
 		Limit:             c.Int64("limit"),
 		DrainTimeout:      c.Duration("timeout"),
 		CheckpointTimeout: c.Duration("checkpoint-timeout"),
 		OrderedKeys:       true, // backups come ordered by key
 		Log:               log,
 	}
+	setConcurrency(c, &cfg)
 	b := backupBuilder{
 		actor:  sink.Actor{ID: c.String("app-id"), ObjectType: sink.ObjectTypeApplication},
 		verb:   c.String("verb"),

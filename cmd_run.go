@@ -68,7 +68,8 @@ func sendFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", EnvVars: []string{"DRUID_TOKEN"}, Usage: "static bearer token"},
 		&cli.StringFlag{Name: "token-file", EnvVars: []string{"DRUID_TOKEN_FILE"}, Usage: "file holding the bearer token, re-read when DRUID answers 401", TakesFile: true},
 		jobFlag(),
-		&cli.IntFlag{Name: "concurrency", Value: pipeline.ConcurrencyDefault, EnvVars: []string{"DRUID_CONCURRENCY"}, Usage: "workers"},
+		&cli.StringFlag{Name: "concurrency", Value: strconv.Itoa(pipeline.ConcurrencyDefault), EnvVars: []string{"DRUID_CONCURRENCY"},
+			Usage: fmt.Sprintf("workers, or auto: start with %d and add workers while DRUID's latency keeps the run below --rate (at most %d)", pipeline.ConcurrencyDefault, concurrencyCap)},
 		&cli.DurationFlag{Name: "checkpoint-timeout", Value: pipeline.CheckpointTimeoutDefault, EnvVars: []string{"DRUID_CHECKPOINT_TIMEOUT"},
 			Usage: "how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3"},
 		&cli.StringFlag{Name: "summary-json", EnvVars: []string{"DRUID_SUMMARY_JSON"}, TakesFile: true,
@@ -88,7 +89,7 @@ func newClient(c *cli.Context, log zerolog.Logger, perUserTokens bool) (*sink.Cl
 		ClientSecret:  challengeCredential(c, "client-secret"),
 		AuthEndpoint:  c.String("auth-endpoint"),
 		PerUserTokens: perUserTokens,
-		Concurrency:   c.Int("concurrency"),
+		Concurrency:   concurrencyCeiling(c),
 		Timeout:       c.Duration("timeout"),
 		Retries:       c.Int("retries"),
 		Limiter:       limiter(c),
@@ -182,14 +183,43 @@ func validateSendFlags(c *cli.Context) error {
 		return configErrorf("--rate must be 0 (unlimited) or more, not %v", c.Float64("rate"))
 	case c.Int("burst") < 1:
 		return configErrorf("--burst must be 1 or more, not %d", c.Int("burst"))
-	case c.Int("concurrency") < 1:
-		return configErrorf("--concurrency must be 1 or more, not %d", c.Int("concurrency"))
 	case c.Int("retries") < 0:
 		return configErrorf("--retries must be 0 or more, not %d", c.Int("retries"))
 	case c.Duration("checkpoint-timeout") <= 0:
 		return configErrorf("--checkpoint-timeout must be positive, not %s", c.Duration("checkpoint-timeout"))
 	}
-	return nil
+	_, _, err := concurrency(c)
+	return err
+}
+
+// concurrencyCap bounds the workers --concurrency auto may add: each holds a connection to
+// DRUID and a user in memory.
+const concurrencyCap = 256
+
+// concurrency is --concurrency: the workers to start with, and the cap auto may grow them to
+// (0 when the number is fixed).
+func concurrency(c *cli.Context) (workers, ceiling int, err error) {
+	v := strings.TrimSpace(c.String("concurrency"))
+	if v == "auto" {
+		return pipeline.ConcurrencyDefault, concurrencyCap, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, 0, configErrorf("--concurrency must be a number of workers, 1 or more, or auto; not %q", v)
+	}
+	return n, 0, nil
+}
+
+// concurrencyCeiling is the most workers the run may have at once; it sizes DRUID's connection
+// pool. It is only called after validateSendFlags.
+func concurrencyCeiling(c *cli.Context) int {
+	n, ceiling, _ := concurrency(c)
+	return max(n, ceiling)
+}
+
+// setConcurrency sets the run's workers from --concurrency, which validateSendFlags checked.
+func setConcurrency(c *cli.Context, cfg *pipeline.Config) {
+	cfg.Concurrency, cfg.MaxConcurrency, _ = concurrency(c)
 }
 
 // migrate is `run` and `retry`: the same run over every record of the source, or over the
@@ -233,7 +263,6 @@ func migrate(c *cli.Context, command string) error {
 	job := c.String("job")
 	cfg := pipeline.Config{
 		Job:               job,
-		Concurrency:       c.Int("concurrency"),
 		Force:             c.Bool("force"),
 		Limit:             c.Int64("limit"),
 		DrainTimeout:      c.Duration("timeout"),
@@ -241,6 +270,7 @@ func migrate(c *cli.Context, command string) error {
 		Total:             in.total,
 		OrderedKeys:       in.orderedKeys(),
 	}
+	setConcurrency(c, &cfg)
 	if guard != nil {
 		cfg.Prepare = guard.prepare
 	}
@@ -291,7 +321,7 @@ func migrate(c *cli.Context, command string) error {
 	log = log.With().Str("job", job).Int64("run_id", runID).Logger()
 	cfg.Log = log
 	log.Info().Str("command", command).Str("source", redactURL(c.String("source"))).
-		Float64("rate", c.Float64("rate")).Int("concurrency", c.Int("concurrency")).Msg("run started")
+		Float64("rate", c.Float64("rate")).Str("concurrency", c.String("concurrency")).Msg("run started")
 
 	return execute(c, store, client, command, cfg, in.src, in.mapper, func(ctx context.Context, sum pipeline.Summary, runErr error) {
 		if sinceColumn != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
@@ -320,6 +350,10 @@ func execute(c *cli.Context, store checkpoint.Store, client *sink.Client, comman
 	defer stop()
 	if isTerminal(c.App.ErrWriter) {
 		cfg.Progress = c.App.ErrWriter
+	}
+	cfg.Pace = func() (float64, int64, int64) {
+		st := client.Stats()
+		return st.CurrentRate, st.Requests, st.Throttled
 	}
 	sum, runErr := pipeline.Run(ctx, cfg, src, b, store, client)
 	cs := client.Stats()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -62,6 +63,13 @@ type Config struct {
 	RunID int64  // the run's id in migration_runs, written with every outcome
 	// Concurrency is the number of workers. Defaults to ConcurrencyDefault.
 	Concurrency int
+	// MaxConcurrency, when above Concurrency, lets the run add workers up to it while DRUID's
+	// answers rather than the rate hold it back (--concurrency auto). It needs Pace.
+	MaxConcurrency int
+	// Pace, when set, lets the run watch its calls against the rate allowed: it then warns
+	// when Concurrency is too few workers to reach the rate, or grows the pool under
+	// MaxConcurrency.
+	Pace Pace
 	// Force sends users the skip rule would skip.
 	Force bool
 	// Limit stops the run after this many records; 0 reads them all.
@@ -160,10 +168,18 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	r.outage = &outage{budget: cfg.CheckpointTimeout, attempt: min(cfg.WriteTimeout, cfg.CheckpointTimeout), log: cfg.Log}
 	r.commit = newCommitter(st, r.outage, r.tally.inFlight.Load)
 	progress := startProgress(cfg, r.tally, start)
-	workers := pool.New().WithMaxGoroutines(cfg.Concurrency)
+	r.crew = newCrew(cfg.Concurrency)
+	workers := pool.New().WithMaxGoroutines(max(cfg.Concurrency, cfg.MaxConcurrency))
+	sizingCtx, stopSizing := context.WithCancel(ctx)
+	var sizing sync.WaitGroup
+	if cfg.Pace != nil {
+		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew, cfg.Pace) })
+	}
 
 	err := r.produce(readCtx, src, workers)
 	workers.Wait()
+	stopSizing()
+	sizing.Wait()
 	r.commit.close()
 	progress.stop()
 
@@ -184,6 +200,7 @@ type run struct {
 	send        Sender
 	hasher      *Hasher
 	seen        *seenKeys
+	crew        *crew
 	tally       *tally
 	commit      *committer
 	outage      *outage
