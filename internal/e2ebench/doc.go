@@ -1,0 +1,25 @@
+// Command e2ebench measures druid-migrate end to end, as an operator runs it, and checks the
+// figures against the product's performance targets. `make bench` runs it after the Go
+// benchmarks:
+//
+//	go run ./internal/e2ebench                                      # the full run, minutes
+//	go run ./internal/e2ebench -users 5000 -big 20000 -rate-users 300   # a quick one
+//
+// It builds the binary from the module root, generates CSV exports with internal/sample, serves
+// the DRUID simulator on loopback from its own process, and runs every scenario as a child
+// process whose wall time, CPU time and peak resident memory it measures:
+//
+//   - ceiling: this program again, as a client that only POSTs prebuilt bodies: the most the
+//     HTTP path and the simulator allow on this machine, the yardstick of the throughput runs;
+//   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
+//   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
+//   - the big runs again on the same checkpoint: every user skipped;
+//   - rate: --rate 100 against a simulator answering in 50 ms, from the calls' arrival times.
+//
+// A run whose child exits non-zero, or that leaves the checkpoint or the simulator without the
+// expected users, is a failure, never a fast figure. The table goes to stdout, progress to
+// stderr; the exit status is 1 when a run failed or missed its target.
+//
+// It is a program, not a Go benchmark: the runs take minutes, need the real binary, and report
+// several figures per run against targets, which `go test -bench` does not express.
+package main

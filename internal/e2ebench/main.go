@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults of the flags: the sizes the targets are stated for.
+const (
+	UsersDefault       = 100_000
+	SmallDefault       = 20_000
+	BigDefault         = 1_000_000
+	RateUsersDefault   = 1_500
+	ConcurrencyDefault = 32
+	TimeoutDefault     = 30 * time.Minute
+	// PostgresDefault is the checkpoint server when TEST_DATABASE_URL (internal/pgtest's
+	// variable) is not set.
+	PostgresDefault = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+)
+
+// config is the command line.
+type config struct {
+	users       int           // -users: the throughput runs and the ceiling
+	small, big  int           // -small, -big: the memory runs
+	rateUsers   int           // -rate-users: the rate run
+	concurrency int           // -concurrency: workers of the throughput and memory runs
+	postgres    string        // -postgres: the server of the Postgres checkpoints
+	timeout     time.Duration // -timeout: bounds each child process
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("e2ebench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.users, "users", UsersDefault, "users of the ceiling, sqlite and postgres runs")
+	fs.IntVar(&cfg.small, "small", SmallDefault, "users of the small memory run")
+	fs.IntVar(&cfg.big, "big", BigDefault, "users of the big memory runs and their skipped re-runs")
+	fs.IntVar(&cfg.rateUsers, "rate-users", RateUsersDefault, "users of the --rate 100 run")
+	fs.IntVar(&cfg.concurrency, "concurrency", ConcurrencyDefault, "workers (--concurrency) of every run but the rate one")
+	fs.StringVar(&cfg.postgres, "postgres", postgresURL(), "server of the Postgres checkpoints; each run gets a schema of its own, dropped after it")
+	fs.DurationVar(&cfg.timeout, "timeout", TimeoutDefault, "longest a child process may run")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.validate()
+}
+
+func (cfg config) validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+		min  int
+	}{{"-users", cfg.users, 1}, {"-small", cfg.small, 1}, {"-big", cfg.big, 1}, {"-rate-users", cfg.rateUsers, 2}, {"-concurrency", cfg.concurrency, 1}} {
+		if f.v < f.min {
+			return fmt.Errorf("%s must be at least %d", f.name, f.min)
+		}
+	}
+	if cfg.timeout <= 0 {
+		return errors.New("-timeout must be positive")
+	}
+	return nil
+}
+
+// postgresURL follows internal/pgtest: TEST_DATABASE_URL names the server when set.
+func postgresURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return PostgresDefault
+}
+
+func main() {
+	// The ceiling scenario runs this very program as its client: see ceilingClient.
+	if url := os.Getenv(ceilingEnv); url != "" {
+		os.Exit(ceilingMain(url, os.Args[1:]))
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+// run is the whole program; it returns the exit status, so that deferred clean-ups run.
+func run(args []string) int {
+	cfg, err := parseFlags(args, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		return 2
+	}
+	// An interrupt cancels the runs in flight (their children are killed) so that the temporary
+	// files and the Postgres schemas are still removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	loadBefore := loadAverage()
+	b, err := newBench(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		return 2
+	}
+	defer b.close()
+
+	rows := b.runAll(ctx)
+	printTable(os.Stdout, cfg, [2]string{loadBefore, loadAverage()}, rows)
+	if ctx.Err() != nil {
+		return 130
+	}
+	for _, r := range rows {
+		if !r.passed() {
+			return 1
+		}
+	}
+	return 0
+}
+
+// bench is what every scenario shares.
+type bench struct {
+	cfg  config
+	dir  string // temporary: the binary, the exports, the SQLite checkpoints
+	bin  string // the druid-migrate just built
+	self string // this program, for the ceiling client
+	// exports caches the generated CSV files by number of users: the big export serves both
+	// checkpoints.
+	exports map[int]string
+}
+
+// newBench builds druid-migrate into a temporary directory.
+func newBench(ctx context.Context, cfg config) (*bench, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "e2ebench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, dir: dir, bin: filepath.Join(dir, "druid-migrate"), self: self, exports: map[int]string{}}
+	progress("building druid-migrate from %s", root)
+	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		b.close()
+		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	if err := os.RemoveAll(b.dir); err != nil {
+		progress("warning: %v", err)
+	}
+}
+
+// moduleRoot walks up from the working directory to the directory holding go.mod, so that the
+// program runs from anywhere inside the module, as `go run` allows.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: run from inside the druid-migrate module")
+		}
+		dir = parent
+	}
+}
+
+// loadAverage is the machine's one-minute load average, "?" when unknown. The table shows it
+// before and after the runs: other work on the machine takes cores from the runs, and the
+// figures of a busy machine are not comparable with those of an idle one.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// progress writes a line to stderr: stdout carries only the table.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "e2ebench: "+format+"\n", args...)
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"druid-migrate/internal/sample"
+)
+
+// What every run sends: the simulator accepts the token as administrative, so object.objectId
+// names the user, and Autocreate makes every generated user exist.
+const (
+	token      = "e2ebench-token"
+	appID      = "app-1"
+	entryPoint = "231705665113870-main"
+	job        = "bench"
+)
+
+// The targets (SPEC-level promises the runs are held to).
+const (
+	ceilingShareMin = 0.7              // throughput runs: at least this share of the ceiling's users/s
+	peakRSSMaxMB    = 60               // every druid-migrate run
+	growthMax       = 0.2              // the big run's peak RSS within this of the small run's
+	skippedWallMax  = 10 * time.Second // a re-run where every user is done
+	rateWanted      = 100              // --rate of the rate run
+	rateTolerance   = 0.02             // its achieved mean within this share of rateWanted
+	rateSecondMax   = 101              // and no whole second with more calls than this
+	rateLatency     = 50 * time.Millisecond
+	rateConcurrency = 8
+)
+
+// scenario is one row of the table: one measured child process and the targets it is held to.
+type scenario struct {
+	name  string
+	users int
+	// m is nil when the run failed: a failed run reports no figures, so that nobody reads a
+	// fast number off a run that did not do its work.
+	m      *measurement
+	err    error // why the run failed, or did not run
+	checks []check
+}
+
+// check is one target a scenario is held to, with the figure that decides it.
+type check struct {
+	text string // e.g. "≥0.7×ceiling: 0.82"
+	ok   bool
+}
+
+func (s *scenario) check(ok bool, format string, args ...any) {
+	s.checks = append(s.checks, check{text: fmt.Sprintf(format, args...), ok: ok})
+}
+
+// passed reports whether the run did its work and met every target.
+func (s *scenario) passed() bool {
+	if s.err != nil {
+		return false
+	}
+	for _, c := range s.checks {
+		if !c.ok {
+			return false
+		}
+	}
+	return true
+}
+
+// usersPerSecond is the run's throughput as an operator sees it: users over wall time, process
+// start and checkpoint migrations included.
+func (s *scenario) usersPerSecond() float64 {
+	if s.m == nil || s.m.wall <= 0 {
+		return 0
+	}
+	return float64(s.users) / s.m.wall.Seconds()
+}
+
+func (s *scenario) peakMB() float64 {
+	if s.m == nil {
+		return 0
+	}
+	return float64(s.m.peakKiB) / 1024
+}
+
+// checkMemory holds a druid-migrate run to the memory cap every run must respect.
+func (s *scenario) checkMemory() {
+	if s.m != nil {
+		s.check(s.peakMB() <= peakRSSMaxMB, "≤%d MB", peakRSSMaxMB)
+	}
+}
+
+// runAll runs every scenario in order and returns the rows of the table. The order matters:
+// the throughput runs are compared with the ceiling, the big run with the small one, and each
+// skipped run re-uses the checkpoint of the run before it.
+func (b *bench) runAll(ctx context.Context) []*scenario {
+	var rows []*scenario
+	add := func(ss ...*scenario) {
+		for _, s := range ss {
+			if s.err != nil {
+				progress("%s: FAIL: %v", s.name, s.err)
+			} else {
+				progress("%s: %.1fs, %.0f users/s, peak RSS %.0f MB", s.name, s.m.wall.Seconds(), s.usersPerSecond(), s.peakMB())
+			}
+			rows = append(rows, s)
+		}
+	}
+	n := b.cfg.users
+	ceiling := b.ceiling(ctx)
+	add(ceiling)
+	for _, s := range []*scenario{
+		b.fresh(ctx, "sqlite-"+count(n), n, b.sqliteStore),
+		b.fresh(ctx, "postgres-"+count(n), n, b.postgresStore),
+	} {
+		s.checkShare(ceiling)
+		s.checkMemory()
+		add(s)
+	}
+
+	small := b.fresh(ctx, "sqlite-"+count(b.cfg.small), b.cfg.small, b.sqliteStore)
+	small.checkMemory()
+	add(small)
+	big, again := b.twice(ctx, "sqlite-"+count(b.cfg.big), b.cfg.big, b.sqliteStore)
+	big.checkGrowth(small)
+	add(big, again)
+	add(b.twice(ctx, "postgres-"+count(b.cfg.big), b.cfg.big, b.postgresStore))
+
+	add(b.rate(ctx))
+	return rows
+}
+
+// checkShare holds a throughput run to a share of the ceiling's users/s.
+func (s *scenario) checkShare(ceiling *scenario) {
+	if s.m == nil {
+		return
+	}
+	if ceiling.m == nil {
+		s.check(false, "≥%.1f×ceiling: no ceiling", ceilingShareMin)
+		return
+	}
+	share := s.usersPerSecond() / ceiling.usersPerSecond()
+	s.check(share >= ceilingShareMin, "≥%.1f×ceiling: %.2f", ceilingShareMin, share)
+}
+
+// checkGrowth holds a big run's peak memory to within growthMax of a small run's: memory that
+// grows with the input would not survive the migrations of tens of millions of users.
+func (s *scenario) checkGrowth(small *scenario) {
+	if s.m == nil {
+		return
+	}
+	label := fmt.Sprintf("%s/%s", count(s.users), count(small.users))
+	if small.m == nil {
+		s.check(false, "%s within %.0f%%: no small run", label, growthMax*100)
+		return
+	}
+	ratio := float64(s.m.peakKiB) / float64(small.m.peakKiB)
+	s.check(ratio-1 <= growthMax && 1-ratio <= growthMax, "RSS %s: %.2f (±%.0f%%)", label, ratio, growthMax*100)
+}
+
+// fresh runs druid-migrate over n users into a checkpoint of its own, removed afterwards.
+func (b *bench) fresh(ctx context.Context, name string, n int, open func(context.Context, string) (*store, error)) *scenario {
+	s := &scenario{name: name, users: n}
+	st, err := open(ctx, name)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	defer st.drop()
+	s.m, s.err = b.migrate(ctx, migration{users: n, store: st, concurrency: b.cfg.concurrency})
+	return s
+}
+
+// twice runs druid-migrate over n users into a fresh checkpoint, then the same command again:
+// every user is then skipped, and the second run shows what the skip rule costs.
+func (b *bench) twice(ctx context.Context, name string, n int, open func(context.Context, string) (*store, error)) (first, again *scenario) {
+	first = &scenario{name: name, users: n}
+	again = &scenario{name: name + "-skipped", users: n}
+	st, err := open(ctx, name)
+	if err != nil {
+		first.err = err
+		again.err = fmt.Errorf("not run: %s failed", name)
+		return first, again
+	}
+	defer st.drop()
+	mg := migration{users: n, store: st, concurrency: b.cfg.concurrency}
+	if first.m, first.err = b.migrate(ctx, mg); first.err != nil {
+		again.err = fmt.Errorf("not run: %s failed", name)
+		return first, again
+	}
+	first.checkMemory()
+	mg.skipped = true
+	if again.m, again.err = b.migrate(ctx, mg); again.m != nil {
+		again.check(again.m.wall < skippedWallMax, "<%v", skippedWallMax)
+		again.checkMemory()
+	}
+	return first, again
+}
+
+// rate runs druid-migrate at --rate 100 against a simulator that answers in 50 ms, so that
+// eight workers could go faster than the limit: the limiter alone sets the pace, and the
+// arrival times of the calls show how evenly.
+func (b *bench) rate(ctx context.Context) *scenario {
+	n := b.cfg.rateUsers
+	s := &scenario{name: "rate", users: n}
+	st, err := b.sqliteStore(ctx, s.name)
+	if err != nil {
+		s.err = err
+		return s
+	}
+	defer st.drop()
+	var arrivals []time.Time
+	s.m, s.err = b.migrate(ctx, migration{users: n, store: st, concurrency: rateConcurrency,
+		rate: rateWanted, latency: rateLatency, arrivals: &arrivals})
+	if s.err != nil {
+		return s
+	}
+	rs, err := analyzeRate(arrivals)
+	if err != nil {
+		s.m, s.err = nil, err
+		return s
+	}
+	s.check(rs.mean >= rateWanted*(1-rateTolerance) && rs.mean <= rateWanted*(1+rateTolerance),
+		"mean %.2f/s (%d±%.0f%%)", rs.mean, rateWanted, rateTolerance*100)
+	s.check(rs.busiest <= rateSecondMax, "busiest second %d (≤%d of %d s)", rs.busiest, rateSecondMax, rs.seconds)
+	s.checkMemory()
+	return s
+}
+
+// migration is one druid-migrate run.
+type migration struct {
+	users       int
+	store       *store
+	concurrency int
+	rate        float64       // --rate; 0 for no limit
+	latency     time.Duration // of the simulator
+	// skipped says the checkpoint already holds every user: the run must make no call.
+	skipped bool
+	// arrivals, when not nil, receives the arrival time of every update call.
+	arrivals *[]time.Time
+}
+
+// migrate runs druid-migrate as an operator would, against a simulator of its own, and checks
+// that it did its work: exit status 0, one update call per user (none on a re-run), and the
+// checkpoint holding every user as updated.
+func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error) {
+	csvPath, err := b.export(mg.users)
+	if err != nil {
+		return nil, err
+	}
+	sim, err := startSim(mg.latency, mg.arrivals != nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sim.close()
+	args := []string{"--log-level", "warn", "run",
+		"--source", csvPath, "--endpoint", sim.url, "--token", token,
+		"--app-id", appID, "--entry-point", entryPoint, "--job", job,
+		"--rate", strconv.FormatFloat(mg.rate, 'f', -1, 64), "--burst", "1",
+		"--concurrency", strconv.Itoa(mg.concurrency)}
+	args = append(args, mg.store.args...)
+	m, err := b.measure(ctx, b.bin, args, nil)
+	if err != nil {
+		return nil, err
+	}
+	wantCalls := int64(mg.users)
+	if mg.skipped {
+		wantCalls = 0
+	}
+	if got := sim.updates.Load(); got != wantCalls {
+		return nil, fmt.Errorf("the simulator got %d update calls, want %d", got, wantCalls)
+	}
+	if err := b.checkStatus(ctx, mg); err != nil {
+		return nil, err
+	}
+	if mg.arrivals != nil {
+		*mg.arrivals = sim.arrivalTimes()
+	}
+	return m, nil
+}
+
+// jobStatus is the part of `druid-migrate status --json` the checks read.
+type jobStatus struct {
+	Users    int64            `json:"users"`
+	Outcomes map[string]int64 `json:"outcomes"`
+	LastRun  *struct {
+		ExitCode *int `json:"exit_code"`
+		Counts   struct {
+			Skipped, Updated int64
+		} `json:"counts"`
+	} `json:"last_run"`
+}
+
+// checkStatus asks druid-migrate itself, as an operator would, what the checkpoint holds after
+// mg: every user updated, and the last run finished with exit code 0, having updated, or on a
+// re-run skipped, every user.
+func (b *bench) checkStatus(ctx context.Context, mg migration) error {
+	args := append([]string{"status", "--job", job, "--json"}, mg.store.args...)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	m, err := b.measure(ctx, b.bin, args, nil)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	var st jobStatus
+	if err := json.Unmarshal([]byte(m.stdout), &st); err != nil {
+		return fmt.Errorf("status --json: %w", err)
+	}
+	n := int64(mg.users)
+	if st.Users != n || st.Outcomes["updated"] != n {
+		return fmt.Errorf("the checkpoint holds %d users, %d updated; want %d updated (%v)", st.Users, st.Outcomes["updated"], n, st.Outcomes)
+	}
+	last := st.LastRun
+	switch {
+	case last == nil || last.ExitCode == nil:
+		return errors.New("the checkpoint shows no finished run")
+	case *last.ExitCode != 0:
+		return fmt.Errorf("the checkpoint's last run ended with exit code %d", *last.ExitCode)
+	case mg.skipped && last.Counts.Skipped != n:
+		return fmt.Errorf("the re-run skipped %d users, want %d", last.Counts.Skipped, n)
+	case !mg.skipped && last.Counts.Updated != n:
+		return fmt.Errorf("the run updated %d users, want %d", last.Counts.Updated, n)
+	}
+	return nil
+}
+
+// export returns the CSV export of n generated users, writing it on first use. It is streamed
+// to the file: a million users are about 200 MB of CSV.
+func (b *bench) export(n int) (string, error) {
+	if path, ok := b.exports[n]; ok {
+		return path, nil
+	}
+	path := filepath.Join(b.dir, "users-"+strconv.Itoa(n)+".csv")
+	progress("generating %d users", n)
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	// With Autocreate the simulator needs no seeds: the users' side is discarded.
+	_, err = sample.Write(w, io.Discard, sample.Options{Users: n})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	b.exports[n] = path
+	return path, nil
+}
+
+// count names a number of users the short way: 100k, 1M.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
