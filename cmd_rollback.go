@@ -45,7 +45,12 @@ func rollbackAction(c *cli.Context) error {
 	if err := validateSendFlags(c); err != nil {
 		return err
 	}
-	client, err := newClient(c, log, false)
+	mx, err := serveMetrics(c, log)
+	if err != nil {
+		return err
+	}
+	defer mx.close()
+	client, err := newClient(c, log, false, mx.observe())
 	if err != nil {
 		return err
 	}
@@ -79,6 +84,7 @@ func rollbackAction(c *cli.Context) error {
 		Log:               log,
 	}
 	setConcurrency(c, &cfg)
+	cfg.Live = mx.watch("rollback", rbJob, client)
 	b := backupBuilder{
 		actor:  sink.Actor{ID: c.String("app-id"), ObjectType: sink.ObjectTypeApplication},
 		verb:   c.String("verb"),

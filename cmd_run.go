@@ -74,12 +74,13 @@ func sendFlags() []cli.Flag {
 			Usage: "how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3"},
 		&cli.StringFlag{Name: "summary-json", EnvVars: []string{"DRUID_SUMMARY_JSON"}, TakesFile: true,
 			Usage: "also write the run's summary as JSON to this file, for schedulers and dashboards"},
+		metricsFlag(),
 	)
 	return append(flags, checkpointFlags()...)
 }
 
 // newClient is the DRUID client of the send flags.
-func newClient(c *cli.Context, log zerolog.Logger, perUserTokens bool) (*sink.Client, error) {
+func newClient(c *cli.Context, log zerolog.Logger, perUserTokens bool, observe sink.ObserveFunc) (*sink.Client, error) {
 	client, err := sink.New(sink.Config{
 		Endpoint:      c.String("endpoint"),
 		EntryPoint:    c.String("entry-point"),
@@ -94,6 +95,7 @@ func newClient(c *cli.Context, log zerolog.Logger, perUserTokens bool) (*sink.Cl
 		Retries:       c.Int("retries"),
 		Limiter:       limiter(c),
 		Log:           log,
+		Observe:       observe,
 	})
 	if err != nil {
 		return nil, configError{err}
@@ -237,8 +239,13 @@ func migrate(c *cli.Context, command string) error {
 	if err := validateSendFlags(c); err != nil {
 		return err
 	}
+	mx, err := serveMetrics(c, log)
+	if err != nil {
+		return err
+	}
+	defer mx.close()
 
-	client, err := newClient(c, log, in.perUserTokens)
+	client, err := newClient(c, log, in.perUserTokens, mx.observe())
 	if err != nil {
 		return err
 	}
@@ -271,6 +278,7 @@ func migrate(c *cli.Context, command string) error {
 		OrderedKeys:       in.orderedKeys(),
 	}
 	setConcurrency(c, &cfg)
+	cfg.Live = mx.watch(command, job, client)
 	if guard != nil {
 		cfg.Prepare = guard.prepare
 	}

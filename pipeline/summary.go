@@ -162,18 +162,24 @@ func (t *tally) done() int64 {
 	return n
 }
 
+// counts is the run's counts so far; the summary's, and Live's.
+func (t *tally) counts() checkpoint.Counts {
+	return checkpoint.Counts{
+		Read:      t.read.Load(),
+		Skipped:   t.skipped.Load(),
+		Updated:   t.outcomes[0].Load(),
+		Partial:   t.outcomes[1].Load(),
+		Unchanged: t.outcomes[2].Load(),
+		Invalid:   t.outcomes[3].Load() + t.invalid.Load(),
+		Rejected:  t.outcomes[4].Load(),
+		Failed:    t.outcomes[5].Load(),
+	}
+}
+
 func (t *tally) summary(elapsed time.Duration) Summary {
-	s := Summary{Elapsed: elapsed, Codes: map[int]int64{}}
-	s.Read = t.read.Load()
-	s.Skipped = t.skipped.Load()
+	s := Summary{Counts: t.counts(), Elapsed: elapsed, Codes: map[int]int64{}}
 	s.StillRejected = t.stillRejected.Load()
 	s.Requests = t.requests.Load()
-	s.Updated = t.outcomes[0].Load()
-	s.Partial = t.outcomes[1].Load()
-	s.Unchanged = t.outcomes[2].Load()
-	s.Invalid = t.outcomes[3].Load() + t.invalid.Load()
-	s.Rejected = t.outcomes[4].Load()
-	s.Failed = t.outcomes[5].Load()
 	for c := range t.codes {
 		if n := t.codes[c].Load(); n > 0 {
 			s.Codes[c] = n

@@ -92,6 +92,9 @@ type Config struct {
 	// slow-down and a line when the job is back to full rate. Defaults to the zero Logger,
 	// which writes nothing.
 	Log zerolog.Logger
+	// Observe, when set, is told of every HTTP call the Client makes, token calls included,
+	// and of those of its Readers (see Client.Reader): for metrics. Nil observes nothing.
+	Observe ObserveFunc
 }
 
 // validate checks what the operator set. Its errors name the flag, and never repeat a value that
@@ -173,6 +176,7 @@ type Client struct {
 	retries    int
 	base, ceil time.Duration
 	log        zerolog.Logger
+	observe    ObserveFunc
 
 	// The limiter, its throttle and the hold, shared with the Readers made by Reader.
 	*gate
@@ -233,6 +237,7 @@ func New(cfg Config) (*Client, error) {
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
 		log:        cfg.Log,
+		observe:    cfg.Observe,
 		gate:       newGate(cfg.Limiter, cfg.Log),
 	}
 	return c, nil
@@ -466,15 +471,19 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		elapsed := time.Since(start)
+		c.observe.report(CallUpdate, 0, elapsed)
 		err = &callError{op: http.MethodPost, path: c.path, err: innerError(err)}
 		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts).
-			Float64("duration_ms", millis(time.Since(start))).Str("error", s.scrub(err.Error())).Msg("druid: update call")
+			Float64("duration_ms", millis(elapsed)).Str("error", s.scrub(err.Error())).Msg("druid: update call")
 		return 0, nil, err
 	}
 	code = resp.StatusCode
 	body, readErr := readBody(resp)
+	elapsed := time.Since(start)
+	c.observe.report(CallUpdate, code, elapsed)
 	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
-		Float64("duration_ms", millis(time.Since(start))).Msg("druid: update call")
+		Float64("duration_ms", millis(elapsed)).Msg("druid: update call")
 	c.noteAnswer(epoch, code)
 	if readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.

@@ -42,6 +42,8 @@ type clientTokens struct {
 	log    zerolog.Logger
 	now    func() time.Time // tests replace it to move the clock
 
+	observe ObserveFunc // told of every token call
+
 	mu     sync.Mutex
 	cur    *appToken    // nil until the first token
 	flight *tokenFlight // the token call in progress, if any
@@ -136,14 +138,18 @@ func (s *clientTokens) fetch(ctx context.Context) (*appToken, error) {
 	start := time.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
+		elapsed := time.Since(start)
+		s.observe.report(CallToken, 0, elapsed)
 		err = &callError{op: http.MethodPost, path: s.path, err: innerError(err)}
-		s.log.Debug().Int("status_code", 0).Float64("duration_ms", millis(time.Since(start))).
+		s.log.Debug().Int("status_code", 0).Float64("duration_ms", millis(elapsed)).
 			Str("error", s.scrub(err.Error())).Msg("druid: client token call")
 		return nil, err
 	}
 	code := resp.StatusCode
 	answer, readErr := readBody(resp)
-	s.log.Debug().Int("status_code", code).Float64("duration_ms", millis(time.Since(start))).Msg("druid: client token call")
+	elapsed := time.Since(start)
+	s.observe.report(CallToken, code, elapsed)
+	s.log.Debug().Int("status_code", code).Float64("duration_ms", millis(elapsed)).Msg("druid: client token call")
 	s.gate.noteAnswer(epoch, code)
 	if code != http.StatusOK {
 		return nil, grantRefusal(resp, answer, s.scrub)

@@ -122,15 +122,19 @@ func (s *send) grant(ctx context.Context) (code int, err error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		elapsed := time.Since(start)
+		c.observe.report(CallToken, 0, elapsed)
 		err = &callError{op: http.MethodPost, path: g.path, err: innerError(err)}
 		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts+1).
-			Float64("duration_ms", millis(time.Since(start))).Str("error", s.scrub(err.Error())).Msg("druid: token call")
+			Float64("duration_ms", millis(elapsed)).Str("error", s.scrub(err.Error())).Msg("druid: token call")
 		return 0, err
 	}
 	code = resp.StatusCode
 	answer, readErr := readBody(resp)
+	elapsed := time.Since(start)
+	c.observe.report(CallToken, code, elapsed)
 	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts+1).
-		Float64("duration_ms", millis(time.Since(start))).Msg("druid: token call")
+		Float64("duration_ms", millis(elapsed)).Msg("druid: token call")
 	c.noteAnswer(epoch, code)
 
 	if code == http.StatusOK {

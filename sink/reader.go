@@ -68,6 +68,9 @@ type ReaderConfig struct {
 	// Log receives one debug line per call and a warning when a token could not be renewed
 	// ahead of its expiry. Defaults to the zero Logger, which writes nothing.
 	Log zerolog.Logger
+	// Observe, when set, is told of every HTTP call the Reader makes, token calls included:
+	// for metrics. Nil observes nothing; Client.Reader then uses the Client's Config.Observe.
+	Observe ObserveFunc
 }
 
 // validate checks what the operator set. Its errors name the flag and never repeat a value
@@ -116,6 +119,7 @@ type Reader struct {
 	retries    int
 	base, ceil time.Duration
 	log        zerolog.Logger
+	observe    ObserveFunc
 }
 
 // NewReader checks cfg and returns a Reader with its own connections. No call is made before
@@ -189,11 +193,15 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
 		log:        cfg.Log,
+		observe:    cfg.Observe,
 	}
 	if shared != nil {
 		// The http.Client is the Reader's own, for its Timeout; the connections are not.
 		r.http.Transport = shared.http.Transport
 		r.gate = shared.gate
+		if r.observe == nil {
+			r.observe = shared.observe
+		}
 	} else {
 		r.http.Transport = newTransport(cfg.Concurrency)
 		r.ownsConns = true
@@ -205,14 +213,15 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		"client_secret": {cfg.ClientSecret},
 	}
 	r.tokens = &clientTokens{
-		url:    tu.String(),
-		path:   tu.Path,
-		form:   form.Encode(),
-		secret: cfg.ClientSecret,
-		http:   r.http,
-		gate:   r.gate,
-		log:    cfg.Log,
-		now:    time.Now,
+		url:     tu.String(),
+		path:    tu.Path,
+		form:    form.Encode(),
+		secret:  cfg.ClientSecret,
+		http:    r.http,
+		gate:    r.gate,
+		log:     cfg.Log,
+		now:     time.Now,
+		observe: r.observe,
 	}
 	return r, nil
 }
@@ -327,15 +336,19 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 	start := time.Now()
 	resp, err := r.http.Do(req)
 	if err != nil {
+		elapsed := time.Since(start)
+		r.observe.report(CallRead, 0, elapsed)
 		err = &callError{op: http.MethodGet, path: rd.path, err: innerError(err)}
 		r.log.Debug().Str("object_id", rd.id).Int("status_code", 0).Int("attempt", rd.attempts).
-			Float64("duration_ms", millis(time.Since(start))).Str("error", rd.scrub(err.Error())).Msg("druid: read user")
+			Float64("duration_ms", millis(elapsed)).Str("error", rd.scrub(err.Error())).Msg("druid: read user")
 		return nil, false, err
 	}
 	code := resp.StatusCode
 	body, readErr := readBody(resp)
+	elapsed := time.Since(start)
+	r.observe.report(CallRead, code, elapsed)
 	r.log.Debug().Str("object_id", rd.id).Int("status_code", code).Int("attempt", rd.attempts).
-		Float64("duration_ms", millis(time.Since(start))).Msg("druid: read user")
+		Float64("duration_ms", millis(elapsed)).Msg("druid: read user")
 	r.gate.noteAnswer(epoch, code)
 
 	switch code {

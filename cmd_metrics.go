@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/metrics"
+	"druid-migrate/pipeline"
+	"druid-migrate/sink"
+)
+
+// metricsShutdownTimeout bounds how long the end of a run waits for a scrape in progress.
+const metricsShutdownTimeout = 5 * time.Second
+
+// metricsFlag is --metrics-addr, a flag of the commands that send.
+func metricsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"DRUID_METRICS_ADDR"},
+		Usage: "serve Prometheus metrics at /metrics on this address while the run lasts, e.g. 127.0.0.1:9090 or :9090"}
+}
+
+// metricsServer serves a run's metrics on --metrics-addr from before the run starts until it
+// ends. A nil *metricsServer, without --metrics-addr, serves and observes nothing.
+type metricsServer struct {
+	run    *metrics.Run
+	srv    *http.Server
+	served chan struct{} // closed once Serve has returned
+}
+
+// serveMetrics listens on --metrics-addr and serves /metrics; it returns nil when the flag is
+// empty. An address it cannot listen on is a configuration error.
+func serveMetrics(c *cli.Context, log zerolog.Logger) (*metricsServer, error) {
+	addr := c.String("metrics-addr")
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, configErrorf("--metrics-addr: %w", err)
+	}
+	m := &metricsServer{run: metrics.New(), served: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.run.Handler())
+	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(m.served)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("metrics: serving stopped")
+		}
+	}()
+	log.Info().Str("metrics_addr", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+	return m, nil
+}
+
+// observe is what the run's client tells of its calls: nil without a server.
+func (m *metricsServer) observe() sink.ObserveFunc {
+	if m == nil {
+		return nil
+	}
+	return m.run.Observe
+}
+
+// watch shows the run's client and counts, and returns the pipeline.Live to run with.
+func (m *metricsServer) watch(command, job string, client *sink.Client) *pipeline.Live {
+	if m == nil {
+		return nil
+	}
+	live := &pipeline.Live{}
+	m.run.Watch(metrics.Info{Command: command, Job: job}, client.Stats, live)
+	return live
+}
+
+// close stops serving once the run has ended, letting a scrape in progress finish.
+func (m *metricsServer) close() {
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), metricsShutdownTimeout)
+	defer cancel()
+	if err := m.srv.Shutdown(ctx); err != nil {
+		m.srv.Close()
+	}
+	<-m.served
+}
