@@ -3,6 +3,7 @@ package mapping
 import (
 	"testing"
 
+	"druid-migrate/internal/sample"
 	"druid-migrate/source"
 )
 
@@ -60,4 +61,26 @@ func BenchmarkBuildParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
+}
+
+// BenchmarkBuildSample is Build alone on the users of internal/sample, the export the
+// end-to-end benchmarks run: dotted columns, no mapping file, no transforms.
+func BenchmarkBuildSample(b *testing.B) {
+	m, err := Compile(nil, sample.Header, Options{AppID: "app"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]source.Record, 1024)
+	for i := range recs {
+		recs[i] = source.Record{Line: i + 2, Values: sample.Row(i+1, "")}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := m.Build(recs[i%len(recs)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

@@ -57,6 +57,9 @@ func FuzzBuild(f *testing.F) {
 			return
 		}
 		checkBody(t, p.Body)
+		if want, err := json.Marshal(&p.Request); err != nil || string(want) != string(p.Body) {
+			t.Fatalf("body %q, json.Marshal gives %q (%v)", p.Body, want, err)
+		}
 	})
 }
 

@@ -1,12 +1,12 @@
 package mapping
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"druid-migrate/sink"
 	"druid-migrate/source"
@@ -44,11 +44,12 @@ type Mapper struct {
 	ids         []idSlot // one per id name, sorted
 	addrTypes   []string // sorted, so items come out sorted by type
 	assertTypes []string // sorted, likewise
-	datas       int      // number of data names, to size the map
+	dataNames   []string // sorted, likewise
 
 	actor  sink.Actor
 	verb   string
 	device string
+	body   bodyTemplate
 }
 
 // op is one column or constant, compiled: where its value comes from, how it is reshaped and
@@ -115,6 +116,7 @@ func Compile(f *File, header []string, opts Options) (*Mapper, error) {
 	if err := m.assignSlots(); err != nil {
 		return nil, err
 	}
+	m.body = newBodyTemplate(m)
 	return m, nil
 }
 
@@ -230,12 +232,14 @@ func (m *Mapper) assignSlots() error {
 	sort.Slice(m.ids, func(i, j int) bool { return m.ids[i].name < m.ids[j].name })
 	m.addrTypes = sortedKeys(addrs)
 	m.assertTypes = sortedKeys(asserts)
-	m.datas = len(datas)
+	m.dataNames = sortedKeys(datas)
 	for i := range m.ops {
 		o := &m.ops[i]
 		switch o.tgt.kind {
 		case kindID, kindIDConfirmed:
 			o.slot = sort.Search(len(m.ids), func(j int) bool { return m.ids[j].name >= o.tgt.name })
+		case kindData:
+			o.slot = sort.SearchStrings(m.dataNames, o.tgt.name)
 		case kindAddress:
 			o.slot = sort.SearchStrings(m.addrTypes, o.tgt.name)
 		case kindAssertion:
@@ -330,7 +334,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: "key", Reason: "the key is empty"}
 	}
 
-	p := &sink.Payload{Key: key, Line: rec.Line}
+	mem := &payloadMem{}
+	p := &mem.payload
+	p.Key, p.Line = key, rec.Line
 	p.Request = sink.Request{
 		Actor:  m.actor,
 		Verb:   m.verb,
@@ -338,7 +344,19 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		Source: sink.Device{ID: m.device, ObjectType: sink.ObjectTypeDevice},
 	}
 	u := &p.Request.Object
-	b := newBuild(m)
+	// The ids' scratch stays on the stack for the few ids a user has; the collections' scratch
+	// becomes the payload's items.
+	var idBuf [8]idValue
+	ids := append(idBuf[:0], make([]idValue, len(m.ids))...)
+	var dataBuf [8]string
+	datas := append(dataBuf[:0], make([]string, len(m.dataNames))...)
+	var b build
+	if len(m.addrTypes) > 0 {
+		b.addrs = make([]sink.Address, len(m.addrTypes))
+	}
+	if len(m.assertTypes) > 0 {
+		b.asserts = make([]sink.Assertion, len(m.assertTypes))
+	}
 	invalid := func(o *op, reason string) error {
 		return &RecordError{Line: rec.Line, Key: key, Column: o.column, Field: o.tgt.path, Reason: reason}
 	}
@@ -352,7 +370,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			var reason string
 			if o.idx == m.key.idx {
 				v = key // the same cell through the same transforms
-			} else if strings.TrimSpace(rec.Values[o.idx]) == EmptyMarker {
+			} else if isEmptyMarker(rec.Values[o.idx]) {
 				p.Empty = append(p.Empty, o.tgt.path) // left out, and removed even in merge mode
 				continue
 			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
@@ -377,15 +395,12 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		case kindDevice:
 			p.Request.Source.ID = v
 		case kindID:
-			b.ids[o.slot].value = v
+			ids[o.slot].value = v
 		case kindIDConfirmed:
 			c, _ := parseBool(v)
-			b.ids[o.slot].confirmed = &c
+			ids[o.slot].confirmed, ids[o.slot].hasConfirmed = c, true
 		case kindData:
-			if u.Datas == nil {
-				u.Datas = make(map[string]sink.Data, m.datas)
-			}
-			u.Datas[o.tgt.name] = sink.Data{ObjectType: sink.ObjectTypeUserData, Value: v}
+			datas[o.slot] = v
 		case kindAddress:
 			b.setAddress(o, v)
 		case kindAssertion:
@@ -397,9 +412,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	}
 
 	for i, s := range m.ids {
-		id := b.ids[i]
+		id := &ids[i]
 		if id.value == "" {
-			if id.confirmed != nil {
+			if id.hasConfirmed {
 				return nil, &RecordError{Line: rec.Line, Key: key, Column: s.confirmedColumn,
 					Field: "ids." + s.name + ".confirmed", Reason: "set, but ids." + s.name + " has no value"}
 			}
@@ -408,10 +423,23 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		if u.IDs == nil {
 			u.IDs = make(map[string]sink.ID, len(m.ids))
 		}
-		u.IDs[s.name] = sink.ID{ObjectType: sink.ObjectTypeUserID, Value: id.value, Confirmed: id.confirmed}
+		var confirmed *bool
+		if id.hasConfirmed {
+			confirmed = mem.confirmed(i, id.confirmed)
+		}
+		u.IDs[s.name] = sink.ID{ObjectType: sink.ObjectTypeUserID, Value: id.value, Confirmed: confirmed}
 	}
-	u.Addresses = b.addresses()
-	u.Assertions = b.assertions()
+	for i, name := range m.dataNames {
+		if datas[i] == "" {
+			continue
+		}
+		if u.Datas == nil {
+			u.Datas = make(map[string]sink.Data, len(m.dataNames))
+		}
+		u.Datas[name] = sink.Data{ObjectType: sink.ObjectTypeUserData, Value: datas[i]}
+	}
+	u.Addresses = b.addresses(&mem.addresses)
+	u.Assertions = b.assertions(&mem.assertions)
 
 	if missing := missingSections(u); len(missing) > 0 {
 		return nil, &RecordError{Line: rec.Line, Key: key, Field: missing[0],
@@ -419,13 +447,58 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 				"assertions in every update, and sending this one would wipe the user's data"}
 	}
 
-	body, err := json.Marshal(&p.Request)
-	if err != nil {
-		// Unreachable with these types; kept so that a future field cannot panic the run.
-		return nil, &RecordError{Line: rec.Line, Key: key, Reason: "encode payload: " + err.Error()}
-	}
-	p.Body = body
+	p.Body = m.encodeBody(&p.Request, ids, datas)
 	return p, nil
+}
+
+// payloadMem is the memory of one built payload: the payload, its collections and the
+// confirmed flags its ids point to, in one allocation rather than one each.
+type payloadMem struct {
+	payload    sink.Payload
+	addresses  sink.Addresses
+	assertions sink.Assertions
+	flags      [4]bool
+}
+
+// confirmed returns a pointer to a confirmed flag of value v for the i-th id slot.
+func (mem *payloadMem) confirmed(i int, v bool) *bool {
+	var p *bool
+	if i < len(mem.flags) {
+		p = &mem.flags[i]
+	} else {
+		p = new(bool)
+	}
+	*p = v
+	return p
+}
+
+// isEmptyMarker reports whether a cell holds EmptyMarker, white space around it allowed. The
+// first byte tells most cells apart at no cost.
+func isEmptyMarker(cell string) bool {
+	if len(cell) < len(EmptyMarker) || cell[0] != '<' && !isSpaceByte(cell[0]) && cell[0] < utf8.RuneSelf {
+		return false
+	}
+	return strings.TrimSpace(cell) == EmptyMarker
+}
+
+// isBlank reports whether strings.TrimSpace(s) is "", deciding an ASCII cell at its first
+// byte that is not white space.
+func isBlank(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.TrimSpace(s[i:]) == ""
+		}
+		if !isSpaceByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isSpaceByte reports whether c is ASCII white space as unicode.IsSpace (and so TrimSpace) has it.
+func isSpaceByte(c byte) bool {
+	return c == ' ' || '\t' <= c && c <= '\r'
 }
 
 // EmptyMarker is the cell value that says "this field must go": the field is left out of the
@@ -455,7 +528,7 @@ func (m *Mapper) keyField() string {
 // value reads one cell through its column's transforms. An empty or blank cell is no value
 // unless the column's map lists "".
 func (m *Mapper) value(o *op, cell string) (v, reason string) {
-	if strings.TrimSpace(cell) == "" {
+	if isBlank(cell) {
 		if !o.xf.mapEmpty {
 			return "", ""
 		}
@@ -479,25 +552,18 @@ func missingSections(u *sink.User) []string {
 	return missing
 }
 
-// build is the scratch of one Build call: the slotted parts of the payload before they become
-// maps and sorted collections. A slot whose Type is still "" was not filled.
+// build is the scratch of one Build call: the slotted collections of the payload before they
+// are packed. A slot whose Type is still "" was not filled.
 type build struct {
-	ids     []idValue
 	addrs   []sink.Address
 	asserts []sink.Assertion
 }
 
+// idValue is the scratch of one id slot, before the ids become a map.
 type idValue struct {
-	value     string
-	confirmed *bool
-}
-
-func newBuild(m *Mapper) *build {
-	return &build{
-		ids:     make([]idValue, len(m.ids)),
-		addrs:   make([]sink.Address, len(m.addrTypes)),
-		asserts: make([]sink.Assertion, len(m.assertTypes)),
-	}
+	value        string
+	confirmed    bool
+	hasConfirmed bool // ids.<name>.confirmed was given
 }
 
 func (b *build) setAddress(o *op, v string) {
@@ -520,7 +586,7 @@ func (b *build) setAddress(o *op, v string) {
 // addresses returns the addresses that have at least one field, sorted by type (the slots
 // are), or nil when there are none: addresses are optional, and an empty collection would
 // tell DRUID nothing more than its absence.
-func (b *build) addresses() *sink.Addresses {
+func (b *build) addresses(c *sink.Addresses) *sink.Addresses {
 	// The filled slots are packed in place: the scratch becomes the payload's items, sorted
 	// because the slots are, at no further allocation.
 	items := b.addrs[:0]
@@ -532,10 +598,11 @@ func (b *build) addresses() *sink.Addresses {
 	if len(items) == 0 {
 		return nil
 	}
-	return &sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
+	*c = sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
+	return c
 }
 
-func (b *build) assertions() *sink.Assertions {
+func (b *build) assertions(c *sink.Assertions) *sink.Assertions {
 	items := b.asserts[:0]
 	for _, a := range b.asserts {
 		if a.Type != "" {
@@ -545,7 +612,8 @@ func (b *build) assertions() *sink.Assertions {
 	if len(items) == 0 {
 		return nil
 	}
-	return &sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
+	*c = sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
+	return c
 }
 
 // Mask returns the same request with object.password replaced by "********" when it is set,
