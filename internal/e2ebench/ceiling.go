@@ -28,7 +28,7 @@ const ceilingEnv = "E2EBENCH_CEILING_URL"
 // ceiling measures the fastest this machine, its loopback and the simulator can serve the
 // update calls of -users users with -concurrency clients: the yardstick of the throughput runs.
 func (b *bench) ceiling(ctx context.Context) *scenario {
-	s := &scenario{name: "ceiling (fixed bodies)", users: b.cfg.users}
+	s := &scenario{name: "ceiling (prebuilt bodies)", users: b.cfg.users}
 	sim, err := startSim(0, false)
 	if err != nil {
 		s.err = err
@@ -96,12 +96,12 @@ func ceilingMain(url string, args []string) int {
 		fmt.Fprintln(os.Stderr, "ceiling client:", err)
 		return 2
 	}
-	bodies, err := ceilingBodies(cfg.concurrency)
+	bodies, err := ceilingBodies(cfg.users)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling client:", err)
 		return 2
 	}
-	rep := ceilingCalls(url+druidsim.UpdatePath, bodies, cfg.users)
+	rep := ceilingCalls(url+druidsim.UpdatePath, bodies, cfg.concurrency)
 	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling client:", err)
 		return 2
@@ -109,57 +109,53 @@ func ceilingMain(url string, args []string) int {
 	return 0
 }
 
-// bodyPair is the two prebuilt versions of one user's update that a ceiling goroutine sends in
-// turn.
-type bodyPair struct {
+// prebuilt is one user's update, built before the clock matters.
+type prebuilt struct {
 	locale string
-	body   [2][]byte
+	body   []byte
 }
 
-// ceilingBodies builds, the way druid-migrate does (the mapping package over sample rows), two
-// versions of the update of each of the first n sample users, differing in the name.
+// ceilingBodies builds, the way druid-migrate does (the mapping package over the sample rows),
+// the update of each of the n users of the runs' export.
 //
-// Not one body for everyone: the simulator answers a replacement equal to the user's state 304,
-// with no body, so one body sent over and over would measure a cheaper answer than the 200 and
-// content.user the runs get. Each goroutine owns a user and alternates its two bodies, so every
-// call changes its user and is answered 200, spread over the simulator's locks like a run's;
-// and the bodies are still built once, before the clock matters.
-func ceilingBodies(n int) ([]bodyPair, error) {
+// One body per user, not one for everyone: the simulator's work depends on the users it holds
+// and on the answer (a replacement equal to the user's state is answered 304, with no body), so
+// the ceiling sends the very updates the runs send, to the same users, and the only difference
+// left between the two is the client: no source, no validation, no checkpoint.
+func ceilingBodies(n int) ([]prebuilt, error) {
 	m, err := mapping.Compile(nil, sample.Header, mapping.Options{AppID: appID})
 	if err != nil {
 		return nil, err
 	}
-	pairs := make([]bodyPair, n)
-	for g := range pairs {
-		i := g + 1
-		for v, variant := range []string{"", "-b"} {
-			p, err := m.Build(source.Record{Line: i + 1, Values: sample.Row(i, variant)})
-			if err != nil {
-				return nil, fmt.Errorf("sample user %d: %w", i, err)
-			}
-			pairs[g].body[v], pairs[g].locale = p.Body, p.Locale
+	bodies := make([]prebuilt, n)
+	for k := range bodies {
+		i := k + 1
+		p, err := m.Build(source.Record{Line: i + 1, Values: sample.Row(i, "")})
+		if err != nil {
+			return nil, fmt.Errorf("sample user %d: %w", i, err)
 		}
+		bodies[k] = prebuilt{locale: p.Locale, body: p.Body}
 	}
-	return pairs, nil
+	return bodies, nil
 }
 
-// ceilingCalls makes calls update calls to url, len(bodies) at a time, with the headers
-// druid-migrate sends, over one client that keeps a connection per goroutine.
-func ceilingCalls(url string, bodies []bodyPair, calls int) ceilingReport {
+// ceilingCalls sends every body to url, concurrency at a time, with the headers druid-migrate
+// sends, over one client that keeps a connection per goroutine.
+func ceilingCalls(url string, bodies []prebuilt, concurrency int) ceilingReport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = max(tr.MaxIdleConns, len(bodies))
-	tr.MaxIdleConnsPerHost = len(bodies)
+	tr.MaxIdleConns = max(tr.MaxIdleConns, concurrency)
+	tr.MaxIdleConnsPerHost = concurrency
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
 	var next atomic.Int64
-	reports := make([]ceilingReport, len(bodies))
+	reports := make([]ceilingReport, concurrency)
 	var wg sync.WaitGroup
-	for g := range bodies {
+	for g := range reports {
 		wg.Go(func() {
 			rep := &reports[g]
 			rep.Codes = map[int]int64{}
-			for k := 0; next.Add(1) <= int64(calls); k++ {
-				code, err := post(client, url, bodies[g].body[k%2], bodies[g].locale)
+			for k := next.Add(1) - 1; k < int64(len(bodies)); k = next.Add(1) - 1 {
+				code, err := post(client, url, bodies[k].body, bodies[k].locale)
 				if err != nil {
 					if rep.Errors == 0 {
 						rep.FirstError = err.Error()

@@ -9,7 +9,8 @@
 // the DRUID simulator on loopback from its own process, and runs every scenario as a child
 // process whose wall time, CPU time and peak resident memory it measures:
 //
-//   - ceiling: this program again, as a client that only POSTs prebuilt bodies: the most the
+//   - ceiling: this program again, as a client that only POSTs prebuilt bodies (one per user of
+//     the runs, to the same users): the most the
 //     HTTP path and the simulator allow on this machine, the yardstick of the throughput runs;
 //   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
 //   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
