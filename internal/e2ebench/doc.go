@@ -10,8 +10,8 @@
 // process whose wall time, CPU time and peak resident memory it measures:
 //
 //   - ceiling: this program again, as a client that only POSTs prebuilt bodies (one per user of
-//     the runs, to the same users): the most the
-//     HTTP path and the simulator allow on this machine, the yardstick of the throughput runs;
+//     the runs, to the same users): the most the HTTP path and the simulator allow on this
+//     machine, the yardstick of the throughput runs;
 //   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
 //   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
 //   - the big runs again on the same checkpoint: every user skipped;
