@@ -14,11 +14,7 @@
 //     timeout makes another process's writer wait rather than fail.
 //   - Postgres, chosen by a postgres:// or postgresql:// checkpoint URL, through a pgx pool, for
 //     jobs that run on several machines or want the checkpoint beside the CRM. Options.Schema
-//     puts the tables in a schema of their own. Its sessions write with synchronous_commit=off
-//     unless the URL sets it, for the same durability as SQLite's: a write acknowledged
-//     survives this process being killed, and only a crash of the server can lose its last
-//     fraction of a second. Backups alone are written with synchronous_commit=on, since each
-//     is the only copy of a user's state before its update.
+//     puts the tables in a schema of their own.
 //
 // Both are created by the numbered SQL files of package migrations; Open never changes the
 // schema, Store.Migrate does, and upgrades a checkpoint that an older druid-migrate created. The

@@ -82,14 +82,6 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		// So that a DBA sees who holds the connections.
 		cfg.ConnConfig.RuntimeParams["application_name"] = "druid-migrate"
 	}
-	if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
-		// The durability of the SQLite checkpoint (see the package documentation): a commit
-		// survives this process being killed, and only a crash of the server can lose its last
-		// fraction of a second, whose users are then sent again with the same payload. Waiting
-		// for the WAL's fsync instead made every group commit as slow as the disk. A URL with
-		// ?synchronous_commit=on restores the server's setting.
-		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	}
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -596,16 +588,7 @@ func (s *Postgres) SaveBackups(ctx context.Context, rows []Backup) error {
 		jobs[i], runIDs[i], keys[i], objectIDs[i] = b.Job, b.RunID, b.Key, b.ObjectID
 		states[i], times[i] = string(b.State), b.CreatedAt
 	}
-	// A backup is the only copy of a user's state before the run replaces it: it is flushed to
-	// disk before the update is sent, whatever synchronous_commit the outcomes are written with.
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit TO on"); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, s.sql.saveBackups, jobs, runIDs, keys, objectIDs, states, times)
-		return err
-	})
-	if err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql.saveBackups, jobs, runIDs, keys, objectIDs, states, times); err != nil {
 		return s.fail(ctx, what, err)
 	}
 	return nil

@@ -360,35 +360,3 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
-
-func TestPostgresOutcomesAreWrittenWithoutWaitingForTheDisk(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	dsn := pgtest.DB(t)
-	setting := func(s *Postgres) string {
-		var v string
-		require.NoError(t, s.pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&v))
-		return v
-	}
-
-	s, err := OpenPostgres(ctx, dsn, Options{})
-	require.NoError(t, err)
-	defer s.Close()
-	require.Equal(t, "off", setting(s), "group commits must not wait for the WAL's fsync")
-
-	// The operator's URL wins.
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	strict, err := OpenPostgres(ctx, dsn+sep+"synchronous_commit=on", Options{})
-	require.NoError(t, err)
-	defer strict.Close()
-	require.Equal(t, "on", setting(strict))
-
-	// A backup, the only copy of a user's state, asks for the disk in a transaction of its own,
-	// which leaves the session as it was.
-	require.NoError(t, s.Migrate(ctx))
-	require.NoError(t, s.SaveBackups(ctx, []Backup{{Job: "job", RunID: 1, Key: "ana", State: []byte(`{"objectType":"user"}`)}}))
-	require.Equal(t, "off", setting(s))
-}
