@@ -16,11 +16,12 @@ import (
 // first.
 const KeylessPrefix = "#line "
 
-// seenKeys remembers the keys of a run to reject repeats. From a source ordered by key it
-// remembers only the last key, since a repeat follows its first: memory stays flat however many
-// users the run reads. Otherwise it holds a 64-bit hash per key rather than the key, so that
-// memory stays small for millions of users; a false repeat would need a collision of maphash's
-// 64 bits.
+// seenKeys remembers the keys read so far to reject repeats, deciding each record at once. From
+// a source ordered by key it remembers only the last key, since a repeat follows its first:
+// memory stays flat however many users are read. Otherwise it holds a 64-bit hash per key
+// rather than the key; a false repeat would need a collision of maphash's 64 bits. A run reads
+// unordered sources with repeats instead, whose memory does not grow with the users; the dry
+// run, which must decide each record as it reads it, still uses this map.
 type seenKeys struct {
 	ordered  bool
 	last     string
@@ -54,6 +55,34 @@ func (s *seenKeys) add(key string, line int) (first int, repeat bool) {
 	return 0, false
 }
 
+// mapped is one record after mapping, before the rules that span records: the work that needs
+// no other record, which a run does on every core.
+type mapped struct {
+	payload *sink.Payload // nil when the record is invalid
+	err     error         // why the record is invalid
+	key     string        // the payload's key, or the one err names; "" when the record has none
+	line    int
+	// The payload hash, when computed ahead (hashed); hashErr ends the run once the record is
+	// found to be sent.
+	hash    string
+	hashErr error
+	hashed  bool
+}
+
+// mapRecord builds rec's payload.
+func mapRecord(b Builder, rec source.Record) mapped {
+	p, err := b.Build(rec)
+	if err != nil {
+		m := mapped{line: rec.Line, err: err}
+		var re *mapping.RecordError
+		if errors.As(err, &re) {
+			m.key = re.Key
+		}
+		return m
+	}
+	return mapped{payload: p, key: p.Key, line: rec.Line}
+}
+
 // built is one record after mapping: a payload ready to send, or the reason it cannot be sent
 // together with the key its outcome is recorded under.
 type built struct {
@@ -61,33 +90,39 @@ type built struct {
 	key     string
 	line    int
 	invalid string // why the record is invalid; empty for a valid one
+	hash    string // the payload hash of a valid record, once the run has computed it
 }
 
-// buildRecord maps rec and applies the rules of a run that span records (SPEC §3): a key that
-// repeats an earlier record's is invalid.
-func buildRecord(b Builder, seen *seenKeys, rec source.Record) built {
-	p, err := b.Build(rec)
-	if err != nil {
-		out := built{line: rec.Line, invalid: err.Error()}
-		var re *mapping.RecordError
-		if errors.As(err, &re) && re.Key != "" {
-			if _, repeat := seen.add(re.Key, rec.Line); !repeat {
-				out.key = re.Key
-			}
-		}
-		if out.key == "" {
-			out.key = keyless(rec.Line)
+// decide applies the rule that a key repeating an earlier record's is invalid (SPEC §3): repeat
+// says whether it does, and first is then the line of that earlier record. The earlier record
+// keeps the key; the repeat is recorded under its line.
+func (m mapped) decide(first int, repeat bool) built {
+	switch {
+	case m.payload == nil:
+		out := built{key: m.key, line: m.line, invalid: m.err.Error()}
+		if out.key == "" || repeat {
+			out.key = keyless(m.line)
 		}
 		return out
-	}
-	if first, repeat := seen.add(p.Key, rec.Line); repeat {
+	case repeat:
 		return built{
-			key:     keyless(rec.Line),
-			line:    rec.Line,
-			invalid: fmt.Sprintf("line %d (key %q): key: repeats the key of line %d; only the first is sent", rec.Line, p.Key, first),
+			key:     keyless(m.line),
+			line:    m.line,
+			invalid: fmt.Sprintf("line %d (key %q): key: repeats the key of line %d; only the first is sent", m.line, m.key, first),
 		}
 	}
-	return built{payload: p, key: p.Key, line: rec.Line}
+	return built{payload: m.payload, key: m.key, line: m.line}
+}
+
+// buildRecord maps rec and decides at once whether its key repeats an earlier one.
+func buildRecord(b Builder, seen *seenKeys, rec source.Record) built {
+	m := mapRecord(b, rec)
+	var first int
+	var repeat bool
+	if m.key != "" {
+		first, repeat = seen.add(m.key, m.line)
+	}
+	return m.decide(first, repeat)
 }
 
 func keyless(line int) string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -145,7 +144,6 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 		store:  st,
 		send:   s,
 		hasher: NewHasher(cfg.Job),
-		seen:   newSeenKeys(cfg.OrderedKeys),
 		tally:  newTally(),
 	}
 	cfg.Live.watch(r.tally)
@@ -199,7 +197,6 @@ type run struct {
 	store       Store
 	send        Sender
 	hasher      *Hasher
-	seen        *seenKeys
 	crew        *crew
 	tally       *tally
 	commit      *committer
@@ -207,36 +204,6 @@ type run struct {
 	readCtx     context.Context
 	sendCtx     context.Context
 	stopReading context.CancelCauseFunc
-}
-
-// produce reads, builds and validates records, and hands each batch to dispatch.
-func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error {
-	batch := make([]built, 0, r.cfg.LookupBatch)
-	for r.cfg.Limit <= 0 || r.tally.read.Load() < r.cfg.Limit {
-		rec, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("read source: %w", err)
-		}
-		b := buildRecord(r.build, r.seen, rec)
-		if r.cfg.Select != nil && (strings.HasPrefix(b.key, KeylessPrefix) || !r.cfg.Select(b.key)) {
-			continue
-		}
-		r.tally.read.Add(1)
-		batch = append(batch, b)
-		if len(batch) == cap(batch) {
-			if err := r.dispatch(ctx, batch, workers); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	return r.dispatch(ctx, batch, workers)
 }
 
 // dispatch records the batch's invalid records, looks its valid users up in the checkpoint in
@@ -249,8 +216,7 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 	}
 	var invalid []checkpoint.Row
 	keys := make([]string, 0, len(batch))
-	hashes := make([]string, len(batch))
-	for i, b := range batch {
+	for _, b := range batch {
 		if b.invalid != "" {
 			invalid = append(invalid, checkpoint.Row{
 				Job: r.cfg.Job, Key: b.key, Outcome: string(sink.Invalid), Error: b.invalid, RunID: r.cfg.RunID,
@@ -258,11 +224,6 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 			r.cfg.Log.Warn().Str("user_key", b.key).Int("line", b.line).Str("error", b.invalid).Msg("invalid record")
 			continue
 		}
-		h, err := r.hasher.Hash(b.payload)
-		if err != nil {
-			return fmt.Errorf("line %d: %w", b.line, err)
-		}
-		hashes[i] = h
 		keys = append(keys, b.key)
 	}
 	if len(invalid) > 0 {
@@ -283,18 +244,18 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 			return err
 		}
 	}
-	for i, b := range batch {
+	for _, b := range batch {
 		if b.invalid != "" {
 			continue
 		}
-		if p, ok := prior[b.key]; ok && p.PayloadHash == hashes[i] && sink.Outcome(p.Outcome).Answered() {
+		if p, ok := prior[b.key]; ok && p.PayloadHash == b.hash && sink.Outcome(p.Outcome).Answered() {
 			r.tally.skip(sink.Outcome(p.Outcome))
 			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.launch(workers, b.payload, hashes[i])
+		r.launch(workers, b.payload, b.hash)
 	}
 	return nil
 }
