@@ -32,9 +32,14 @@ type Postgres struct {
 	schema  string   // unquoted
 	secrets []string // passwords the URL or the environment hold, scrubbed from every error
 	sql     pgSQL
+	writers int // groups written at once: see ParallelWrites
 }
 
 var _ Store = (*Postgres)(nil)
+
+// ParallelWrites says how many Writes a run may have under way at once: pgWriters, leaving room
+// in the pool for a look-up and a Select.
+func (s *Postgres) ParallelWrites() int { return s.writers }
 
 // OpenPostgres opens the Postgres checkpoint at the URL dsn and checks, within ctx, that it can
 // be reached.
@@ -96,6 +101,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		schema:  schema,
 		secrets: secrets,
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
+		writers: max(1, min(pgWriters, maxConns-2)),
 	}, nil
 }
 

@@ -17,10 +17,16 @@ import (
 const SQLiteDefault = "druid-migrate.db"
 
 // MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0. A run holds at most
-// three connections at once — the committer's Write, the reader's Prior look-up, and a Select
-// whose callback uses the store — and a checkpoint that shares a server with the CRM should take
-// no more of its max_connections than that, plus one to spare.
-const MaxConnsDefault = 4
+// pgWriters+2 connections at once — the committer's Writes, the reader's Prior look-up, and a
+// Select whose callback uses the store — and a checkpoint that shares a server with the CRM
+// should take no more of its max_connections than that, plus one to spare.
+const MaxConnsDefault = pgWriters + 3
+
+// pgWriters is how many groups of outcomes a Postgres checkpoint writes at once, each in a
+// transaction of its own: a commit waits for the server's disk, and the server flushes its log
+// once for every transaction committing meanwhile, so three writers make three groups durable
+// in the time of one. Fewer when Options.MaxConns leaves no room.
+const pgWriters = 3
 
 // ConnectTimeoutDefault bounds each attempt to connect to Postgres when the URL sets no
 // connect_timeout: an unreachable checkpoint must fail the start of a job in seconds, not hang

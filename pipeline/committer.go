@@ -23,15 +23,26 @@ const (
 // committer is the single writer of the checkpoint. It group-commits: each transaction carries
 // every outcome that arrived while the previous one was being written, so batches grow with
 // throughput, while a writer waits for its own outcome to be durable — the outcomes not yet
-// durable never exceed the writers waiting, one per worker plus the producer.
+// durable never exceed the writers waiting, one per worker plus the producer. A store that
+// writes in parallel (ParallelWriter) gets that many groups at once; no two hold the same user,
+// since a run sends each user once.
 type committer struct {
 	store  Store
 	outage *outage
 	// sending returns how many workers are calling DRUID now: the outcomes that may still join
 	// a group. With none, the group is written at once.
 	sending func() int64
-	in      chan *pending
-	wg      sync.WaitGroup
+	// flushing holds a token per group being written: as many as the store writes at once.
+	flushing chan struct{}
+	in       chan *pending
+	wg       sync.WaitGroup
+}
+
+// ParallelWriter is a Store that can write several groups at once, each in a transaction of
+// its own: Postgres, whose commits wait for the disk, makes one flush of its log serve every
+// transaction that commits meanwhile. SQLite has a single writer and does not implement it.
+type ParallelWriter interface {
+	ParallelWrites() int
 }
 
 type pending struct {
@@ -40,7 +51,12 @@ type pending struct {
 }
 
 func newCommitter(st Store, o *outage, sending func() int64) *committer {
-	c := &committer{store: st, outage: o, sending: sending, in: make(chan *pending, 64)}
+	parallel := 1
+	if pw, ok := st.(ParallelWriter); ok {
+		parallel = max(1, pw.ParallelWrites())
+	}
+	c := &committer{store: st, outage: o, sending: sending, in: make(chan *pending, 64),
+		flushing: make(chan struct{}, parallel)}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -61,15 +77,11 @@ func (c *committer) close() {
 
 func (c *committer) loop() {
 	defer c.wg.Done()
-	var (
-		group []*pending
-		rows  []checkpoint.Row
-	)
 	wait := time.NewTimer(linger)
 	wait.Stop()
 	for first := range c.in {
-		group = append(group[:0], first)
-		rows = append(rows[:0], first.rows...)
+		group := []*pending{first}
+		rows := append([]checkpoint.Row(nil), first.rows...)
 		wait.Reset(linger)
 		for len(rows) < maxGroup {
 			p, ok := c.next(wait.C)
@@ -80,10 +92,14 @@ func (c *committer) loop() {
 			rows = append(rows, p.rows...)
 		}
 		wait.Stop()
-		err := c.flush(rows)
-		for _, p := range group {
-			p.done <- err
-		}
+		c.flushing <- struct{}{}
+		c.wg.Go(func() {
+			defer func() { <-c.flushing }()
+			err := c.flush(rows)
+			for _, p := range group {
+				p.done <- err
+			}
+		})
 	}
 }
 
