@@ -41,12 +41,63 @@ type SQLite struct {
 	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
 	// others wait on the mutex, in order, instead of polling in the busy handler.
 	writeMu sync.Mutex
-	// upsert is Write's statement, prepared once (under writeMu) rather than in every
-	// transaction: groups are small when outcomes arrive fast, and parsing it each time cost as
-	// much as the rows.
-	upsert *sql.Stmt
-	// insertBackup is SaveBackups' statement, prepared once for the same reason.
-	insertBackup *sql.Stmt
+	// writer is the connection every write goes through, under writeMu; nil until the first
+	// write, and again after a write left it in doubt.
+	writer *sqliteWriter
+}
+
+// sqliteWriter is a connection kept for writing, with its statements prepared once. Groups are
+// small when outcomes arrive fast, and each transaction begun through database/sql prepared
+// its BEGIN and COMMIT anew, and prepared the write's statement again whenever the transaction
+// landed on another connection of the pool: together as much work as the rows.
+type sqliteWriter struct {
+	conn                    *sql.Conn
+	begin, commit, rollback *sql.Stmt
+	stmts                   map[string]*sql.Stmt // by query
+}
+
+func (w *sqliteWriter) prepare(ctx context.Context, query string) (*sql.Stmt, error) {
+	if stmt := w.stmts[query]; stmt != nil {
+		return stmt, nil
+	}
+	stmt, err := w.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[query] = stmt
+	return stmt, nil
+}
+
+func (w *sqliteWriter) close() {
+	for _, stmt := range w.stmts {
+		_ = stmt.Close()
+	}
+	_ = w.conn.Close()
+}
+
+// writeConn returns the writer, opening it when there is none. Callers hold writeMu.
+func (s *SQLite) writeConn(ctx context.Context) (*sqliteWriter, error) {
+	if s.writer != nil {
+		return s.writer, nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &sqliteWriter{conn: conn, stmts: make(map[string]*sql.Stmt)}
+	// IMMEDIATE: the write lock is taken at BEGIN, as _txlock=immediate does for the pool's
+	// transactions, so that the busy handler waits for another process's writer.
+	if w.begin, err = w.prepare(ctx, "BEGIN IMMEDIATE"); err == nil {
+		if w.commit, err = w.prepare(ctx, "COMMIT"); err == nil {
+			w.rollback, err = w.prepare(ctx, "ROLLBACK")
+		}
+	}
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	s.writer = w
+	return w, nil
 }
 
 var _ Store = (*SQLite)(nil)
@@ -232,43 +283,59 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
 
-	return s.execEach(ctx, what, &s.upsert, sqliteUpsert, len(prepared), func(i int) (string, []any) {
+	return s.execEach(ctx, what, sqliteUpsert, len(prepared), func(i int) (string, []any) {
 		r := prepared[i]
 		return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
 			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
 	})
 }
 
-// execEach runs the statement *stmt once per row, in one transaction under the write lock. The
-// statement is prepared once, on first use, rather than in every transaction: groups are small
-// when outcomes arrive fast, and parsing it each time cost as much as the rows. args gives a
-// row's key, for errors, and its arguments.
-func (s *SQLite) execEach(ctx context.Context, what string, stmt **sql.Stmt, query string, n int,
+// execEach runs query once per row, in one transaction on the writer under the write lock. args
+// gives a row's key, for errors, and its arguments.
+func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
 	args func(i int) (key string, values []any)) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	w, err := s.writeConn(ctx)
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	if *stmt == nil {
-		if *stmt, err = s.db.PrepareContext(ctx, query); err != nil {
-			return s.fail(ctx, what, err)
-		}
+	stmt, err := w.prepare(ctx, query)
+	if err != nil {
+		return s.fail(ctx, what, err)
 	}
-	txStmt := tx.StmtContext(ctx, *stmt) // reuses the statement prepared on tx's connection
-	defer txStmt.Close()
+	if _, err := w.begin.ExecContext(ctx); err != nil {
+		s.abandon()
+		return s.fail(ctx, what, err)
+	}
 	for i := range n {
 		key, values := args(i)
-		if _, err := txStmt.ExecContext(ctx, values...); err != nil {
+		if _, err := stmt.ExecContext(ctx, values...); err != nil {
+			s.rollBack()
 			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, key), err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := w.commit.ExecContext(ctx); err != nil {
+		s.rollBack()
 		return s.fail(ctx, what, err)
 	}
 	return nil
+}
+
+// rollBack ends the writer's failed transaction. A writer whose transaction cannot be rolled
+// back is abandoned: closing its connection rolls it back.
+func (s *SQLite) rollBack() {
+	ctx, cancel := context.WithTimeout(context.Background(), sqliteBusyTimeout)
+	defer cancel()
+	if _, err := s.writer.rollback.ExecContext(ctx); err != nil {
+		s.abandon()
+	}
+}
+
+// abandon closes the writer; the next write opens another.
+func (s *SQLite) abandon() {
+	s.writer.close()
+	s.writer = nil
 }
 
 const sqliteUpsert = `INSERT INTO migration_status
@@ -526,7 +593,7 @@ func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
 
-	return s.execEach(ctx, what, &s.insertBackup, sqliteInsertBackup, len(prepared), func(i int) (string, []any) {
+	return s.execEach(ctx, what, sqliteInsertBackup, len(prepared), func(i int) (string, []any) {
 		b := prepared[i]
 		// The state is bound as a string: a []byte would be stored as a blob, not text.
 		return b.Key, []any{b.Job, b.RunID, b.Key, b.ObjectID, string(b.State), b.CreatedAt.Format(sqliteTimeLayout)}
@@ -594,13 +661,8 @@ func (s *SQLite) notFound(ctx context.Context, what, job string) error {
 // Close implements Store.
 func (s *SQLite) Close() error {
 	s.writeMu.Lock()
-	if s.upsert != nil {
-		_ = s.upsert.Close()
-		s.upsert = nil
-	}
-	if s.insertBackup != nil {
-		_ = s.insertBackup.Close()
-		s.insertBackup = nil
+	if s.writer != nil {
+		s.abandon()
 	}
 	s.writeMu.Unlock()
 	if err := s.db.Close(); err != nil {
