@@ -38,7 +38,7 @@ type Postgres struct {
 var _ Store = (*Postgres)(nil)
 
 // ParallelWrites says how many Writes a run may have under way at once: pgWriters, leaving room
-// in the pool for a look-up and a Select.
+// in the pool for two look-ups and a Select.
 func (s *Postgres) ParallelWrites() int { return s.writers }
 
 // OpenPostgres opens the Postgres checkpoint at the URL dsn and checks, within ctx, that it can
@@ -101,7 +101,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		schema:  schema,
 		secrets: secrets,
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
-		writers: max(1, min(pgWriters, maxConns-2)),
+		writers: max(1, min(pgWriters, maxConns-3)),
 	}, nil
 }
 

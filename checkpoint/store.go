@@ -17,10 +17,10 @@ import (
 const SQLiteDefault = "druid-migrate.db"
 
 // MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0. A run holds at most
-// pgWriters+2 connections at once — the committer's Writes, the reader's Prior look-up, and a
-// Select whose callback uses the store — and a checkpoint that shares a server with the CRM
-// should take no more of its max_connections than that, plus one to spare.
-const MaxConnsDefault = pgWriters + 3
+// pgWriters+3 connections at once — the committer's Writes, two Prior look-ups, and a Select
+// whose callback uses the store — and a checkpoint that shares a server with the CRM should
+// take no more of its max_connections than that, plus one to spare.
+const MaxConnsDefault = pgWriters + 4
 
 // pgWriters is how many groups of outcomes a Postgres checkpoint writes at once, each in a
 // transaction of its own: a commit waits for the server's disk, and the server flushes its log

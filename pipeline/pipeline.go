@@ -206,25 +206,18 @@ type run struct {
 	stopReading context.CancelCauseFunc
 }
 
-// dispatch records the batch's invalid records, looks its valid users up in the checkpoint in
-// one query, skips those DRUID already answered for the same payload, and hands the rest to
-// the workers. The pool's Go blocks while every worker is busy: that is the back-pressure that
+// dispatch records the batch's invalid records, skips the valid users its look-up found DRUID
+// already answered for the same payload, and hands the rest to the workers. The pool's Go blocks while every worker is busy: that is the back-pressure that
 // keeps memory flat.
-func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) error {
-	if len(batch) == 0 {
-		return nil
-	}
+func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error {
 	var invalid []checkpoint.Row
-	keys := make([]string, 0, len(batch))
-	for _, b := range batch {
+	for _, b := range l.batch {
 		if b.invalid != "" {
 			invalid = append(invalid, checkpoint.Row{
 				Job: r.cfg.Job, Key: b.key, Outcome: string(sink.Invalid), Error: b.invalid, RunID: r.cfg.RunID,
 			})
 			r.cfg.Log.Warn().Str("user_key", b.key).Int("line", b.line).Str("error", b.invalid).Msg("invalid record")
-			continue
 		}
-		keys = append(keys, b.key)
 	}
 	if len(invalid) > 0 {
 		if err := r.commit.write(invalid...); err != nil {
@@ -232,23 +225,14 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 		}
 		r.tally.invalid.Add(int64(len(invalid)))
 	}
-
-	var prior map[string]checkpoint.Prior
-	if !r.cfg.Force && len(keys) > 0 {
-		err := r.outage.do(fmt.Sprintf("look up %d users", len(keys)), 0, func(ctx context.Context) error {
-			var err error
-			prior, err = r.store.Prior(ctx, r.cfg.Job, keys)
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	if l.err != nil {
+		return l.err
 	}
-	for _, b := range batch {
+	for _, b := range l.batch {
 		if b.invalid != "" {
 			continue
 		}
-		if p, ok := prior[b.key]; ok && p.PayloadHash == b.hash && sink.Outcome(p.Outcome).Answered() {
+		if p, ok := l.prior[b.key]; ok && p.PayloadHash == b.hash && sink.Outcome(p.Outcome).Answered() {
 			r.tally.skip(sink.Outcome(p.Outcome))
 			continue
 		}
@@ -258,6 +242,27 @@ func (r *run) dispatch(ctx context.Context, batch []built, workers *pool.Pool) e
 		r.launch(workers, b.payload, b.hash)
 	}
 	return nil
+}
+
+// prior looks the valid users of a batch up in the checkpoint, in one query, retried through
+// checkpoint outages; nothing with --force.
+func (r *run) prior(batch []built) (map[string]checkpoint.Prior, error) {
+	keys := make([]string, 0, len(batch))
+	for _, b := range batch {
+		if b.invalid == "" {
+			keys = append(keys, b.key)
+		}
+	}
+	if r.cfg.Force || len(keys) == 0 {
+		return nil, nil
+	}
+	var prior map[string]checkpoint.Prior
+	err := r.outage.do(fmt.Sprintf("look up %d users", len(keys)), 0, func(ctx context.Context) error {
+		var err error
+		prior, err = r.store.Prior(ctx, r.cfg.Job, keys)
+		return err
+	})
+	return prior, err
 }
 
 // prepareAndSend sends p, or what Prepare makes of it.

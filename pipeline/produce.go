@@ -13,6 +13,7 @@ import (
 
 	"github.com/sourcegraph/conc/pool"
 
+	"druid-migrate/checkpoint"
 	"druid-migrate/source"
 )
 
@@ -34,7 +35,7 @@ type chunk struct {
 	built chan struct{} // closed by the builder once out is filled
 }
 
-// produce reads, builds and validates the records and hands them to the workers, in four
+// produce reads, builds and validates the records and hands them to the workers, in five
 // stages, so that the per-record work uses every core while everything that depends on the
 // order of the records stays in order:
 //
@@ -42,8 +43,10 @@ type chunk struct {
 //   - build: GOMAXPROCS builders map and hash the chunks in parallel;
 //   - sequence: one goroutine takes the chunks back in source order, applies Select, the limit,
 //     the read count and the repeated-key rule, and cuts look-up batches;
-//   - dispatch, on this goroutine: records the invalid records, looks each batch up in the
-//     checkpoint while the next batch is being built, skips and launches.
+//   - look up: each batch's skip look-up in the checkpoint, lookupsAtOnce batches at a time,
+//     while the next batches are being built;
+//   - dispatch, on this goroutine, in the order of the batches: records the invalid records,
+//     skips and launches.
 //
 // Every channel between them is bounded: when the workers are busy, launch blocks, and the
 // back-pressure reaches the reader through full channels, so memory stays flat. An interrupt or
@@ -72,15 +75,18 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 			fail(err)
 		}
 	})
+	looked := make(chan *lookup, r.lookupsAtOnce()-1) // with the one dispatch waits for
+	wg.Go(func() { r.lookUp(batches, looked) })
 	// The batches handed over before a source error are still dispatched in full, as they
 	// were when the reading was sequential; an interrupt, or a failure of dispatch itself,
 	// stops the launches.
 	var dispatchErr error
-	for batch := range batches {
+	for l := range looked {
+		<-l.done
 		if dispatchErr != nil {
 			continue // draining: the sequencer is stopping
 		}
-		if dispatchErr = r.dispatch(ctx, batch, workers); dispatchErr != nil {
+		if dispatchErr = r.dispatch(ctx, l, workers); dispatchErr != nil {
 			fail(dispatchErr)
 		}
 	}
@@ -93,6 +99,44 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 		return context.Cause(stages)
 	}
 	return nil
+}
+
+// lookupsAtOnce is how many batches are looked up in the checkpoint at once. When every user is
+// done, the look-ups are the run: one at a time, Postgres answered a million users in 11 s, each
+// query waiting on the server while the other core had nothing to do. SQLite answers within
+// the process, on the CPU the builders use, and a second look-up only costs memory.
+func (r *run) lookupsAtOnce() int {
+	if _, ok := r.store.(ParallelWriter); ok {
+		return 2
+	}
+	return 1
+}
+
+// lookup is one batch's skip look-up, under way until done is closed.
+type lookup struct {
+	batch []built
+	prior map[string]checkpoint.Prior
+	err   error
+	done  chan struct{}
+}
+
+// lookUp starts the look-up of each batch, lookupsAtOnce at a time, and hands them on in the
+// order of the batches. It closes looked once batches is closed and every look-up has ended.
+func (r *run) lookUp(batches <-chan []built, looked chan<- *lookup) {
+	defer close(looked)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, r.lookupsAtOnce())
+	for batch := range batches {
+		l := &lookup{batch: batch, done: make(chan struct{})}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			defer close(l.done)
+			l.prior, l.err = r.prior(batch)
+		})
+		looked <- l
+	}
 }
 
 // read is the only reader of src. It hands each chunk to the sequencer first, which bounds the
