@@ -479,7 +479,13 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		return 0, nil, err
 	}
 	code = resp.StatusCode
-	body, readErr := readBody(resp)
+	var body []byte
+	var readErr error
+	if code == http.StatusOK {
+		readErr = discardBody(resp) // the updated user, which the run does not keep
+	} else {
+		body, readErr = readBody(resp)
+	}
 	elapsed := time.Since(start)
 	c.observe.report(CallUpdate, code, elapsed)
 	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
@@ -580,6 +586,17 @@ func parseEnvelope(body []byte) (*Result, bool) {
 
 // readBody reads at most bodyMax of the answer, then drains and closes it so the connection
 // goes back to the pool.
+// discardBody reads an answer whose body is not wanted to its end, so that the connection is
+// reused, into no buffer; past bodyMax+drainMax it closes the connection instead.
+func discardBody(resp *http.Response) error {
+	defer resp.Body.Close()
+	_, err := io.CopyN(io.Discard, resp.Body, bodyMax+drainMax)
+	if err == io.EOF {
+		err = nil
+	}
+	return err
+}
+
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
