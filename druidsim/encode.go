@@ -4,8 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
+	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
@@ -43,10 +43,10 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 				b = append(b, ',')
 			}
 			b = append(b, `{"message":`...)
-			b = appendString(b, e.Message)
+			b = jsonw.AppendString(b, e.Message)
 			if e.Details != "" {
 				b = append(b, `,"details":`...)
-				b = appendString(b, e.Details)
+				b = jsonw.AppendString(b, e.Details)
 			}
 			b = append(b, '}')
 		}
@@ -57,14 +57,14 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 
 func appendUser(b []byte, u *sink.User) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, u.ObjectType)
+	b = jsonw.AppendString(b, u.ObjectType)
 	if u.ObjectID != "" {
 		b = append(b, `,"objectId":`...)
-		b = appendString(b, u.ObjectID)
+		b = jsonw.AppendString(b, u.ObjectID)
 	}
 	if u.Password != "" {
 		b = append(b, `,"password":`...)
-		b = appendString(b, u.Password)
+		b = jsonw.AppendString(b, u.Password)
 	}
 	if len(u.IDs) > 0 {
 		b = append(b, `,"ids":{`...)
@@ -73,11 +73,11 @@ func appendUser(b []byte, u *sink.User) []byte {
 				b = append(b, ',')
 			}
 			id := u.IDs[k]
-			b = appendString(b, k)
+			b = jsonw.AppendString(b, k)
 			b = append(b, `:{"objectType":`...)
-			b = appendString(b, id.ObjectType)
+			b = jsonw.AppendString(b, id.ObjectType)
 			b = append(b, `,"value":`...)
-			b = appendString(b, id.Value)
+			b = jsonw.AppendString(b, id.Value)
 			if id.Confirmed != nil {
 				b = append(b, `,"confirmed":`...)
 				b = strconv.AppendBool(b, *id.Confirmed)
@@ -93,11 +93,11 @@ func appendUser(b []byte, u *sink.User) []byte {
 				b = append(b, ',')
 			}
 			d := u.Datas[k]
-			b = appendString(b, k)
+			b = jsonw.AppendString(b, k)
 			b = append(b, `:{"objectType":`...)
-			b = appendString(b, d.ObjectType)
+			b = jsonw.AppendString(b, d.ObjectType)
 			b = append(b, `,"value":`...)
-			b = appendString(b, d.Value)
+			b = jsonw.AppendString(b, d.Value)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
@@ -118,7 +118,7 @@ func appendUser(b []byte, u *sink.User) []byte {
 func appendCollection(b []byte, key, objectType string, total int, null bool, n int, item func([]byte, int) []byte) []byte {
 	b = append(b, key...)
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, objectType)
+	b = jsonw.AppendString(b, objectType)
 	b = append(b, `,"totalItems":`...)
 	b = strconv.AppendInt(b, int64(total), 10)
 	b = append(b, `,"items":`...)
@@ -139,11 +139,11 @@ func appendCollection(b []byte, key, objectType string, total int, null bool, n 
 
 func appendAssertion(b []byte, a *sink.Assertion) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, a.ObjectType)
+	b = jsonw.AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
-	b = appendString(b, a.Type)
+	b = jsonw.AppendString(b, a.Type)
 	b = append(b, `,"typology":`...)
-	b = appendString(b, a.Typology)
+	b = jsonw.AppendString(b, a.Typology)
 	b = append(b, `,"value":`...)
 	b = strconv.AppendBool(b, a.Value)
 	return append(b, '}')
@@ -151,9 +151,9 @@ func appendAssertion(b []byte, a *sink.Assertion) []byte {
 
 func appendAddress(b []byte, a *sink.Address) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, a.ObjectType)
+	b = jsonw.AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
-	b = appendString(b, a.Type)
+	b = jsonw.AppendString(b, a.Type)
 	for _, f := range [...]struct{ key, value string }{
 		{`,"streetAddress":`, a.StreetAddress},
 		{`,"locality":`, a.Locality},
@@ -163,7 +163,7 @@ func appendAddress(b []byte, a *sink.Address) []byte {
 	} {
 		if f.value != "" {
 			b = append(b, f.key...)
-			b = appendString(b, f.value)
+			b = jsonw.AppendString(b, f.value)
 		}
 	}
 	return append(b, '}')
@@ -176,60 +176,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as encoding/json does: HTML-safe (<, >, & escaped), U+2028 and U+2029
-// escaped, invalid UTF-8 replaced by U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

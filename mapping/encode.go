@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
+	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
@@ -26,23 +26,23 @@ import (
 // (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
 func AppendRequest(b []byte, r *sink.Request) []byte {
 	b = append(b, `{"actor":{"id":`...)
-	b = appendString(b, r.Actor.ID)
+	b = jsonw.AppendString(b, r.Actor.ID)
 	b = append(b, `,"objectType":`...)
-	b = appendString(b, r.Actor.ObjectType)
+	b = jsonw.AppendString(b, r.Actor.ObjectType)
 	b = append(b, `},"verb":`...)
-	b = appendString(b, r.Verb)
+	b = jsonw.AppendString(b, r.Verb)
 	b = append(b, `,"object":`...)
 	b = appendUser(b, &r.Object)
 	b = append(b, `,"source":{"id":`...)
-	b = appendString(b, r.Source.ID)
+	b = jsonw.AppendString(b, r.Source.ID)
 	b = append(b, `,"objectType":`...)
-	b = appendString(b, r.Source.ObjectType)
+	b = jsonw.AppendString(b, r.Source.ObjectType)
 	return append(b, "}}"...)
 }
 
 func appendUser(b []byte, u *sink.User) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, u.ObjectType)
+	b = jsonw.AppendString(b, u.ObjectType)
 	b = appendSecrets(b, u)
 	if len(u.IDs) > 0 {
 		var buf [8]entry[sink.ID]
@@ -51,11 +51,11 @@ func appendUser(b []byte, u *sink.User) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, e.key)
+			b = jsonw.AppendString(b, e.key)
 			b = append(b, `:{"objectType":`...)
-			b = appendString(b, e.value.ObjectType)
+			b = jsonw.AppendString(b, e.value.ObjectType)
 			b = append(b, `,"value":`...)
-			b = appendString(b, e.value.Value)
+			b = jsonw.AppendString(b, e.value.Value)
 			if e.value.Confirmed != nil {
 				b = appendConfirmed(b, *e.value.Confirmed)
 			}
@@ -70,11 +70,11 @@ func appendUser(b []byte, u *sink.User) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, e.key)
+			b = jsonw.AppendString(b, e.key)
 			b = append(b, `:{"objectType":`...)
-			b = appendString(b, e.value.ObjectType)
+			b = jsonw.AppendString(b, e.value.ObjectType)
 			b = append(b, `,"value":`...)
-			b = appendString(b, e.value.Value)
+			b = jsonw.AppendString(b, e.value.Value)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
@@ -87,11 +87,11 @@ func appendUser(b []byte, u *sink.User) []byte {
 func appendSecrets(b []byte, u *sink.User) []byte {
 	if u.ObjectID != "" {
 		b = append(b, `,"objectId":`...)
-		b = appendString(b, u.ObjectID)
+		b = jsonw.AppendString(b, u.ObjectID)
 	}
 	if u.Password != "" {
 		b = append(b, `,"password":`...)
-		b = appendString(b, u.Password)
+		b = jsonw.AppendString(b, u.Password)
 	}
 	return b
 }
@@ -151,27 +151,27 @@ type bodyTemplate struct {
 func newBodyTemplate(m *Mapper) bodyTemplate {
 	var t bodyTemplate
 	t.head = append(t.head, `{"actor":{"id":`...)
-	t.head = appendString(t.head, m.actor.ID)
+	t.head = jsonw.AppendString(t.head, m.actor.ID)
 	t.head = append(t.head, `,"objectType":`...)
-	t.head = appendString(t.head, m.actor.ObjectType)
+	t.head = jsonw.AppendString(t.head, m.actor.ObjectType)
 	t.head = append(t.head, `},"verb":`...)
-	t.head = appendString(t.head, m.verb)
+	t.head = jsonw.AppendString(t.head, m.verb)
 	t.head = append(t.head, `,"object":{"objectType":`...)
-	t.head = appendString(t.head, sink.ObjectTypeUser)
+	t.head = jsonw.AppendString(t.head, sink.ObjectTypeUser)
 	for _, s := range m.ids {
-		h := appendString(nil, s.name)
+		h := jsonw.AppendString(nil, s.name)
 		h = append(h, `:{"objectType":`...)
-		h = appendString(h, sink.ObjectTypeUserID)
+		h = jsonw.AppendString(h, sink.ObjectTypeUserID)
 		t.idHeads = append(t.idHeads, append(h, `,"value":`...))
 	}
 	for _, name := range m.dataNames {
-		h := appendString(nil, name)
+		h := jsonw.AppendString(nil, name)
 		h = append(h, `:{"objectType":`...)
-		h = appendString(h, sink.ObjectTypeUserData)
+		h = jsonw.AppendString(h, sink.ObjectTypeUserData)
 		t.data = append(t.data, append(h, `,"value":`...))
 	}
 	t.tail = append(t.tail, `,"objectType":`...)
-	t.tail = appendString(t.tail, sink.ObjectTypeDevice)
+	t.tail = jsonw.AppendString(t.tail, sink.ObjectTypeDevice)
 	t.tail = append(t.tail, "}}"...)
 	return t
 }
@@ -219,7 +219,7 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.idHeads[i]...)
-			b = appendString(b, id.value)
+			b = jsonw.AppendString(b, id.value)
 			if id.hasConfirmed {
 				b = appendConfirmed(b, id.confirmed)
 			}
@@ -239,14 +239,14 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.data[i]...)
-			b = appendString(b, v)
+			b = jsonw.AppendString(b, v)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
 	}
 	b = appendCollections(b, u)
 	b = append(b, `},"source":{"id":`...)
-	b = appendString(b, r.Source.ID)
+	b = jsonw.AppendString(b, r.Source.ID)
 	return append(b, m.body.tail...)
 }
 
@@ -254,7 +254,7 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 // items' value; encoding/json writes a nil Items as null and an empty one as [].
 func appendCollectionHead(b []byte, keyAndType, objectType string, total int) []byte {
 	b = append(b, keyAndType...)
-	b = appendString(b, objectType)
+	b = jsonw.AppendString(b, objectType)
 	b = append(b, `,"totalItems":`...)
 	b = strconv.AppendInt(b, int64(total), 10)
 	return append(b, `,"items":`...)
@@ -262,39 +262,39 @@ func appendCollectionHead(b []byte, keyAndType, objectType string, total int) []
 
 func appendAddress(b []byte, a *sink.Address) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, a.ObjectType)
+	b = jsonw.AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
-	b = appendString(b, a.Type)
+	b = jsonw.AppendString(b, a.Type)
 	if a.StreetAddress != "" {
 		b = append(b, `,"streetAddress":`...)
-		b = appendString(b, a.StreetAddress)
+		b = jsonw.AppendString(b, a.StreetAddress)
 	}
 	if a.Locality != "" {
 		b = append(b, `,"locality":`...)
-		b = appendString(b, a.Locality)
+		b = jsonw.AppendString(b, a.Locality)
 	}
 	if a.Region != "" {
 		b = append(b, `,"region":`...)
-		b = appendString(b, a.Region)
+		b = jsonw.AppendString(b, a.Region)
 	}
 	if a.PostalCode != "" {
 		b = append(b, `,"postalCode":`...)
-		b = appendString(b, a.PostalCode)
+		b = jsonw.AppendString(b, a.PostalCode)
 	}
 	if a.Country != "" {
 		b = append(b, `,"country":`...)
-		b = appendString(b, a.Country)
+		b = jsonw.AppendString(b, a.Country)
 	}
 	return append(b, '}')
 }
 
 func appendAssertion(b []byte, a *sink.Assertion) []byte {
 	b = append(b, `{"objectType":`...)
-	b = appendString(b, a.ObjectType)
+	b = jsonw.AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
-	b = appendString(b, a.Type)
+	b = jsonw.AppendString(b, a.Type)
 	b = append(b, `,"typology":`...)
-	b = appendString(b, a.Typology)
+	b = jsonw.AppendString(b, a.Typology)
 	b = append(b, `,"value":`...)
 	b = strconv.AppendBool(b, a.Value)
 	return append(b, '}')
@@ -316,69 +316,4 @@ func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
 	}
 	slices.SortFunc(s, func(a, b entry[V]) int { return strings.Compare(a.key, b.key) })
 	return s
-}
-
-const hexDigits = "0123456789abcdef"
-
-// safeASCII[c] reports whether encoding/json writes the ASCII byte c as it is in a string:
-// not a control character, a quote, a backslash, nor one of the HTML-sensitive <, > and &.
-var safeASCII = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString writes s as a JSON string as encoding/json does with its default HTML escaping:
-// <, > and & as \u003c, \u003e and \u0026; \b \f \n \r \t by name and other control characters
-// as \u00XX; U+2028 and U+2029 as \u2028 and \u2029; each byte of invalid UTF-8 as \ufffd.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if safeASCII[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
