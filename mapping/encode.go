@@ -1,9 +1,6 @@
 package mapping
 
 import (
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"druid-migrate/internal/jsonw"
@@ -14,8 +11,9 @@ import (
 // users included, and encoding/json's reflection (its map keys sorted through reflect.Value)
 // cost more than the rest of Build. It must be exactly the bytes json.Marshal writes: the
 // payload hash in every checkpoint row is an HMAC of these bytes, so one changed byte would make
-// the next nightly sync resend every user. Two writers share the appenders below: AppendRequest,
-// for any request, and Mapper.appendBody, for the requests Build makes, which copies the parts
+// the next nightly sync resend every user. Two writers share the user appenders of package jsonw
+// (which the simulator writes its answers with too): AppendRequest, for any request, and
+// Mapper.appendBody, for the requests Build makes, which copies the parts
 // every record of a mapping shares from a template encoded once. json.Marshal is the reference
 // of both, in tests only: TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON
 // for the first, TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild for the second.
@@ -32,110 +30,12 @@ func AppendRequest(b []byte, r *sink.Request) []byte {
 	b = append(b, `},"verb":`...)
 	b = jsonw.AppendString(b, r.Verb)
 	b = append(b, `,"object":`...)
-	b = appendUser(b, &r.Object)
+	b = jsonw.AppendUser(b, &r.Object)
 	b = append(b, `,"source":{"id":`...)
 	b = jsonw.AppendString(b, r.Source.ID)
 	b = append(b, `,"objectType":`...)
 	b = jsonw.AppendString(b, r.Source.ObjectType)
 	return append(b, "}}"...)
-}
-
-func appendUser(b []byte, u *sink.User) []byte {
-	b = append(b, `{"objectType":`...)
-	b = jsonw.AppendString(b, u.ObjectType)
-	b = appendSecrets(b, u)
-	if len(u.IDs) > 0 {
-		var buf [8]entry[sink.ID]
-		b = append(b, `,"ids":{`...)
-		for i, e := range sortedEntries(u.IDs, buf[:0]) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonw.AppendString(b, e.key)
-			b = append(b, `:{"objectType":`...)
-			b = jsonw.AppendString(b, e.value.ObjectType)
-			b = append(b, `,"value":`...)
-			b = jsonw.AppendString(b, e.value.Value)
-			if e.value.Confirmed != nil {
-				b = appendConfirmed(b, *e.value.Confirmed)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
-	if len(u.Datas) > 0 {
-		var buf [8]entry[sink.Data]
-		b = append(b, `,"datas":{`...)
-		for i, e := range sortedEntries(u.Datas, buf[:0]) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonw.AppendString(b, e.key)
-			b = append(b, `:{"objectType":`...)
-			b = jsonw.AppendString(b, e.value.ObjectType)
-			b = append(b, `,"value":`...)
-			b = jsonw.AppendString(b, e.value.Value)
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
-	b = appendCollections(b, u)
-	return append(b, '}')
-}
-
-// appendSecrets writes the user's objectId and password, the fields between objectType and ids.
-func appendSecrets(b []byte, u *sink.User) []byte {
-	if u.ObjectID != "" {
-		b = append(b, `,"objectId":`...)
-		b = jsonw.AppendString(b, u.ObjectID)
-	}
-	if u.Password != "" {
-		b = append(b, `,"password":`...)
-		b = jsonw.AppendString(b, u.Password)
-	}
-	return b
-}
-
-func appendConfirmed(b []byte, confirmed bool) []byte {
-	b = append(b, `,"confirmed":`...)
-	return strconv.AppendBool(b, confirmed)
-}
-
-// appendCollections writes the user's addresses and assertions, the fields after datas.
-func appendCollections(b []byte, u *sink.User) []byte {
-	if a := u.Addresses; a != nil {
-		b = appendCollectionHead(b, `,"addresses":{"objectType":`, a.ObjectType, a.TotalItems)
-		if a.Items == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i := range a.Items {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendAddress(b, &a.Items[i])
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
-	}
-	if a := u.Assertions; a != nil {
-		b = appendCollectionHead(b, `,"assertions":{"objectType":`, a.ObjectType, a.TotalItems)
-		if a.Items == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i := range a.Items {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendAssertion(b, &a.Items[i])
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
-	}
-	return b
 }
 
 // bodyTemplate is what the bodies of one Mapper share, encoded once by Compile with the same
@@ -205,7 +105,7 @@ func (m *Mapper) encodeBody(r *sink.Request, ids []idValue, datas []string) []by
 func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []string) []byte {
 	u := &r.Object
 	b = append(b, m.body.head...)
-	b = appendSecrets(b, u)
+	b = jsonw.AppendSecrets(b, u)
 	if len(u.IDs) > 0 {
 		b = append(b, `,"ids":{`...)
 		sep := false
@@ -221,7 +121,7 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			b = append(b, m.body.idHeads[i]...)
 			b = jsonw.AppendString(b, id.value)
 			if id.hasConfirmed {
-				b = appendConfirmed(b, id.confirmed)
+				b = jsonw.AppendConfirmed(b, id.confirmed)
 			}
 			b = append(b, '}')
 		}
@@ -244,76 +144,8 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 		}
 		b = append(b, '}')
 	}
-	b = appendCollections(b, u)
+	b = jsonw.AppendCollections(b, u)
 	b = append(b, `},"source":{"id":`...)
 	b = jsonw.AppendString(b, r.Source.ID)
 	return append(b, m.body.tail...)
-}
-
-// appendCollectionHead writes a collection's key, its objectType and totalItems, up to the
-// items' value; encoding/json writes a nil Items as null and an empty one as [].
-func appendCollectionHead(b []byte, keyAndType, objectType string, total int) []byte {
-	b = append(b, keyAndType...)
-	b = jsonw.AppendString(b, objectType)
-	b = append(b, `,"totalItems":`...)
-	b = strconv.AppendInt(b, int64(total), 10)
-	return append(b, `,"items":`...)
-}
-
-func appendAddress(b []byte, a *sink.Address) []byte {
-	b = append(b, `{"objectType":`...)
-	b = jsonw.AppendString(b, a.ObjectType)
-	b = append(b, `,"type":`...)
-	b = jsonw.AppendString(b, a.Type)
-	if a.StreetAddress != "" {
-		b = append(b, `,"streetAddress":`...)
-		b = jsonw.AppendString(b, a.StreetAddress)
-	}
-	if a.Locality != "" {
-		b = append(b, `,"locality":`...)
-		b = jsonw.AppendString(b, a.Locality)
-	}
-	if a.Region != "" {
-		b = append(b, `,"region":`...)
-		b = jsonw.AppendString(b, a.Region)
-	}
-	if a.PostalCode != "" {
-		b = append(b, `,"postalCode":`...)
-		b = jsonw.AppendString(b, a.PostalCode)
-	}
-	if a.Country != "" {
-		b = append(b, `,"country":`...)
-		b = jsonw.AppendString(b, a.Country)
-	}
-	return append(b, '}')
-}
-
-func appendAssertion(b []byte, a *sink.Assertion) []byte {
-	b = append(b, `{"objectType":`...)
-	b = jsonw.AppendString(b, a.ObjectType)
-	b = append(b, `,"type":`...)
-	b = jsonw.AppendString(b, a.Type)
-	b = append(b, `,"typology":`...)
-	b = jsonw.AppendString(b, a.Typology)
-	b = append(b, `,"value":`...)
-	b = strconv.AppendBool(b, a.Value)
-	return append(b, '}')
-}
-
-// entry is one key and value of a map, for writing the map in key order.
-type entry[V any] struct {
-	key   string
-	value V
-}
-
-// sortedEntries returns m's entries sorted by key, byte-wise as encoding/json sorts them (keys
-// are unique, so the order is total). They are appended to buf, which a caller gives room on
-// its stack for the few entries a user has.
-func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
-	s := buf[:0]
-	for k, v := range m {
-		s = append(s, entry[V]{k, v})
-	}
-	slices.SortFunc(s, func(a, b entry[V]) int { return strings.Compare(a.key, b.key) })
-	return s
 }

@@ -1,6 +1,6 @@
-// Package jsonw writes JSON strings exactly as encoding/json does, for the hand-written
-// encoders of the payloads (mapping) and of the simulator's answers (druidsim): one escaping
-// rule, fuzzed against encoding/json where the payload hashes depend on it.
+// Package jsonw writes JSON strings, and DRUID's users, exactly as encoding/json does, for the
+// hand-written encoders of the payloads (mapping) and of the simulator's answers (druidsim):
+// one encoder, fuzzed against encoding/json by both, since the payload hashes depend on it.
 package jsonw
 
 import "unicode/utf8"

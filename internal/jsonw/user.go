@@ -1,0 +1,163 @@
+package jsonw
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"druid-migrate/sink"
+)
+
+// AppendUser appends u as json.Marshal(u) writes it: the fields in the type's order, the
+// omitempty ones left out when empty, map keys sorted byte-wise, strings escaped by
+// AppendString. The payloads (mapping) and the simulator's answers (druidsim) both write users
+// with it, and both are fuzzed against encoding/json.
+func AppendUser(b []byte, u *sink.User) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, u.ObjectType)
+	b = AppendSecrets(b, u)
+	if len(u.IDs) > 0 {
+		var buf [8]entry[sink.ID]
+		b = append(b, `,"ids":{`...)
+		for i, e := range sortedEntries(u.IDs, buf[:0]) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendString(b, e.key)
+			b = append(b, `:{"objectType":`...)
+			b = AppendString(b, e.value.ObjectType)
+			b = append(b, `,"value":`...)
+			b = AppendString(b, e.value.Value)
+			if e.value.Confirmed != nil {
+				b = AppendConfirmed(b, *e.value.Confirmed)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	if len(u.Datas) > 0 {
+		var buf [8]entry[sink.Data]
+		b = append(b, `,"datas":{`...)
+		for i, e := range sortedEntries(u.Datas, buf[:0]) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendString(b, e.key)
+			b = append(b, `:{"objectType":`...)
+			b = AppendString(b, e.value.ObjectType)
+			b = append(b, `,"value":`...)
+			b = AppendString(b, e.value.Value)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	b = AppendCollections(b, u)
+	return append(b, '}')
+}
+
+// AppendSecrets writes the user's objectId and password, the fields between objectType and ids.
+func AppendSecrets(b []byte, u *sink.User) []byte {
+	if u.ObjectID != "" {
+		b = append(b, `,"objectId":`...)
+		b = AppendString(b, u.ObjectID)
+	}
+	if u.Password != "" {
+		b = append(b, `,"password":`...)
+		b = AppendString(b, u.Password)
+	}
+	return b
+}
+
+// AppendConfirmed writes an id's confirmed field, the last of the id.
+func AppendConfirmed(b []byte, confirmed bool) []byte {
+	b = append(b, `,"confirmed":`...)
+	return strconv.AppendBool(b, confirmed)
+}
+
+// AppendCollections writes the user's addresses and assertions, the fields after datas.
+func AppendCollections(b []byte, u *sink.User) []byte {
+	if a := u.Addresses; a != nil {
+		b = appendCollection(b, `,"addresses":`, a.ObjectType, a.TotalItems, a.Items == nil, len(a.Items),
+			func(b []byte, i int) []byte { return appendAddress(b, &a.Items[i]) })
+	}
+	if a := u.Assertions; a != nil {
+		b = appendCollection(b, `,"assertions":`, a.ObjectType, a.TotalItems, a.Items == nil, len(a.Items),
+			func(b []byte, i int) []byte { return appendAssertion(b, &a.Items[i]) })
+	}
+	return b
+}
+
+// appendCollection writes one of DRUID's collections (addresses, assertions) after its key:
+// objectType, totalItems and the items, null when Items is nil and [] when it is empty, as
+// encoding/json does.
+func appendCollection(b []byte, key, objectType string, total int, null bool, n int, item func([]byte, int) []byte) []byte {
+	b = append(b, key...)
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, objectType)
+	b = append(b, `,"totalItems":`...)
+	b = strconv.AppendInt(b, int64(total), 10)
+	b = append(b, `,"items":`...)
+	if null {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = item(b, i)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendAddress(b []byte, a *sink.Address) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, a.ObjectType)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, a.Type)
+	for _, f := range [...]struct{ key, value string }{
+		{`,"streetAddress":`, a.StreetAddress},
+		{`,"locality":`, a.Locality},
+		{`,"region":`, a.Region},
+		{`,"postalCode":`, a.PostalCode},
+		{`,"country":`, a.Country},
+	} {
+		if f.value != "" {
+			b = append(b, f.key...)
+			b = AppendString(b, f.value)
+		}
+	}
+	return append(b, '}')
+}
+
+func appendAssertion(b []byte, a *sink.Assertion) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, a.ObjectType)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, a.Type)
+	b = append(b, `,"typology":`...)
+	b = AppendString(b, a.Typology)
+	b = append(b, `,"value":`...)
+	b = strconv.AppendBool(b, a.Value)
+	return append(b, '}')
+}
+
+// entry is one key and value of a map, for writing the map in key order.
+type entry[V any] struct {
+	key   string
+	value V
+}
+
+// sortedEntries returns m's entries sorted by key, byte-wise as encoding/json sorts them (keys
+// are unique, so the order is total). They are appended to buf, which a caller gives room on
+// its stack for the few entries a user has.
+func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
+	s := buf[:0]
+	for k, v := range m {
+		s = append(s, entry[V]{k, v})
+	}
+	slices.SortFunc(s, func(a, b entry[V]) int { return strings.Compare(a.key, b.key) })
+	return s
+}
