@@ -207,8 +207,8 @@ type run struct {
 }
 
 // dispatch records the batch's invalid records, skips the valid users its look-up found DRUID
-// already answered for the same payload, and hands the rest to the workers. The pool's Go blocks while every worker is busy: that is the back-pressure that
-// keeps memory flat.
+// already answered for the same payload, and hands the rest to the workers. launch blocks while
+// every worker is busy: that is the back-pressure that keeps memory flat.
 func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error {
 	var invalid []checkpoint.Row
 	for _, b := range l.batch {

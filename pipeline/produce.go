@@ -75,8 +75,9 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 			fail(err)
 		}
 	})
-	looked := make(chan *lookup, r.lookupsAtOnce()-1) // with the one dispatch waits for
-	wg.Go(func() { r.lookUp(batches, looked) })
+	lookups := r.lookupsAtOnce()
+	looked := make(chan *lookup, lookups-1) // with the one dispatch waits for
+	wg.Go(func() { r.lookUp(batches, looked, lookups) })
 	// The batches handed over before a source error are still dispatched in full, as they
 	// were when the reading was sequential; an interrupt, or a failure of dispatch itself,
 	// stops the launches.
@@ -120,13 +121,13 @@ type lookup struct {
 	done  chan struct{}
 }
 
-// lookUp starts the look-up of each batch, lookupsAtOnce at a time, and hands them on in the
-// order of the batches. It closes looked once batches is closed and every look-up has ended.
-func (r *run) lookUp(batches <-chan []built, looked chan<- *lookup) {
+// lookUp starts the look-up of each batch, n at a time, and hands them on in the order of the
+// batches. It closes looked once batches is closed and every look-up has ended.
+func (r *run) lookUp(batches <-chan []built, looked chan<- *lookup, n int) {
 	defer close(looked)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	slots := make(chan struct{}, r.lookupsAtOnce())
+	slots := make(chan struct{}, n)
 	for batch := range batches {
 		l := &lookup{batch: batch, done: make(chan struct{})}
 		slots <- struct{}{}
