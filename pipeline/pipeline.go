@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	sizingCtx, stopSizing := context.WithCancel(ctx)
 	var sizing sync.WaitGroup
 	if cfg.Pace != nil {
-		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew, cfg.Pace) })
+		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew) })
 	}
 
 	err := r.produce(readCtx, src, workers)

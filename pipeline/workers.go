@@ -168,7 +168,8 @@ func (s *sizing) observe(elapsed time.Duration, rate float64, calls, throttled i
 
 // sizePool samples the run every sizeEvery until ctx ends, resizing the crew or warning as
 // sizing decides.
-func sizePool(ctx context.Context, cfg Config, c *crew, pace Pace) {
+func sizePool(ctx context.Context, cfg Config, c *crew) {
+	pace := cfg.Pace
 	s := &sizing{size: cfg.Concurrency, max: max(cfg.Concurrency, cfg.MaxConcurrency), auto: cfg.MaxConcurrency > cfg.Concurrency}
 	_, s.calls, s.throttled = pace()
 	c.sample()
