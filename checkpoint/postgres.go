@@ -167,9 +167,20 @@ func newPgSQL(schema string) pgSQL {
 	}
 	return pgSQL{
 		selects: selects,
-		prior: q(`SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
-			FROM {schema}.migration_status
-			WHERE job = $1 AND user_key = ANY($2)`),
+		// One probe of the primary key per key, whatever the planner knows of the table. The
+		// plain "job = $1 AND user_key = ANY($2)" let it choose, for a table never analyzed (a
+		// new job's first run), or with a plan cached while the table was small, a scan of the
+		// whole job by the outcome index, filtered by the keys: each look-up then read every
+		// user written so far, and a million-user run slowed to a crawl as it went. The LIMIT
+		// keeps the subquery from being flattened into a join the planner could reorder.
+		prior: q(`SELECT k.user_key, s.outcome, coalesce(s.payload_hash, ''), s.status_code
+			FROM unnest($2::text[]) AS k(user_key)
+			CROSS JOIN LATERAL (
+				SELECT outcome, payload_hash, status_code
+				FROM {schema}.migration_status
+				WHERE job = $1 AND user_key = k.user_key
+				LIMIT 1
+			) AS s`),
 		// unnest turns nine arrays into rows: one statement and nine parameters for any number of
 		// rows, so no chunking under the 65,535-parameter limit, and one round trip.
 		write: q(`INSERT INTO {schema}.migration_status

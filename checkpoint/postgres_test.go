@@ -194,6 +194,48 @@ func TestPostgresPlansUseTheIndexes(t *testing.T) {
 	require.Regexp(t, `Index Cond: .*status_code = ANY`, got)
 }
 
+// TestPostgresLookUpProbesThePrimaryKeyWithoutStatistics: a new job's first run writes to a
+// table the planner knows nothing of (never analyzed) and looks up keys in it all along. Every
+// look-up must stay a probe of the primary key per key, with a custom plan or a generic one
+// cached early, or each would read the whole job written so far.
+func TestPostgresLookUpProbesThePrimaryKeyWithoutStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn, schema := pgtest.Schema(t)
+	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+	var rows []Row
+	for i := range 5_000 {
+		rows = append(rows, row("first-run", fmt.Sprintf("u%06d", i), "updated", 200))
+	}
+	require.NoError(t, s.Write(ctx, rows))
+
+	conn := connect(t, dsn)
+	keys := make([]string, 512)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("u%06d", 4_000+i)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
+		require.NoError(t, err)
+		rows, err := conn.Query(ctx, "EXPLAIN "+s.sql.prior, "first-run", keys)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		plan := strings.Join(lines, "\n")
+		require.Contains(t, plan, "migration_status_pkey", mode)
+		require.Regexp(t, `Index Cond: .*user_key = `, plan, mode)
+		require.NotContains(t, plan, "migration_status_job_outcome_code_idx", mode)
+		require.NotContains(t, plan, "Seq Scan on migration_status", mode)
+	}
+	got, err := s.Prior(ctx, "first-run", []string{"u000001", "u004999", "u009999"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, "updated", got["u004999"].Outcome)
+}
+
 func TestPostgresWatermarkIsAnInstant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -239,6 +239,12 @@ func (s *SQLite) appliedVersions(ctx context.Context) ([]int, error) {
 
 // Prior implements Store. The keys travel as one JSON array, unpacked by json_each: one query and
 // one bound parameter whatever their number, where placeholders would hit SQLite's limit on
+// sqlitePrior is the skip look-up: the keys come as one JSON array, and each is a search of the
+// primary key.
+const sqlitePrior = `SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
+	FROM migration_status
+	WHERE job = ? AND user_key IN (SELECT value FROM json_each(?))`
+
 // variables.
 func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)
@@ -250,10 +256,7 @@ func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[stri
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint sqlite: look up %d keys: %w", len(keys), err)
 	}
-	const q = `SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
-		FROM migration_status
-		WHERE job = ? AND user_key IN (SELECT value FROM json_each(?))`
-	rows, err := s.db.QueryContext(ctx, q, job, string(list))
+	rows, err := s.db.QueryContext(ctx, sqlitePrior, job, string(list))
 	if err != nil {
 		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
 	}

@@ -148,6 +148,9 @@ func TestSQLitePlansUseTheIndexes(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return strings.Join(lines, "\n")
 	}
+	// The skip look-up searches the primary key for each key, never the job's rows one by one.
+	require.Regexp(t, `SEARCH migration_status USING PRIMARY KEY \(job=\? AND user_key=\?\)`,
+		plan(sqlitePrior, "job", `["a","b"]`))
 	// Select is left to SQLite's planner: without statistics it reads the job's rows in key order
 	// from the primary key, which needs no sort; status counts from the index alone.
 	require.Contains(t, plan(`SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
