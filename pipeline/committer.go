@@ -77,22 +77,56 @@ func (c *committer) close() {
 
 func (c *committer) loop() {
 	defer c.wg.Done()
-	wait := time.NewTimer(linger)
-	wait.Stop()
+	lingerTimer := time.NewTimer(linger)
+	lingerTimer.Stop()
 	for first := range c.in {
 		group := []*pending{first}
 		rows := append([]checkpoint.Row(nil), first.rows...)
-		wait.Reset(linger)
-		for len(rows) < maxGroup {
-			p, ok := c.next(wait.C)
-			if !ok {
+		lingerTimer.Reset(linger)
+		lingering, in := lingerTimer.C, c.in
+		for {
+			// Take every outcome already waiting before deciding whether the group is complete.
+		drain:
+			for in != nil && len(rows) < maxGroup {
+				select {
+				case p, ok := <-in:
+					if !ok {
+						in = nil
+						break drain
+					}
+					group, rows = append(group, p), append(rows, p.rows...)
+				default:
+					break drain
+				}
+			}
+			if in == nil || len(rows) >= maxGroup {
+				c.flushing <- struct{}{}
 				break
 			}
-			group = append(group, p)
-			rows = append(rows, p.rows...)
+			// The group goes as soon as a writer is free, once the linger is over or no worker
+			// is sending; until then it takes every outcome that arrives. An outcome that
+			// arrives while the previous group is being written joins the next one, not the one
+			// after.
+			var free chan<- struct{}
+			if lingering == nil || c.sending() == 0 {
+				free = c.flushing
+			}
+			select {
+			case p, ok := <-in:
+				if !ok {
+					in = nil
+					continue
+				}
+				group, rows = append(group, p), append(rows, p.rows...)
+				continue
+			case <-lingering:
+				lingering = nil
+				continue
+			case free <- struct{}{}:
+			}
+			break
 		}
-		wait.Stop()
-		c.flushing <- struct{}{}
+		lingerTimer.Stop()
 		c.wg.Go(func() {
 			defer func() { <-c.flushing }()
 			err := c.flush(rows)
@@ -100,25 +134,6 @@ func (c *committer) loop() {
 				p.done <- err
 			}
 		})
-	}
-}
-
-// next returns an outcome that has arrived, or one that arrives before the linger expires while
-// workers are still sending; false when the group is complete.
-func (c *committer) next(expired <-chan time.Time) (*pending, bool) {
-	select {
-	case p, ok := <-c.in:
-		return p, ok
-	default:
-	}
-	if c.sending() == 0 {
-		return nil, false
-	}
-	select {
-	case p, ok := <-c.in:
-		return p, ok
-	case <-expired:
-		return nil, false
 	}
 }
 
