@@ -21,8 +21,10 @@
 // tables, the same in both:
 //
 //   - migration_status: one row per job and user, the user's latest outcome (SPEC §6). Its
-//     primary key (job, user_key) serves the skip look-up (Prior); an index on (job, outcome,
-//     status_code) serves status, failures and retry --codes (Status, Select).
+//     primary key (job, user_key) is its only index: it serves the skip look-up (Prior), one
+//     probe per key, and the reading of a job's rows (Status, Select). A second index, on
+//     (job, outcome, status_code), made status faster and every run's writes slower; migration
+//     0004 dropped it.
 //   - migration_runs: one row per run of a command, its counts and exit code.
 //   - migration_watermarks: one row per job that syncs incrementally (--since-column): the
 //     source column (since_column), the greatest value of it that the job's last completed run

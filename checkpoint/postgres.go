@@ -129,8 +129,8 @@ type pgSQL struct {
 	saveBackups, backups string
 
 	// selects holds Select's query for each combination of restrictions, indexed by
-	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", lets the
-	// planner of a cached statement use the (job, outcome, status_code) index.
+	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", gives the
+	// planner of a cached statement conditions it can use, as an index would need.
 	selects [4]string
 }
 
@@ -167,12 +167,12 @@ func newPgSQL(schema string) pgSQL {
 	}
 	return pgSQL{
 		selects: selects,
-		// One probe of the primary key per key, whatever the planner knows of the table. The
-		// plain "job = $1 AND user_key = ANY($2)" let it choose, for a table never analyzed (a
-		// new job's first run), or with a plan cached while the table was small, a scan of the
-		// whole job by the outcome index, filtered by the keys: each look-up then read every
-		// user written so far, and a million-user run slowed to a crawl as it went. The LIMIT
-		// keeps the subquery from being flattened into a join the planner could reorder.
+		// One probe of the primary key per key, whatever the planner knows of the table. For
+		// the plain "job = $1 AND user_key = ANY($2)", on a table never analyzed (a new job's
+		// first run), or with a plan cached while the table was small, it chose to read the
+		// whole job and filter it by the keys: each look-up then read every user written so
+		// far, and a million-user run slowed to a crawl as it went. The LIMIT keeps the
+		// subquery from being flattened into a join the planner could reorder.
 		prior: q(`SELECT k.user_key, s.outcome, coalesce(s.payload_hash, ''), s.status_code
 			FROM unnest($2::text[]) AS k(user_key)
 			CROSS JOIN LATERAL (
