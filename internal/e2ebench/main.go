@@ -22,7 +22,11 @@ const (
 	BigDefault         = 1_000_000
 	RateUsersDefault   = 1_500
 	ConcurrencyDefault = 32
-	TimeoutDefault     = 30 * time.Minute
+	// RoundsDefault: the ceiling and the two throughput runs are run this many times,
+	// interleaved, and judged by their median: on a small shared machine one run in several
+	// is slowed by something else, and one sample would pass or fail on luck.
+	RoundsDefault  = 3
+	TimeoutDefault = 30 * time.Minute
 	// PostgresDefault is the checkpoint server when TEST_DATABASE_URL (internal/pgtest's
 	// variable) is not set.
 	PostgresDefault = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -34,6 +38,7 @@ type config struct {
 	small, big  int           // -small, -big: the memory runs
 	rateUsers   int           // -rate-users: the rate run
 	concurrency int           // -concurrency: workers of the throughput and memory runs
+	rounds      int           // -rounds: of the ceiling and throughput runs
 	postgres    string        // -postgres: the server of the Postgres checkpoints
 	timeout     time.Duration // -timeout: bounds each child process
 }
@@ -47,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.big, "big", BigDefault, "users of the big memory runs and their skipped re-runs")
 	fs.IntVar(&cfg.rateUsers, "rate-users", RateUsersDefault, "users of the --rate 100 run")
 	fs.IntVar(&cfg.concurrency, "concurrency", ConcurrencyDefault, "workers (--concurrency) of every run but the rate one")
+	fs.IntVar(&cfg.rounds, "rounds", RoundsDefault, "rounds of the ceiling and the throughput runs, interleaved; each is judged by its median")
 	fs.StringVar(&cfg.postgres, "postgres", postgresURL(), "server of the Postgres checkpoints; each run gets a schema of its own, dropped after it")
 	fs.DurationVar(&cfg.timeout, "timeout", TimeoutDefault, "longest a child process may run")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +69,7 @@ func (cfg config) validate() error {
 		name string
 		v    int
 		min  int
-	}{{"-users", cfg.users, 1}, {"-small", cfg.small, 1}, {"-big", cfg.big, 1}, {"-rate-users", cfg.rateUsers, 2}, {"-concurrency", cfg.concurrency, 1}} {
+	}{{"-users", cfg.users, 1}, {"-small", cfg.small, 1}, {"-big", cfg.big, 1}, {"-rate-users", cfg.rateUsers, 2}, {"-concurrency", cfg.concurrency, 1}, {"-rounds", cfg.rounds, 1}} {
 		if f.v < f.min {
 			return fmt.Errorf("%s must be at least %d", f.name, f.min)
 		}
