@@ -16,42 +16,48 @@ func AppendUser(b []byte, u *sink.User) []byte {
 	b = append(b, `{"objectType":`...)
 	b = AppendString(b, u.ObjectType)
 	b = AppendSecrets(b, u)
-	if len(u.IDs) > 0 {
-		var buf [8]entry[sink.ID]
-		b = append(b, `,"ids":{`...)
-		for i, e := range sortedEntries(u.IDs, buf[:0]) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendString(b, e.key)
-			b = append(b, `:{"objectType":`...)
-			b = AppendString(b, e.value.ObjectType)
-			b = append(b, `,"value":`...)
-			b = AppendString(b, e.value.Value)
-			if e.value.Confirmed != nil {
-				b = AppendConfirmed(b, *e.value.Confirmed)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
-	if len(u.Datas) > 0 {
-		var buf [8]entry[sink.Data]
-		b = append(b, `,"datas":{`...)
-		for i, e := range sortedEntries(u.Datas, buf[:0]) {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendString(b, e.key)
-			b = append(b, `:{"objectType":`...)
-			b = AppendString(b, e.value.ObjectType)
-			b = append(b, `,"value":`...)
-			b = AppendString(b, e.value.Value)
-			b = append(b, '}')
-		}
-		b = append(b, '}')
-	}
+	b = appendMap(b, `,"ids":`, u.IDs, appendID)
+	b = appendMap(b, `,"datas":`, u.Datas, appendData)
 	b = AppendCollections(b, u)
+	return append(b, '}')
+}
+
+// appendMap writes a map of ids or datas after its key, left out when empty (omitempty), its
+// entries in key order, each written by value.
+func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V) []byte) []byte {
+	if len(m) == 0 {
+		return b
+	}
+	var buf [8]entry[V]
+	b = append(b, key...)
+	b = append(b, '{')
+	for i, e := range sortedEntries(m, buf[:0]) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, e.key)
+		b = append(b, ':')
+		b = value(b, e.value)
+	}
+	return append(b, '}')
+}
+
+func appendID(b []byte, id sink.ID) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, id.ObjectType)
+	b = append(b, `,"value":`...)
+	b = AppendString(b, id.Value)
+	if id.Confirmed != nil {
+		b = AppendConfirmed(b, *id.Confirmed)
+	}
+	return append(b, '}')
+}
+
+func appendData(b []byte, d sink.Data) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, d.ObjectType)
+	b = append(b, `,"value":`...)
+	b = AppendString(b, d.Value)
 	return append(b, '}')
 }
 
