@@ -92,19 +92,21 @@ func (c *committer) loop() {
 		rows := append([]checkpoint.Row(nil), first.rows...)
 		lingerTimer.Reset(c.linger)
 		lingering, in := lingerTimer.C, c.in
+		take := func(p *pending, ok bool) {
+			if !ok {
+				in = nil // closed: the group goes, the last
+				return
+			}
+			group, rows = append(group, p), append(rows, p.rows...)
+		}
 		for {
 			// Take every outcome already waiting before deciding whether the group is complete.
-		drain:
-			for in != nil && len(rows) < maxGroup {
+			if in != nil && len(rows) < maxGroup {
 				select {
 				case p, ok := <-in:
-					if !ok {
-						in = nil
-						break drain
-					}
-					group, rows = append(group, p), append(rows, p.rows...)
+					take(p, ok)
+					continue
 				default:
-					break drain
 				}
 			}
 			if in == nil || len(rows) >= maxGroup {
@@ -121,11 +123,7 @@ func (c *committer) loop() {
 			}
 			select {
 			case p, ok := <-in:
-				if !ok {
-					in = nil
-					continue
-				}
-				group, rows = append(group, p), append(rows, p.rows...)
+				take(p, ok)
 				continue
 			case <-lingering:
 				lingering = nil

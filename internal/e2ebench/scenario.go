@@ -176,17 +176,16 @@ func (s *scenario) checkShares(ceilings, rounds []*scenario) {
 // round that failed fails the row.
 func median(rounds []*scenario) *scenario {
 	out := &scenario{name: rounds[0].name, users: rounds[0].users}
-	var ok []*scenario
 	for _, r := range rounds {
 		if r.err != nil {
 			out.err = r.err
 			return out
 		}
-		ok = append(ok, r)
 	}
-	slices.SortFunc(ok, func(a, b *scenario) int { return cmp.Compare(a.usersPerSecond(), b.usersPerSecond()) })
-	m := *ok[len(ok)/2].m
-	for _, r := range ok {
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b *scenario) int { return cmp.Compare(a.usersPerSecond(), b.usersPerSecond()) })
+	m := *sorted[len(sorted)/2].m
+	for _, r := range rounds {
 		m.peakKiB = max(m.peakKiB, r.m.peakKiB)
 	}
 	out.m = &m
