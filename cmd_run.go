@@ -318,6 +318,11 @@ func migrate(c *cli.Context, command string) error {
 			return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
 		}
 	}
+	has, err := store.HasUsers(c.Context, job)
+	if err != nil {
+		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
+	}
+	cfg.NewJob = !has
 	runID, err := store.StartRun(c.Context, job, command)
 	if err != nil {
 		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
@@ -329,7 +334,8 @@ func migrate(c *cli.Context, command string) error {
 	log = log.With().Str("job", job).Int64("run_id", runID).Logger()
 	cfg.Log = log
 	log.Info().Str("command", command).Str("source", redactURL(c.String("source"))).
-		Float64("rate", c.Float64("rate")).Str("concurrency", c.String("concurrency")).Msg("run started")
+		Float64("rate", c.Float64("rate")).Str("concurrency", c.String("concurrency")).
+		Bool("new_job", cfg.NewJob).Msg("run started")
 
 	return execute(c, store, client, command, cfg, in.src, in.mapper, func(ctx context.Context, sum pipeline.Summary, runErr error) {
 		if sinceColumn != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {

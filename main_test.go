@@ -67,6 +67,21 @@ func writeSample(t *testing.T, sim *druidsim.Server, opt sample.Options) (string
 	return path, tr
 }
 
+// logLine returns the last JSON log line of stderr whose message is msg, decoded; it fails the
+// test when there is none.
+func logLine(t *testing.T, stderr, msg string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	for _, line := range strings.Split(stderr, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
+			found = m
+		}
+	}
+	require.NotNil(t, found, "no log line %q in:\n%s", msg, stderr)
+	return found
+}
+
 func runArgs(endpoint, csvPath, checkpointPath string, extra ...string) []string {
 	args := []string{"--log-format", "json", "run",
 		"--source", csvPath, "--endpoint", endpoint, "--token", testToken,
@@ -138,6 +153,7 @@ func TestRunMigratesResumesAndSendsOnlyChanges(t *testing.T) {
 	res := runMain(t, runArgs(url, csvPath, db)...)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.EqualValues(t, n, sim.Stats().Total)
+	require.Equal(t, true, logLine(t, res.stderr, "run started")["new_job"], "a job without rows needs no skip look-up")
 	for i := 1; i <= n; i++ {
 		got, ok := sim.User(sample.ObjectID(i))
 		require.True(t, ok)
@@ -170,6 +186,7 @@ func TestRunMigratesResumesAndSendsOnlyChanges(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.EqualValues(t, 0, sim.Stats().Total)
 	require.Contains(t, res.stdout, "skipped        10000")
+	require.Equal(t, false, logLine(t, res.stderr, "run started")["new_job"])
 
 	// Ten changed users cost exactly ten calls.
 	changed := rewriteRows(t, csvPath, 10, "-v2")

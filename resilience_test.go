@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,13 +37,7 @@ func TestThrottledFaultyDRUIDEndsWithEveryUserUpdated(t *testing.T) {
 
 	// The summary and the log say the job slowed down.
 	require.Contains(t, res.stdout, "throttled")
-	var finished map[string]any
-	for _, line := range strings.Split(res.stderr, "\n") {
-		if strings.Contains(line, `"run finished"`) {
-			require.NoError(t, json.Unmarshal([]byte(line), &finished))
-		}
-	}
-	require.NotNil(t, finished)
+	finished := logLine(t, res.stderr, "run finished")
 	require.Positive(t, finished["slow_downs"])
 	require.Less(t, finished["min_rate"], 100.0, "the rate fell under throttling")
 	require.Contains(t, res.stderr, "slow", "each slow-down is logged")

@@ -447,6 +447,32 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		require.Equal(t, []Row{want}, failures(t, s, "job", "rejected"))
 	})
 
+	t.Run("HasUsersOnlyOnceTheJobHasARow", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := fresh(t)
+		has := func(job string) bool {
+			t.Helper()
+			ok, err := s.HasUsers(ctx, job)
+			require.NoError(t, err)
+			return ok
+		}
+		require.False(t, has("job"), "a new checkpoint")
+		_, err := s.StartRun(ctx, "job", "run")
+		require.NoError(t, err)
+		require.False(t, has("job"), "a run without outcomes holds no user")
+
+		require.NoError(t, s.Write(ctx, []Row{row("job", "#line 3", "invalid", 0)}))
+		require.True(t, has("job"), "an invalid record is a row like any other")
+		require.False(t, has("jo"), "jobs are isolated")
+		require.False(t, has("job2"), "jobs are isolated")
+
+		require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
+		require.False(t, has("job"), "once its only row is deleted")
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "failed", 503)}))
+		require.True(t, has("job"), "a failed user")
+	})
+
 	t.Run("EmptyHashAndErrorRoundTrip", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
@@ -918,6 +944,8 @@ func runConformance(t *testing.T, dialect string, location newLocation) {
 		require.Error(t, err)
 		require.Error(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
 		require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
+		_, err = s.HasUsers(ctx, "job")
+		require.Error(t, err)
 		_, err = s.StartRun(ctx, "job", "run")
 		require.Error(t, err)
 		require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))

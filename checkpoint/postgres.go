@@ -122,7 +122,7 @@ func urlSecrets(u *url.URL) []string {
 
 // pgSQL holds the statements of a store, with their tables named in its schema.
 type pgSQL struct {
-	prior, write, deleteKeys, startRun, finishRun, runs, status, jobExists, versions string
+	prior, write, hasUsers, deleteKeys, startRun, finishRun, runs, status, jobExists, versions string
 
 	watermark, setWatermark string
 
@@ -198,6 +198,7 @@ func newPgSQL(schema string) pgSQL {
 				error = excluded.error,
 				run_id = excluded.run_id,
 				updated_at = excluded.updated_at`),
+		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
 		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
 		finishRun: q(`UPDATE {schema}.migration_runs SET finished_at = $2, read = $3, skipped = $4,
@@ -396,6 +397,15 @@ func (s *Postgres) Write(ctx context.Context, rows []Row) error {
 		return s.fail(ctx, what, err)
 	}
 	return nil
+}
+
+// HasUsers implements Store: one probe of the primary key.
+func (s *Postgres) HasUsers(ctx context.Context, job string) (bool, error) {
+	var has bool
+	if err := s.pool.QueryRow(ctx, s.sql.hasUsers, job).Scan(&has); err != nil {
+		return false, s.fail(ctx, fmt.Sprintf("users of job %q", job), err)
+	}
+	return has, nil
 }
 
 // DeleteKeys implements Store.

@@ -353,6 +353,16 @@ const sqliteUpsert = `INSERT INTO migration_status
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at`
 
+// HasUsers implements Store: one probe of the primary key.
+func (s *SQLite) HasUsers(ctx context.Context, job string) (bool, error) {
+	const q = `SELECT EXISTS (SELECT 1 FROM migration_status WHERE job = ?)`
+	var has bool
+	if err := s.db.QueryRowContext(ctx, q, job).Scan(&has); err != nil {
+		return false, s.fail(ctx, fmt.Sprintf("users of job %q", job), err)
+	}
+	return has, nil
+}
+
 // DeleteKeys implements Store. SQLite's LIKE ignores the case of ASCII letters, so the prefix is
 // compared with substr instead: exact, and with no wildcards to escape.
 func (s *SQLite) DeleteKeys(ctx context.Context, job string, prefix string) error {

@@ -57,6 +57,10 @@ type Store interface {
 	// A zero UpdatedAt is stored as the current time.
 	Write(ctx context.Context, rows []Row) error
 
+	// HasUsers says whether the job has a row in migration_status, whatever its outcome. A run
+	// of a job without any has no user to skip, and makes no skip look-up.
+	HasUsers(ctx context.Context, job string) (bool, error)
+
 	// DeleteKeys deletes the job's rows whose key starts with prefix, taken literally (no
 	// wildcards, case-sensitive). It clears the keyless "#line N" rows that a new run records
 	// again. An empty prefix is an error: it would wipe the job.

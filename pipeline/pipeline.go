@@ -71,6 +71,12 @@ type Config struct {
 	Pace Pace
 	// Force sends users the skip rule would skip.
 	Force bool
+	// NewJob says the checkpoint held no row of the job when the run started: no user can be
+	// skipped, so the run makes no skip look-up. The only rows of the job are then the run's
+	// own, one per key: a repeated key is invalid and never sent. A second run of the same job
+	// started at the same moment would go unseen, as it would with look-ups: the checkpoint
+	// holds no lock on a job.
+	NewJob bool
 	// Limit stops the run after this many records; 0 reads them all.
 	Limit int64
 	// DrainTimeout bounds how long the calls in flight may run after an interrupt (--timeout).
@@ -245,7 +251,7 @@ func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error
 }
 
 // prior looks the valid users of a batch up in the checkpoint, in one query, retried through
-// checkpoint outages; nothing with --force.
+// checkpoint outages; nothing with --force or on a new job.
 func (r *run) prior(batch []built) (map[string]checkpoint.Prior, error) {
 	keys := make([]string, 0, len(batch))
 	for _, b := range batch {
@@ -253,7 +259,7 @@ func (r *run) prior(batch []built) (map[string]checkpoint.Prior, error) {
 			keys = append(keys, b.key)
 		}
 	}
-	if r.cfg.Force || len(keys) == 0 {
+	if r.cfg.Force || r.cfg.NewJob || len(keys) == 0 {
 		return nil, nil
 	}
 	var prior map[string]checkpoint.Prior

@@ -168,6 +168,41 @@ func TestSkipRule(t *testing.T) {
 	require.EqualValues(t, 0, sum.Skipped)
 }
 
+// lookingStore is the real checkpoint, watched: it counts the keys looked up.
+type lookingStore struct {
+	pipeline.Store
+	looked atomic.Int64
+}
+
+func (s *lookingStore) Prior(ctx context.Context, job string, keys []string) (map[string]checkpoint.Prior, error) {
+	s.looked.Add(int64(len(keys)))
+	return s.Store.Prior(ctx, job, keys)
+}
+
+// TestANewJobMakesNoLookUp: the run of a job the checkpoint holds no row of has nothing to skip,
+// so it spares the checkpoint a look-up per user; a run of a job with rows looks every user up.
+func TestANewJobMakesNoLookUp(t *testing.T) {
+	const users = 300
+	f := newFixture(t, users, druidsim.Config{}, 4)
+	store := &lookingStore{Store: f.store}
+	run := func(newJob bool) pipeline.Summary {
+		src, m := f.source(t)
+		sum, err := pipeline.Run(context.Background(), pipeline.Config{Job: "j", RunID: 1, Concurrency: 4,
+			NewJob: newJob, Log: zerolog.Nop()}, src, m, store, f.client)
+		require.NoError(t, err)
+		return sum
+	}
+	sum := run(true)
+	require.EqualValues(t, users, sum.Updated)
+	require.Zero(t, store.looked.Load())
+
+	f.sim.Reset()
+	sum = run(false)
+	require.EqualValues(t, users, sum.Skipped)
+	require.Zero(t, f.sim.Stats().Total)
+	require.EqualValues(t, users, store.looked.Load())
+}
+
 func priorHash(t *testing.T, f *fixture, key string) string {
 	t.Helper()
 	prior, err := f.store.Prior(context.Background(), "j", []string{key})
