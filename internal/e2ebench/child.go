@@ -14,9 +14,13 @@ import (
 
 // measurement is what one child process cost.
 type measurement struct {
-	wall    time.Duration // from start to exit, process start-up included
-	cpu     time.Duration // user + system
-	peakKiB int64         // peak resident memory: see peakOf
+	wall time.Duration // from start to exit, process start-up included
+	cpu  time.Duration // user + system
+	// machine is the CPU time the whole machine spent meanwhile, on every core: the child, the
+	// simulator, PostgreSQL and anything else. On a machine they share, a run can go no faster
+	// than the cores divided by its machine time per user.
+	machine time.Duration
+	peakKiB int64 // peak resident memory: see peakOf
 	stdout  string
 }
 
@@ -37,6 +41,7 @@ func (b *bench) measure(ctx context.Context, bin string, args, env []string) (*m
 	stderr := &tail{max: stderrKept}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 
+	busy0 := machineBusy()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -47,6 +52,7 @@ func (b *bench) measure(ctx context.Context, bin string, args, env []string) (*m
 	polled := watchHWM(cmd.Process.Pid, stop)
 	err := cmd.Wait()
 	wall := time.Since(start)
+	busy := machineBusy() - busy0
 	close(stop)
 	polledKiB := <-polled
 
@@ -62,6 +68,7 @@ func (b *bench) measure(ctx context.Context, bin string, args, env []string) (*m
 	return &measurement{
 		wall:    wall,
 		cpu:     ps.UserTime() + ps.SystemTime(),
+		machine: busy,
 		peakKiB: peakOf(ru, parentKiB, polledKiB),
 		stdout:  stdout.String(),
 	}, nil
@@ -129,6 +136,33 @@ func hwm(path string) int64 {
 		return -1
 	}
 	return kib
+}
+
+// userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every Linux architecture Go runs on.
+const userHZ = 100
+
+// machineBusy is the CPU time every core of the machine has spent since it booted, out of idle
+// and I/O wait (user, nice, system, irq, softirq and steal of /proc/stat's first line); 0 where
+// there is no /proc/stat.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // 4 is idle, 5 iowait
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / userHZ
 }
 
 // tail keeps the last max bytes written to it.

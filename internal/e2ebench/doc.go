@@ -4,14 +4,18 @@
 //
 //	go run ./internal/e2ebench                                      # the full run, minutes
 //	go run ./internal/e2ebench -users 5000 -big 20000 -rate-users 300   # a quick one
+//	go run ./internal/e2ebench -only throughput                          # the shares alone
 //
 // It builds the binary from the module root, generates CSV exports with internal/sample, serves
 // the DRUID simulator on loopback from its own process, and runs every scenario as a child
-// process whose wall time, CPU time and peak resident memory it measures:
+// process whose wall time, CPU time and peak resident memory it measures, with the CPU time
+// the whole machine spent meanwhile (the simulator's and PostgreSQL's included: on a machine
+// they share, a run can go no faster than the cores divided by its machine time per user):
 //
 //   - ceiling: this program again, as a client that only POSTs prebuilt bodies (one per user of
 //     the runs, to the same users): the most the HTTP path and the simulator allow on this
-//     machine, the yardstick of the throughput runs;
+//     machine, the yardstick of the throughput runs. Its times are of the calls alone, from
+//     the first to the last: the bodies are built before;
 //   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
 //   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
 //   - the big runs again on the same checkpoint: every user skipped;

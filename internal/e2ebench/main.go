@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +42,20 @@ type config struct {
 	rounds      int           // -rounds: of the ceiling and throughput runs
 	postgres    string        // -postgres: the server of the Postgres checkpoints
 	timeout     time.Duration // -timeout: bounds each child process
+	groups      []string      // -only: the groups of scenarios to run
 }
+
+// The groups of scenarios, for -only.
+const (
+	groupThroughput = "throughput" // the ceiling and the runs of -users users, in rounds
+	groupMemory     = "memory"     // the -small and -big runs, and the re-runs that skip everyone
+	groupRate       = "rate"       // the --rate 100 run
+)
+
+var groups = []string{groupThroughput, groupMemory, groupRate}
+
+// runs says whether -only asks for the group.
+func (cfg config) runs(group string) bool { return slices.Contains(cfg.groups, group) }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
@@ -55,8 +69,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", RoundsDefault, "rounds of the ceiling and the throughput runs, interleaved; each is judged by its median")
 	fs.StringVar(&cfg.postgres, "postgres", postgresURL(), "server of the Postgres checkpoints; each run gets a schema of its own, dropped after it")
 	fs.DurationVar(&cfg.timeout, "timeout", TimeoutDefault, "longest a child process may run")
+	only := fs.String("only", strings.Join(groups, ","), "comma-separated groups of scenarios to run, of "+strings.Join(groups, ", "))
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	for _, g := range strings.Split(*only, ",") {
+		if g = strings.TrimSpace(g); !slices.Contains(groups, g) {
+			return cfg, fmt.Errorf("-only: unknown group %q; the groups are %s", g, strings.Join(groups, ", "))
+		}
+		cfg.groups = append(cfg.groups, g)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))

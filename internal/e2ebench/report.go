@@ -16,7 +16,7 @@ func printTable(w io.Writer, cfg config, load [2]string, rows []*scenario) {
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		time.Now().Format("2006-01-02 15:04 MST"), cfg.concurrency, load[0], load[1])
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tusers\twall\tusers/s\tcpu/user\tpeak RSS\ttarget")
+	fmt.Fprintln(tw, "scenario\tusers\twall\tusers/s\tcpu/user\tmachine cpu/user\tpeak RSS\ttarget")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t%s\n", r.name, r.users, strings.Join(figures(r), "\t"))
 	}
@@ -35,13 +35,14 @@ func printTable(w io.Writer, cfg config, load [2]string, rows []*scenario) {
 // figures are a row's cells after its name and users.
 func figures(r *scenario) []string {
 	if r.m == nil {
-		return []string{"—", "—", "—", "—", "FAIL: the run failed (below)"}
+		return []string{"—", "—", "—", "—", "—", "FAIL: the run failed (below)"}
 	}
 	cpuPerUser := r.m.cpu / time.Duration(r.users)
 	return []string{
 		fmt.Sprintf("%.1fs", r.m.wall.Seconds()),
 		fmt.Sprintf("%.0f", r.usersPerSecond()),
 		formatMicros(cpuPerUser),
+		formatMicros(r.m.machine / time.Duration(r.users)),
 		fmt.Sprintf("%.0f MB", r.peakMB()),
 		verdict(r),
 	}
