@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -16,17 +18,25 @@ import (
 )
 
 // DryRun builds and validates every record of src as a run would and writes each valid payload
-// to w as one JSON line, exactly as it would be sent but with its password masked. It makes no
-// call and writes no checkpoint; invalid records are logged and counted.
-func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOptions) (DrySummary, error) {
+// to w as one JSON line, in source order, exactly as it would be sent but with its password
+// masked. It makes no call and writes no checkpoint; invalid records are logged and counted. Its
+// memory does not grow with the users: it applies the repeated-key rule as a run does.
+func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOptions) (s DrySummary, err error) {
 	start := time.Now()
-	seen := newSeenKeys(opts.OrderedKeys)
-	log, limit := opts.Log, opts.Limit
+	rep, err := newRepeats(opts.OrderedKeys, keyFilterSize)
+	if err != nil {
+		return s, err
+	}
+	defer func() {
+		if cerr := rep.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
 	out := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
-	var s DrySummary
-	for limit <= 0 || s.Read < limit {
+	d := &dryRun{ctx: ctx, opts: opts, enc: enc, sum: &s}
+	for opts.Limit <= 0 || s.Read < opts.Limit {
 		rec, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
@@ -39,32 +49,103 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 			return s, fmt.Errorf("read source: %w", err)
 		}
 		s.Read++
-		r := buildRecord(b, seen, rec)
-		if r.invalid != "" {
-			s.Invalid++
-			log.Warn().Str("user_key", r.key).Int("line", r.line).Str("error", r.invalid).Msg("invalid record")
-			continue
+		m := mapRecord(b, rec)
+		d.queue = append(d.queue, drySlot{line: m.line})
+		if m.key == "" {
+			err = d.decide(m, 0, false)
+		} else {
+			err = rep.see(m, d.decide)
 		}
-		var line any = mapping.Mask(r.payload.Request)
-		if opts.Inspect != nil {
-			if line, err = opts.Inspect(ctx, r.payload); err != nil {
-				if ctx.Err() != nil {
-					s.Interrupted = true
-					break
-				}
-				return s, fmt.Errorf("line %d (key %q): %w", r.line, r.key, err)
-			}
+		if err == nil && len(d.queue) > holdRecords {
+			// A candidate keeps every record after it waiting: confirm it now.
+			err = rep.settle(d.decide)
 		}
-		if err := enc.Encode(line); err != nil {
-			return s, fmt.Errorf("write payload: %w", err)
+		if err == nil {
+			err = d.write()
 		}
-		s.Valid++
+		if err != nil {
+			return s, err
+		}
+		if s.Interrupted {
+			break
+		}
+	}
+	// The records read are all written, an interrupt's included, as the rule decides them.
+	if err := rep.settle(d.decide); err != nil {
+		return s, err
+	}
+	if err := d.write(); err != nil {
+		return s, err
 	}
 	s.Elapsed = time.Since(start)
 	if err := out.Flush(); err != nil {
 		return s, fmt.Errorf("write payload: %w", err)
 	}
 	return s, nil
+}
+
+// dryRun keeps a dry run's records in source order from their reading to their output: the
+// repeated-key rule may hold a record (a candidate) while it decides the records after it.
+type dryRun struct {
+	ctx   context.Context
+	opts  DryOptions
+	enc   *json.Encoder
+	sum   *DrySummary
+	queue []drySlot // read and not yet written, in source order
+}
+
+// drySlot is one record of the queue: its line, which orders the source, and, once decided,
+// what the rule made of it.
+type drySlot struct {
+	line    int
+	decided bool
+	b       built
+}
+
+// decide is the repeated-key rule's verdict on m, kept in m's slot until the records before it
+// are written.
+func (d *dryRun) decide(m mapped, first int, repeat bool) error {
+	i, found := slices.BinarySearchFunc(d.queue, m.line, func(s drySlot, line int) int { return cmp.Compare(s.line, line) })
+	if !found || d.queue[i].decided {
+		return fmt.Errorf("dry-run: line %d decided twice or never read", m.line) // a bug, not bad input
+	}
+	d.queue[i] = drySlot{line: m.line, decided: true, b: m.decide(first, repeat)}
+	return nil
+}
+
+// write writes the decided records at the head of the queue, in source order. An interrupt
+// while Inspect asks DRUID ends the dry run, as interrupted.
+func (d *dryRun) write() error {
+	n := 0
+	defer func() {
+		if n > 0 {
+			d.queue = append(d.queue[:0], d.queue[n:]...)
+		}
+	}()
+	for ; n < len(d.queue) && d.queue[n].decided; n++ {
+		r := d.queue[n].b
+		if r.invalid != "" {
+			d.sum.Invalid++
+			d.opts.Log.Warn().Str("user_key", r.key).Int("line", r.line).Str("error", r.invalid).Msg("invalid record")
+			continue
+		}
+		var line any = mapping.Mask(r.payload.Request)
+		if d.opts.Inspect != nil {
+			var err error
+			if line, err = d.opts.Inspect(d.ctx, r.payload); err != nil {
+				if d.ctx.Err() != nil {
+					d.sum.Interrupted = true
+					return nil
+				}
+				return fmt.Errorf("line %d (key %q): %w", r.line, r.key, err)
+			}
+		}
+		if err := d.enc.Encode(line); err != nil {
+			return fmt.Errorf("write payload: %w", err)
+		}
+		d.sum.Valid++
+	}
+	return nil
 }
 
 // DryOptions are a dry run's settings.

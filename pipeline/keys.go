@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"hash/maphash"
 
 	"druid-migrate/mapping"
 	"druid-migrate/sink"
@@ -16,42 +15,20 @@ import (
 // first.
 const KeylessPrefix = "#line "
 
-// seenKeys remembers the keys read so far to reject repeats, deciding each record at once. From
-// a source ordered by key it remembers only the last key, since a repeat follows its first:
-// memory stays flat however many users are read. Otherwise it holds a 64-bit hash per key
-// rather than the key; a false repeat would need a collision of maphash's 64 bits. A run reads
-// unordered sources with repeats instead, whose memory does not grow with the users; the dry
-// run, which must decide each record as it reads it, still uses this map.
-type seenKeys struct {
-	ordered  bool
-	last     string
-	lastLine int
-	seed     maphash.Seed
-	line     map[uint64]int
-}
-
-func newSeenKeys(ordered bool) *seenKeys {
-	s := &seenKeys{ordered: ordered}
-	if !ordered {
-		s.seed, s.line = maphash.MakeSeed(), make(map[uint64]int)
-	}
-	return s
+// lastKey finds the repeated keys of a source ordered by key, where a repeat follows its first
+// record: it remembers only the last key, so memory stays flat however many users are read.
+// Unordered sources need repeats' filter and spill.
+type lastKey struct {
+	key  string
+	line int // 0 before the first key
 }
 
 // add records key as seen on line, or returns the line that holds it already.
-func (s *seenKeys) add(key string, line int) (first int, repeat bool) {
-	if s.ordered {
-		if s.lastLine != 0 && key == s.last {
-			return s.lastLine, true
-		}
-		s.last, s.lastLine = key, line
-		return 0, false
+func (s *lastKey) add(key string, line int) (first int, repeat bool) {
+	if s.line != 0 && key == s.key {
+		return s.line, true
 	}
-	h := maphash.String(s.seed, key)
-	if first, ok := s.line[h]; ok {
-		return first, true
-	}
-	s.line[h] = line
+	s.key, s.line = key, line
 	return 0, false
 }
 
@@ -112,17 +89,6 @@ func (m mapped) decide(first int, repeat bool) built {
 		}
 	}
 	return built{payload: m.payload, key: m.key, line: m.line}
-}
-
-// buildRecord maps rec and decides at once whether its key repeats an earlier one.
-func buildRecord(b Builder, seen *seenKeys, rec source.Record) built {
-	m := mapRecord(b, rec)
-	var first int
-	var repeat bool
-	if m.key != "" {
-		first, repeat = seen.add(m.key, m.line)
-	}
-	return m.decide(first, repeat)
 }
 
 func keyless(line int) string {

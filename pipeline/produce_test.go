@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -176,7 +177,7 @@ func randomRecords(rng *rand.Rand, n, keys int, ordered bool) []source.Record {
 // sequentialOutcomes is what the run must do with recs: the sequential producer this package
 // had before its stages, record by record, with the map of every key.
 func sequentialOutcomes(recs []source.Record, cfg Config) (sent map[string]int, invalid map[string]string, read int64) {
-	seen := newSeenKeys(cfg.OrderedKeys)
+	seen := map[string]int{} // key → line of its first record
 	sent, invalid = map[string]int{}, map[string]string{}
 	for _, rec := range recs {
 		if cfg.Limit > 0 && read >= cfg.Limit {
@@ -194,6 +195,19 @@ func sequentialOutcomes(recs []source.Record, cfg Config) (sent map[string]int, 
 		}
 	}
 	return sent, invalid, read
+}
+
+// buildRecord maps rec and decides at once, from seen, whether its key repeats an earlier one.
+func buildRecord(b Builder, seen map[string]int, rec source.Record) built {
+	m := mapRecord(b, rec)
+	if m.key == "" {
+		return m.decide(0, false)
+	}
+	if first, ok := seen[m.key]; ok {
+		return m.decide(first, true)
+	}
+	seen[m.key] = m.line
+	return m.decide(0, false)
 }
 
 // requireProducerStopped fails when a goroutine of the producer outlived its run.
@@ -214,18 +228,28 @@ func requireNoSpill(t *testing.T, dir string) {
 	require.Empty(t, entries, "the spill file is removed")
 }
 
-func TestStagedProducerDecidesAsTheSequentialOne(t *testing.T) {
+// forRandomSources calls check with n random sources, one in three ordered by key, and every
+// other one read with a filter so small that nearly every key is a candidate of the
+// repeated-key rule, the first records of keys included; after each, the spill file must be gone.
+func forRandomSources(t *testing.T, n int, seed uint64, check func(name string, rng *rand.Rand, recs []source.Record, ordered bool)) {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
 	defer func(size int) { keyFilterSize = size }(keyFilterSize)
-	for i := range 24 {
-		rng := rand.New(rand.NewPCG(uint64(i), 3))
+	for i := range n {
+		rng := rand.New(rand.NewPCG(uint64(i), seed))
 		ordered := i%3 == 2
 		keyFilterSize = keyFilterBytes
 		if i%2 == 1 {
-			keyFilterSize = 64 // nearly every key a candidate, first records of keys included
+			keyFilterSize = 64
 		}
 		recs := randomRecords(rng, 3000+rng.IntN(6000), 200+rng.IntN(4000), ordered)
+		check(fmt.Sprintf("case %d (ordered %v, filter %d)", i, ordered, keyFilterSize), rng, recs, ordered)
+		requireNoSpill(t, dir)
+	}
+}
+
+func TestStagedProducerDecidesAsTheSequentialOne(t *testing.T) {
+	forRandomSources(t, 24, 3, func(name string, rng *rand.Rand, recs []source.Record, ordered bool) {
 		cfg := Config{Job: "j", RunID: 1, Concurrency: 1 + rng.IntN(8), LookupBatch: 1 + rng.IntN(700),
 			OrderedKeys: ordered, Log: zerolog.Nop()}
 		if rng.IntN(2) == 0 {
@@ -239,7 +263,7 @@ func TestStagedProducerDecidesAsTheSequentialOne(t *testing.T) {
 		store, sender := newMemStore(), &recordingSender{}
 		sum, err := Run(context.Background(), cfg, &sliceSource{recs: recs}, keyBuilder{}, store, sender)
 		require.NoError(t, err)
-		name := fmt.Sprintf("case %d (ordered %v, limit %d, select %v, filter %d)", i, ordered, cfg.Limit, cfg.Select != nil, keyFilterSize)
+		name = fmt.Sprintf("%s, limit %d, select %v", name, cfg.Limit, cfg.Select != nil)
 		require.Empty(t, sender.twice, name)
 		require.Equal(t, wantSent, sender.sent, "%s: every first record of a key is sent, once", name)
 		got := map[string]string{}
@@ -251,8 +275,7 @@ func TestStagedProducerDecidesAsTheSequentialOne(t *testing.T) {
 		require.EqualValues(t, len(wantSent), sum.Updated, name)
 		require.EqualValues(t, len(wantInvalid), sum.Invalid, name)
 		requireProducerStopped(t)
-		requireNoSpill(t, dir)
-	}
+	})
 }
 
 func TestSkippedUsersAreNotSentAgain(t *testing.T) {
@@ -359,4 +382,33 @@ func TestWorkersHoldTheReaderBack(t *testing.T) {
 	require.NoError(t, <-done)
 	require.EqualValues(t, len(recs)+1, src.nexts.Load())
 	requireProducerStopped(t)
+}
+
+// TestDryRunDecidesAsTheSequentialOneInSourceOrder: a dry run applies the repeated-key rule
+// as a run does, in memory that does not grow with the users, and still writes every valid
+// payload in source order, however long the rule holds a candidate.
+func TestDryRunDecidesAsTheSequentialOneInSourceOrder(t *testing.T) {
+	forRandomSources(t, 12, 7, func(name string, rng *rand.Rand, recs []source.Record, ordered bool) {
+		opts := DryOptions{OrderedKeys: ordered, Log: zerolog.Nop(),
+			Inspect: func(_ context.Context, p *sink.Payload) (any, error) { return p.Key, nil }}
+		if rng.IntN(2) == 0 {
+			opts.Limit = int64(1 + rng.IntN(len(recs)))
+		}
+		wantSent, wantInvalid, wantRead := sequentialOutcomes(recs, Config{OrderedKeys: ordered, Limit: opts.Limit})
+		var want []string
+		for _, rec := range recs {
+			if k := rec.Values; rec.Err == nil && k[0] != "" && wantSent[k[0]] == rec.Line {
+				want = append(want, fmt.Sprintf("%q", k[0]))
+			}
+		}
+
+		var out bytes.Buffer
+		sum, err := DryRun(context.Background(), &sliceSource{recs: recs}, keyBuilder{}, &out, opts)
+		require.NoError(t, err)
+		name = fmt.Sprintf("%s, limit %d", name, opts.Limit)
+		require.Equal(t, want, strings.Fields(out.String()), "%s: the first record of each key, in source order", name)
+		require.Equal(t, wantRead, sum.Read, name)
+		require.EqualValues(t, len(wantSent), sum.Valid, name)
+		require.EqualValues(t, len(wantInvalid), sum.Invalid, name)
+	})
 }

@@ -34,7 +34,7 @@ const spillEntry = 16
 // repeats applies, in source order, the rule that a record whose key repeats an earlier
 // record's is invalid (SPEC §3), in memory that does not grow with the users.
 //
-// From a source ordered by key it remembers only the last key (seenKeys). Otherwise the 64-bit
+// From a source ordered by key it remembers only the last key (lastKey). Otherwise the 64-bit
 // hash of every key goes into a fixed Bloom filter and, with its line, to a spill file. A key
 // the filter has not seen is new for sure: its record is decided at once, as nearly every record
 // is. A key it may have seen makes its record a candidate, held until one sequential scan of the
@@ -47,7 +47,7 @@ const spillEntry = 16
 // once, or once confirmed), so it is the one sent. A source with many repeats holds each of them
 // and pays a scan per holdRecords repeats: slower, never wrong.
 type repeats struct {
-	ordered *seenKeys // from a source ordered by key; nil otherwise
+	ordered *lastKey  // from a source ordered by key; nil otherwise
 	spill   *keySpill // otherwise
 
 	held     []heldRecord // candidates, in source order
@@ -68,7 +68,7 @@ type verdict func(m mapped, first int, repeat bool) error
 
 func newRepeats(ordered bool, filterBytes int) (*repeats, error) {
 	if ordered {
-		return &repeats{ordered: newSeenKeys(true)}, nil
+		return &repeats{ordered: &lastKey{}}, nil
 	}
 	s, err := newKeySpill(filterBytes)
 	if err != nil {
