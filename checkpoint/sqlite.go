@@ -237,14 +237,14 @@ func (s *SQLite) appliedVersions(ctx context.Context) ([]int, error) {
 	return v, nil
 }
 
-// Prior implements Store. The keys travel as one JSON array, unpacked by json_each: one query and
-// one bound parameter whatever their number, where placeholders would hit SQLite's limit on
 // sqlitePrior is the skip look-up: the keys come as one JSON array, and each is a search of the
 // primary key.
 const sqlitePrior = `SELECT user_key, outcome, coalesce(payload_hash, ''), status_code
 	FROM migration_status
 	WHERE job = ? AND user_key IN (SELECT value FROM json_each(?))`
 
+// Prior implements Store. The keys travel as one JSON array, unpacked by json_each: one query and
+// one bound parameter whatever their number, where placeholders would hit SQLite's limit on
 // variables.
 func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)

@@ -584,8 +584,6 @@ func parseEnvelope(body []byte) (*Result, bool) {
 	return env.Result, true
 }
 
-// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
-// goes back to the pool.
 // discardBody reads an answer whose body is not wanted to its end, so that the connection is
 // reused, into no buffer; past bodyMax+drainMax it closes the connection instead.
 func discardBody(resp *http.Response) error {
@@ -597,6 +595,8 @@ func discardBody(resp *http.Response) error {
 	return err
 }
 
+// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
+// goes back to the pool.
 func readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
