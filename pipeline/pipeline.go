@@ -253,13 +253,16 @@ func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error
 // prior looks the valid users of a batch up in the checkpoint, in one query, retried through
 // checkpoint outages; nothing with --force or on a new job.
 func (r *run) prior(batch []built) (map[string]checkpoint.Prior, error) {
+	if r.cfg.Force || r.cfg.NewJob {
+		return nil, nil
+	}
 	keys := make([]string, 0, len(batch))
 	for _, b := range batch {
 		if b.invalid == "" {
 			keys = append(keys, b.key)
 		}
 	}
-	if r.cfg.Force || r.cfg.NewJob || len(keys) == 0 {
+	if len(keys) == 0 {
 		return nil, nil
 	}
 	var prior map[string]checkpoint.Prior
