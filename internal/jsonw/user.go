@@ -43,10 +43,7 @@ func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V
 }
 
 func appendID(b []byte, id sink.ID) []byte {
-	b = append(b, `{"objectType":`...)
-	b = AppendString(b, id.ObjectType)
-	b = append(b, `,"value":`...)
-	b = AppendString(b, id.Value)
+	b = appendTypedValue(b, id.ObjectType, id.Value)
 	if id.Confirmed != nil {
 		b = AppendConfirmed(b, *id.Confirmed)
 	}
@@ -54,11 +51,16 @@ func appendID(b []byte, id sink.ID) []byte {
 }
 
 func appendData(b []byte, d sink.Data) []byte {
+	return append(appendTypedValue(b, d.ObjectType, d.Value), '}')
+}
+
+// appendTypedValue opens an id or a data with the fields both have, objectType and value; the
+// caller closes it.
+func appendTypedValue(b []byte, objectType, value string) []byte {
 	b = append(b, `{"objectType":`...)
-	b = AppendString(b, d.ObjectType)
+	b = AppendString(b, objectType)
 	b = append(b, `,"value":`...)
-	b = AppendString(b, d.Value)
-	return append(b, '}')
+	return AppendString(b, value)
 }
 
 // AppendSecrets writes the user's objectId and password, the fields between objectType and ids.
