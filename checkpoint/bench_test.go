@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"druid-migrate/internal/pgtest"
 )
@@ -45,7 +46,10 @@ func BenchmarkWrite(b *testing.B) {
 		for _, batch := range []int{16, 256} {
 			b.Run(fmt.Sprintf("%s/batch=%d", bs.name, batch), func(b *testing.B) {
 				s := bs.open(b)
-				ctx := context.Background()
+				// With a deadline, as the pipeline writes: a driver may watch such a context
+				// at a cost of its own.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				defer cancel()
 				rows := make([]Row, batch)
 				n := 0
 				b.ReportAllocs()
