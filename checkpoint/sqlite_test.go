@@ -234,3 +234,36 @@ func TestSQLiteBusyIsUnavailable(t *testing.T) {
 	require.ErrorIs(t, translated, ErrUnavailable)
 	require.NotErrorIs(t, translateSQLite(ctx, errors.New("no such table: migration_status")), ErrUnavailable)
 }
+
+// A write waiting for another process's write lock gives up when its context ends, long before
+// the busy timeout: the pipeline bounds each attempt with a deadline of its own. Once the lock
+// is free the same write goes through.
+func TestSQLiteWriteWaitingForTheLockEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	s, err := OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Migrate(ctx))
+
+	other, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	require.NoError(t, err)
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil) // BEGIN IMMEDIATE: another process holds the write lock
+	require.NoError(t, err)
+
+	rows := []Row{row("job", "ana", "updated", 200), row("job", "ben", "updated", 200)}
+	wait, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Write(wait, rows)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), sqliteBusyTimeout/2)
+
+	require.NoError(t, tx.Rollback())
+	require.NoError(t, s.Write(ctx, rows))
+	var n int
+	require.NoError(t, s.db.QueryRowContext(ctx, "SELECT count(*) FROM migration_status WHERE job = 'job'").Scan(&n))
+	require.Equal(t, 2, n)
+}
