@@ -19,9 +19,11 @@ bench: ## run the Go benchmarks and the end-to-end throughput benchmark
 demo: build ## migrate a generated sample of 2,000 users into the built-in simulator
 	./scripts/demo.sh
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and no tracked file over 1 MB
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	go vet ./...
+	@big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 { print "  " $$2 }'); \
+	test -z "$$big" || { echo "tracked files over 1 MB (build outputs and data dumps stay out of git):"; echo "$$big"; exit 1; }
 
 fmt: ## format the code
 	gofmt -w .
