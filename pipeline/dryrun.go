@@ -164,21 +164,3 @@ type DrySummary struct {
 	Elapsed              time.Duration
 	Interrupted          bool
 }
-
-// ExitCode is 130 when interrupted, 1 when a record is invalid, 0 otherwise.
-func (s DrySummary) ExitCode() int {
-	switch {
-	case s.Interrupted:
-		return ExitInterrupted
-	case s.Invalid > 0:
-		return ExitFailures
-	}
-	return ExitOK
-}
-
-// WriteText writes the dry run's summary for a person.
-func (s DrySummary) WriteText(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "dry-run: %d records read, %d valid, %d invalid, in %s\n",
-		s.Read, s.Valid, s.Invalid, s.Elapsed.Round(time.Millisecond))
-	return err
-}

@@ -1,10 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
-	"io"
-	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,23 +36,10 @@ type Throttling struct {
 	TokenRequests int64   `json:"token_requests"` // challenge-code token calls
 }
 
-// Exit codes of SPEC §5 that a run's outcome decides.
-const (
-	ExitOK          = 0
-	ExitFailures    = 1
-	ExitInterrupted = 130
-)
-
-// ExitCode is the process exit code the summary calls for: 130 when interrupted; 1 when a user
-// ended, or still stands, invalid, rejected or failed; 0 otherwise.
-func (s Summary) ExitCode() int {
-	switch {
-	case s.Interrupted:
-		return ExitInterrupted
-	case s.Invalid+s.Rejected+s.Failed+s.StillRejected > 0:
-		return ExitFailures
-	}
-	return ExitOK
+// Troubled says whether a user ended, or, skipped, still stands invalid, rejected or failed:
+// what keeps a nightly job red until its data is fixed.
+func (s Summary) Troubled() bool {
+	return s.Invalid+s.Rejected+s.Failed+s.StillRejected > 0
 }
 
 // Rate is the achieved request rate, in calls per second.
@@ -65,56 +48,6 @@ func (s Summary) Rate() float64 {
 		return 0
 	}
 	return float64(s.Requests) / s.Elapsed.Seconds()
-}
-
-// WriteText writes the summary for a person.
-func (s Summary) WriteText(w io.Writer, command string) error {
-	var b strings.Builder
-	state := "finished"
-	if s.Interrupted {
-		state = "interrupted"
-	}
-	fmt.Fprintf(&b, "%s %s in %s\n", command, state, s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(&b, "  records read   %d\n", s.Read)
-	fmt.Fprintf(&b, "  skipped        %d (already answered by DRUID for the same payload", s.Skipped)
-	if s.StillRejected > 0 {
-		fmt.Fprintf(&b, "; %d of them still rejected", s.StillRejected)
-	}
-	b.WriteString(")\n")
-	for _, o := range []struct {
-		name string
-		n    int64
-	}{
-		{"updated", s.Updated}, {"partial", s.Partial}, {"unchanged", s.Unchanged},
-		{"invalid", s.Invalid}, {"rejected", s.Rejected}, {"failed", s.Failed},
-	} {
-		fmt.Fprintf(&b, "  %-14s %d\n", o.name, o.n)
-	}
-	if len(s.Codes) > 0 {
-		codes := make([]int, 0, len(s.Codes))
-		for c := range s.Codes {
-			codes = append(codes, c)
-		}
-		sort.Ints(codes)
-		b.WriteString("  status codes  ")
-		for _, c := range codes {
-			fmt.Fprintf(&b, " %d:%d", c, s.Codes[c])
-		}
-		b.WriteString("\n")
-	}
-	fmt.Fprintf(&b, "  requests       %d (%.1f/s)\n", s.Requests, s.Rate())
-	if t := s.Throttling; t.Retries+t.Throttled+t.TokenRequests > 0 {
-		fmt.Fprintf(&b, "  retries        %d\n", t.Retries)
-		if t.Throttled > 0 {
-			fmt.Fprintf(&b, "  throttled      %d answers 429/503; the rate was cut %d times, down to %.1f/s\n",
-				t.Throttled, t.SlowDowns, t.MinRate)
-		}
-		if t.TokenRequests > 0 {
-			fmt.Fprintf(&b, "  token calls    %d\n", t.TokenRequests)
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // tally counts a run's progress from many goroutines.

@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,7 +42,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		db := filepath.Join(dir, "cp-"+strconv.Itoa(i)+".db")
 		var out, errb bytes.Buffer
 		args := append([]string{"druid-migrate", "--log-level", "warn"}, runArgs(url, csvPath, db, "--concurrency", "32")[2:]...)
-		if code := runCLI(args, &out, &errb); code != 0 {
+		if code := Run(context.Background(), args, nil, &out, &errb); code != 0 {
 			b.Fatalf("exit code %d: %s", code, errb.String())
 		}
 	}

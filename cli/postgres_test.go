@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -13,16 +12,7 @@ import (
 	"druid-migrate/internal/sample"
 )
 
-// mainEnv makes the test binary run the command line instead of the tests, so that a test can
-// run the real process: signals and exit codes included.
-const mainEnv = "DRUID_MIGRATE_RUN_MAIN"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		os.Exit(runCLI(os.Args, os.Stdout, os.Stderr))
-	}
-	pgtest.Main(m)
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestRunWithPostgresCheckpointResumes(t *testing.T) {
 	dsn := pgtest.DB(t)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"druid-migrate/checkpoint"
 	"druid-migrate/druidsim"
 	"druid-migrate/internal/sample"
+	"druid-migrate/job"
 	"druid-migrate/sink"
 )
 
@@ -37,7 +38,7 @@ type cliResult struct {
 func runMain(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := runCLI(append([]string{"druid-migrate"}, args...), &out, &errb)
+	code := Run(context.Background(), append([]string{"druid-migrate"}, args...), nil, &out, &errb)
 	return cliResult{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -540,7 +541,7 @@ func TestSummaryJSONForSchedulers(t *testing.T) {
 	require.Equal(t, 1, res.code, res.stderr)
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
-	var rep summaryReport
+	var rep job.SummaryReport
 	require.NoError(t, json.Unmarshal(b, &rep))
 	require.Equal(t, "test", rep.Job)
 	require.Equal(t, "run", rep.Command)

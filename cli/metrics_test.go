@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"druid-migrate/druidsim"
 	"druid-migrate/internal/sample"
+	"druid-migrate/job"
 )
 
 // freeAddr returns a loopback address nothing listens on now, for --metrics-addr.
@@ -176,8 +178,8 @@ func TestMetricsServedDuringARun(t *testing.T) {
 	done := make(chan cliResult, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		code := runCLI(append([]string{"druid-migrate"}, runArgs(srv.URL, csv2, db,
-			"--metrics-addr", addr, "--summary-json", summaryPath, "--rate", "500")...), &out, &errb)
+		code := Run(context.Background(), append([]string{"druid-migrate"}, runArgs(srv.URL, csv2, db,
+			"--metrics-addr", addr, "--summary-json", summaryPath, "--rate", "500")...), nil, &out, &errb)
 		done <- cliResult{code: code, stdout: out.String(), stderr: errb.String()}
 	}()
 	select {
@@ -242,7 +244,7 @@ func TestMetricsServedDuringARun(t *testing.T) {
 	require.Equal(t, 1, end.code, "invalid records: %s", end.stderr)
 	b, err := os.ReadFile(summaryPath)
 	require.NoError(t, err)
-	var rep summaryReport
+	var rep job.SummaryReport
 	require.NoError(t, json.Unmarshal(b, &rep))
 	require.EqualValues(t, rep.Counts.Read, s.value("druid_migrate_records_read_total"))
 	require.EqualValues(t, rep.Counts.Skipped, s.records("skipped"))

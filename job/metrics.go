@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/urfave/cli/v2"
 
 	"druid-migrate/metrics"
 	"druid-migrate/pipeline"
@@ -18,12 +17,6 @@ import (
 // metricsShutdownTimeout bounds how long the end of a run waits for a scrape in progress.
 const metricsShutdownTimeout = 5 * time.Second
 
-// metricsFlag is --metrics-addr, a flag of the commands that send.
-func metricsFlag() cli.Flag {
-	return &cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"DRUID_METRICS_ADDR"},
-		Usage: "serve Prometheus metrics at /metrics on this address while the run lasts, e.g. 127.0.0.1:9090 or :9090"}
-}
-
 // metricsServer serves a run's metrics on --metrics-addr from before the run starts until it
 // ends. A nil *metricsServer, without --metrics-addr, serves and observes nothing.
 type metricsServer struct {
@@ -32,10 +25,9 @@ type metricsServer struct {
 	served chan struct{} // closed once Serve has returned
 }
 
-// serveMetrics listens on --metrics-addr and serves /metrics; it returns nil when the flag is
-// empty. An address it cannot listen on is a configuration error.
-func serveMetrics(c *cli.Context, log zerolog.Logger) (*metricsServer, error) {
-	addr := c.String("metrics-addr")
+// serveMetrics listens on addr and serves /metrics; it returns nil when addr is empty. An
+// address it cannot listen on is a configuration error.
+func serveMetrics(addr string, log zerolog.Logger) (*metricsServer, error) {
 	if addr == "" {
 		return nil, nil
 	}

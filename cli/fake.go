@@ -1,23 +1,25 @@
-package main
+package cli
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"druid-migrate/druidsim"
+	"druid-migrate/job"
 )
 
-func fakeDruidCommand() *cli.Command {
+// fakeDruidCommand is fake-druid: the simulator of DRUID (SPEC §7), served until interrupted.
+// Its flags are its own: they configure the simulator, not a run.
+func fakeDruidCommand(stdout, stderr io.Writer) *cli.Command {
 	return &cli.Command{
 		Name:  "fake-druid",
 		Usage: "serve a local DRUID simulator for demos and tests",
@@ -36,15 +38,16 @@ func fakeDruidCommand() *cli.Command {
 			&cli.DurationFlag{Name: "slow-latency", Value: 2 * time.Second, Usage: "the delay of a slow response"},
 			&cli.IntFlag{Name: "rate-limit", Usage: "updates per second past which it answers 429 (0: none)"},
 		},
-		Action: fakeDruidAction,
+		Action: func(c *cli.Context) error { return fakeDruid(c, stdout, stderr) },
 	}
 }
 
-func fakeDruidAction(c *cli.Context) error {
-	log, err := newLogger(c)
+func fakeDruid(c *cli.Context, stdout, stderr io.Writer) error {
+	cfg, err := configOf(c, job.CommandFakeDruid, globalOptions(), nil, stdout, stderr)
 	if err != nil {
 		return err
 	}
+	log := cfg.Log
 	for _, name := range []string{"fail-rate", "reset-rate", "slow-rate"} {
 		if v := c.Float64(name); v < 0 || v > 1 {
 			return configErrorf("--%s must be between 0 and 1, not %v", name, v)
@@ -86,8 +89,7 @@ func fakeDruidAction(c *cli.Context) error {
 		return configErrorf("--addr: %w", err)
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx := c.Context
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -95,9 +97,14 @@ func fakeDruidAction(c *cli.Context) error {
 		_ = srv.Shutdown(shut)
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Int("users", len(sim.Users())).Msg("fake DRUID listening")
-	fmt.Fprintf(c.App.Writer, "fake-druid listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "fake-druid listening on http://%s\n", ln.Addr())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// configErrorf is a configuration error with a formatted message: exit 2.
+func configErrorf(format string, args ...any) error {
+	return &job.ConfigError{Err: fmt.Errorf(format, args...)}
 }

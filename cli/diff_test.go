@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 
 	"druid-migrate/diff"
 	"druid-migrate/druidsim"
+	"druid-migrate/job"
 	"druid-migrate/sink"
 )
 
@@ -40,7 +41,7 @@ func TestDryRunDiffReportsTheRemovalsAndSendsNothing(t *testing.T) {
 	res := runMain(t, "--log-format", "json", "dry-run", "--diff", "--source", csvPath, "--app-id", "app",
 		"--endpoint", url, "--entry-point", testEntryPoint, "--client-id", "reader", "--client-secret", "reader-Secret-31")
 	require.Equal(t, 0, res.code, res.stderr)
-	var line diffLine
+	var line job.DiffLine
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(res.stdout)), &line))
 	require.True(t, line.Found)
 	require.Equal(t, []diff.Change{

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"bytes"
@@ -6,18 +6,19 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-	"github.com/urfave/cli/v2"
-
+	"druid-migrate/internal/pgurl"
 	"druid-migrate/mapping"
 	"druid-migrate/source"
 )
 
-// recordSource is a source as the command line drives it: the pipeline's Source, plus its
-// columns and its end.
+// openTimeout bounds reaching a source or the checkpoint at start: one that cannot be reached
+// is a configuration error, reported at once.
+const openTimeout = 15 * time.Second
+
+// recordSource is a source as a command drives it: the pipeline's Source, plus its columns and
+// its end.
 type recordSource interface {
 	Columns() []string
 	Next(ctx context.Context) (source.Record, error)
@@ -43,7 +44,7 @@ func (in *input) start(ctx context.Context, scan source.Scan) error {
 	}
 	scan.Key = in.mapper.KeyColumn()
 	if err := in.pg.Start(ctx, scan); err != nil {
-		return configError{fmt.Errorf("--source: %w", err)}
+		return configErr(fmt.Errorf("--source: %w", err))
 	}
 	return nil
 }
@@ -62,73 +63,61 @@ func (in *input) startedAt() time.Time {
 	return in.pg.StartedAt()
 }
 
-func isPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
-
-// openInput opens --source and compiles the mapping against its columns. Every error is a
+// openInput opens the source and compiles the mapping against its columns. Every error is a
 // configuration error.
-func openInput(c *cli.Context, log zerolog.Logger) (*input, error) {
-	path := c.String("source")
-	if path == "" {
-		return nil, configErrorf("--source is required (a CSV file path, - for stdin, or a postgres:// URL)")
-	}
+func openInput(ctx context.Context, cfg *Config) (*input, error) {
 	var file *mapping.File
-	if p := c.String("mapping"); p != "" {
+	if cfg.Mapping != "" {
 		var err error
-		if file, err = mapping.Load(p); err != nil {
-			return nil, configError{err}
+		if file, err = mapping.Load(cfg.Mapping); err != nil {
+			return nil, configErr(err)
 		}
 	}
 	in := &input{}
-	if isPostgresURL(path) {
-		if c.String("query") == "" {
-			return nil, configErrorf("--query is required with a postgres:// --source: the SELECT that reads the users")
-		}
-		ctx, cancel := context.WithTimeout(c.Context, openTimeout)
+	if pgurl.Is(cfg.Source) {
+		ctx, cancel := context.WithTimeout(ctx, openTimeout)
 		defer cancel()
-		pg, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: path, Query: c.String("query"), Log: log})
+		pg, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: cfg.Source, Query: cfg.Query, Log: cfg.Log})
 		if err != nil {
-			return nil, configError{err}
+			return nil, configErr(err)
 		}
 		in.src, in.pg = pg, pg
 	} else {
-		if c.IsSet("query") {
-			return nil, configErrorf("--query applies to a postgres:// --source only, and --source is a file")
+		var csv *source.CSV
+		var err error
+		if cfg.Source == "-" && cfg.Stdin != nil {
+			csv, err = source.NewCSV(cfg.Stdin, "stdin", cfg.delimiter)
+		} else {
+			csv, err = source.OpenCSV(cfg.Source, cfg.delimiter)
 		}
-		delim, err := parseDelimiter(c.String("delimiter"))
 		if err != nil {
-			return nil, err
-		}
-		csv, err := source.OpenCSV(path, delim)
-		if err != nil {
-			return nil, configError{err}
+			return nil, configErr(err)
 		}
 		in.src = csv
-		if path != "-" && isTerminal(c.App.ErrWriter) {
-			in.total = countRows(path)
+		if cfg.Source != "-" && cfg.Terminal {
+			in.total = countRows(cfg.Source)
 		}
 	}
 	opts := mapping.Options{
-		KeyColumn: c.String("key"),
-		AppID:     c.String("app-id"),
-		Verb:      c.String("verb"),
-		Device:    c.String("device"),
+		KeyColumn: cfg.Key,
+		AppID:     cfg.AppID,
+		Verb:      cfg.Verb,
+		Device:    cfg.Device,
 	}
-	if file != nil && c.IsSet("key") {
-		file.Key = c.String("key") // an explicit --key wins over the mapping file's key
+	if file != nil && cfg.KeySet {
+		file.Key = cfg.Key // an explicit --key wins over the mapping file's key
 	}
 	m, err := mapping.Compile(file, in.src.Columns(), opts)
 	if err != nil {
 		in.src.Close()
 		if file == nil {
-			return nil, configError{err}
+			return nil, configErr(err)
 		}
-		return nil, configError{fmt.Errorf("--mapping %s: %w", c.String("mapping"), err)}
+		return nil, configErr(fmt.Errorf("--mapping %s: %w", cfg.Mapping, err))
 	}
 	in.mapper = m
 	if ignored := m.Ignored(); len(ignored) > 0 {
-		log.Info().Strs("columns", ignored).Msg("columns ignored: they map to nothing in the payload")
+		cfg.Log.Info().Strs("columns", ignored).Msg("columns ignored: they map to nothing in the payload")
 	}
 	in.perUserTokens = slices.Contains(in.src.Columns(), "token")
 	if file != nil {
@@ -139,18 +128,6 @@ func openInput(c *cli.Context, log zerolog.Logger) (*input, error) {
 		}
 	}
 	return in, nil
-}
-
-func parseDelimiter(s string) (rune, error) {
-	switch s {
-	case `\t`, "tab", "TAB":
-		return '\t', nil
-	}
-	r := []rune(s)
-	if len(r) != 1 {
-		return 0, configErrorf("--delimiter: %q must be a single character (use \\t for a tab)", s)
-	}
-	return r[0], nil
 }
 
 // countRows counts the lines of a CSV file after its header, for the progress line's ETA. A

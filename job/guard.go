@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -6,26 +6,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/urfave/cli/v2"
-
 	"druid-migrate/checkpoint"
 	"druid-migrate/diff"
 	"druid-migrate/sink"
 )
-
-// guardFlags are run's flags that read each user from DRUID before replacing it.
-func guardFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.IntFlag{Name: "max-removals", Value: -1, EnvVars: []string{"DRUID_MAX_REMOVALS"},
-			Usage: "refuse (outcome invalid) a user whose replacement would remove more than N fields (-1: no limit; needs --client-id)"},
-		&cli.BoolFlag{Name: "allow-removals", EnvVars: []string{"DRUID_ALLOW_REMOVALS"},
-			Usage: "send replacements that remove confirmed ids or more than --max-removals fields"},
-		&cli.BoolFlag{Name: "backup", EnvVars: []string{"DRUID_BACKUP"},
-			Usage: "store each user's state, read from DRUID just before its update, so that `rollback` can restore it (needs --client-id)"},
-		&cli.BoolFlag{Name: "merge", EnvVars: []string{"DRUID_MERGE"},
-			Usage: "send DRUID's current user with the source's fields laid over it: fields the source lacks are kept (needs --client-id)"},
-	}
-}
 
 // guard reads each user's current state from DRUID just before its replacement is sent, and
 // refuses a replacement that would remove a confirmed id or too many fields; with --merge it
@@ -42,33 +26,18 @@ type guard struct {
 
 // newGuard returns the run's guard, or nil when the run cannot read DRUID and asked for
 // nothing that needs to.
-func newGuard(c *cli.Context, client *sink.Client) (*guard, error) {
-	g := &guard{merge: c.Bool("merge"), maxRemovals: -1, allowRemovals: c.Bool("allow-removals")}
-	if c.IsSet("max-removals") { // a command without the flag (retry) reads 0 from it
-		g.maxRemovals = c.Int("max-removals")
-	}
-	if c.String("client-id") == "" {
-		switch {
-		case c.Bool("backup"):
-			return nil, configErrorf("--backup reads each user from DRUID: it needs --client-id and --client-secret")
-		case g.merge:
-			return nil, configErrorf("--merge reads each user from DRUID: it needs --client-id and --client-secret")
-		case g.maxRemovals >= 0:
-			return nil, configErrorf("--max-removals reads each user from DRUID: it needs --client-id and --client-secret")
-		}
+// Config.Validate has refused the guards that need to read DRUID without --client-id.
+func newGuard(cfg *Config, client *sink.Client) (*guard, error) {
+	if cfg.ClientID == "" {
 		return nil, nil
 	}
-	r, err := client.Reader(sink.ReaderConfig{
-		Endpoint:     c.String("endpoint"),
-		AuthEndpoint: c.String("auth-endpoint"),
-		EntryPoint:   c.String("entry-point"),
-		ClientID:     c.String("client-id"),
-		ClientSecret: c.String("client-secret"),
-		Timeout:      c.Duration("timeout"),
-		Retries:      c.Int("retries"),
-	})
+	g := &guard{maxRemovals: -1}
+	if cfg.Command == CommandRun { // retry sends what the run's guards let through
+		g.merge, g.maxRemovals, g.allowRemovals = cfg.Merge, cfg.MaxRemovals, cfg.AllowRemovals
+	}
+	r, err := client.Reader(cfg.readerConfig())
 	if err != nil {
-		return nil, configError{err}
+		return nil, configErr(err)
 	}
 	g.reader = r
 	return g, nil

@@ -1,9 +1,8 @@
-package main
+package cli
 
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,8 +23,7 @@ func TestSIGINTDrainsRecordsAndExits130(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], runArgs(url, csvPath, db, "--concurrency", "8", "--timeout", "10s")...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd := exec.CommandContext(ctx, binary(t), runArgs(url, csvPath, db, "--concurrency", "8", "--timeout", "10s")...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	require.NoError(t, cmd.Start())

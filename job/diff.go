@@ -1,11 +1,8 @@
-package main
+package job
 
 import (
 	"context"
 	"fmt"
-
-	"github.com/rs/zerolog"
-	"github.com/urfave/cli/v2"
 
 	"druid-migrate/diff"
 	"druid-migrate/sink"
@@ -18,8 +15,8 @@ type differ struct {
 	totals diff.Totals
 }
 
-// diffLine is one user of dry-run --diff's output.
-type diffLine struct {
+// DiffLine is one user of dry-run --diff's output.
+type DiffLine struct {
 	Key      string        `json:"key"`
 	ObjectID string        `json:"objectId,omitempty"`
 	Found    bool          `json:"found"`
@@ -30,26 +27,18 @@ type diffLine struct {
 	Note     string        `json:"note,omitempty"`
 }
 
-func newDiffer(c *cli.Context, log zerolog.Logger) (*differ, error) {
-	r, err := sink.NewReader(sink.ReaderConfig{
-		Endpoint:     c.String("endpoint"),
-		AuthEndpoint: c.String("auth-endpoint"),
-		EntryPoint:   c.String("entry-point"),
-		ClientID:     c.String("client-id"),
-		ClientSecret: c.String("client-secret"),
-		Timeout:      c.Duration("timeout"),
-		Retries:      c.Int("retries"),
-		Limiter:      limiter(c),
-		Log:          log,
-	})
+func newDiffer(cfg *Config) (*differ, error) {
+	rc := cfg.readerConfig()
+	rc.Limiter, rc.Log = cfg.limiter(), cfg.Log
+	r, err := sink.NewReader(rc)
 	if err != nil {
-		return nil, configError{fmt.Errorf("--diff: %w", err)}
+		return nil, configErr(fmt.Errorf("--diff: %w", err))
 	}
 	return &differ{reader: r, totals: diff.Totals{}}, nil
 }
 
 func (d *differ) inspect(ctx context.Context, p *sink.Payload) (any, error) {
-	line := diffLine{Key: p.Key, ObjectID: p.ObjectID, Changes: []diff.Change{}}
+	line := DiffLine{Key: p.Key, ObjectID: p.ObjectID, Changes: []diff.Change{}}
 	if p.ObjectID == "" {
 		line.Note = "no objectId: the user DRUID would update is named by its token, and cannot be read"
 		return line, nil

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -7,90 +7,66 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/urfave/cli/v2"
-
 	"druid-migrate/checkpoint"
 	"druid-migrate/mapping"
-	"druid-migrate/pipeline"
 	"druid-migrate/sink"
 	"druid-migrate/source"
 )
-
-func rollbackCommand() *cli.Command {
-	flags := append(sendFlags(),
-		&cli.Int64Flag{Name: "run", Required: true, Usage: "the run to undo, as `runs` lists it; it must have run with --backup"},
-		&cli.StringFlag{Name: "app-id", EnvVars: []string{"DRUID_APP_ID"}, Usage: "actor.id: the app id of the application"},
-		&cli.StringFlag{Name: "device", Value: mapping.DeviceDefault, EnvVars: []string{"DRUID_DEVICE"}, Usage: "source.id of the updates"},
-		&cli.StringFlag{Name: "verb", Value: mapping.VerbDefault, EnvVars: []string{"DRUID_VERB"}, Usage: "the request's verb"},
-		&cli.Int64Flag{Name: "limit", Usage: "stop after N users (0: all)"},
-	)
-	return &cli.Command{
-		Name: "rollback",
-		Usage: "send every user a run --backup changed back to the state it had just before; " +
-			"a run of its own (job J:rollback:R), rate-limited, checkpointed and resumable",
-		Flags:  flags,
-		Action: rollbackAction,
-	}
-}
 
 // rollbackJob names the job under which the rollback of a run records its own outcomes, so that
 // an interrupted rollback resumes and skips what it already restored.
 func rollbackJob(job string, run int64) string { return fmt.Sprintf("%s:rollback:%d", job, run) }
 
-func rollbackAction(c *cli.Context) error {
-	log, err := newLogger(c)
-	if err != nil {
-		return err
+// Rollback is `rollback`: it sends every user that run cfg.RollbackRun of the job changed, with
+// --backup, back to the state it had just before. It is a run of its own, under the job
+// rollbackJob(job, run): rate-limited, checkpointed and resumable.
+func Rollback(ctx context.Context, cfg Config) (SummaryReport, error) {
+	cfg.as(CommandRollback)
+	if err := cfg.check(); err != nil {
+		return SummaryReport{}, err
 	}
-	if err := validateSendFlags(c); err != nil {
-		return err
-	}
-	mx, err := serveMetrics(c, log)
+	log := cfg.Log
+	mx, err := serveMetrics(cfg.MetricsAddr, log)
 	if err != nil {
-		return err
+		return SummaryReport{}, err
 	}
 	defer mx.close()
-	client, err := newClient(c, log, false, mx.observe())
+	client, err := newClient(&cfg, false, mx.observe())
 	if err != nil {
-		return err
+		return SummaryReport{}, err
 	}
 	defer client.Close()
-	store, err := openStore(c)
+	store, err := OpenStore(ctx, &cfg)
 	if err != nil {
-		return err
+		return SummaryReport{}, err
 	}
 	defer store.Close()
 
-	job, run := c.String("job"), c.Int64("run")
-	src, err := openBackups(c.Context, store, job, run)
+	job, run := cfg.Job, cfg.RollbackRun
+	src, err := openBackups(ctx, store, job, run)
 	if err != nil {
-		return err
+		return SummaryReport{}, err
 	}
 	defer src.Close()
 	rbJob := rollbackJob(job, run)
-	runID, err := store.StartRun(c.Context, rbJob, "rollback")
+	runID, err := store.StartRun(ctx, rbJob, CommandRollback)
 	if err != nil {
-		return fmt.Errorf("%w: %w", pipeline.ErrCheckpoint, err)
+		return SummaryReport{}, lost("", err)
 	}
 	log = log.With().Str("job", rbJob).Int64("run_id", runID).Logger()
 	log.Info().Str("of_job", job).Int64("of_run", run).Msg("rollback started")
-	cfg := pipeline.Config{
-		Job:               rbJob,
-		RunID:             runID,
-		Limit:             c.Int64("limit"),
-		DrainTimeout:      c.Duration("timeout"),
-		CheckpointTimeout: c.Duration("checkpoint-timeout"),
-		OrderedKeys:       true, // backups come ordered by key
-		Log:               log,
-	}
-	setConcurrency(c, &cfg)
-	cfg.Live = mx.watch("rollback", rbJob, client)
+	pcfg := cfg.pipelineConfig(rbJob)
+	pcfg.RunID = runID
+	pcfg.Limit = cfg.Limit
+	pcfg.OrderedKeys = true // backups come ordered by key
+	pcfg.Log = log
+	pcfg.Live = mx.watch(CommandRollback, rbJob, client)
 	b := backupBuilder{
-		actor:  sink.Actor{ID: c.String("app-id"), ObjectType: sink.ObjectTypeApplication},
-		verb:   c.String("verb"),
-		device: sink.Device{ID: c.String("device"), ObjectType: sink.ObjectTypeDevice},
+		actor:  sink.Actor{ID: cfg.AppID, ObjectType: sink.ObjectTypeApplication},
+		verb:   cfg.Verb,
+		device: sink.Device{ID: cfg.Device, ObjectType: sink.ObjectTypeDevice},
 	}
-	return execute(c, store, client, "rollback", cfg, src, b, nil)
+	return execute(ctx, &cfg, store, client, pcfg, src, b, nil)
 }
 
 // backupSource streams the backups of one run as records: key, objectId, state.
@@ -126,7 +102,7 @@ func openBackups(ctx context.Context, store checkpoint.Store, job string, run in
 		if err == nil || errors.Is(err, checkpoint.ErrNotFound) {
 			return nil, configErrorf("--run %d: job %q has no backups of that run; only a run with --backup can be rolled back", run, job)
 		}
-		return nil, fmt.Errorf("%w: read the backups: %w", pipeline.ErrCheckpoint, err)
+		return nil, lost("read the backups", err)
 	}
 	s.first = &first
 	return s, nil

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -114,7 +114,7 @@ func binary(t *testing.T) string {
 			return
 		}
 		binaryPath = filepath.Join(dir, "druid-migrate")
-		out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binaryPath, "druid-migrate").CombinedOutput()
 		if err != nil {
 			binaryErr = fmt.Errorf("go build: %v: %s", err, out)
 		}

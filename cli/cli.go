@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"druid-migrate/job"
+)
+
+// Run runs the command line args (args[0] is the program's name) with the given streams, and
+// returns the process exit code (SPEC §5). ctx is cancelled by the first interrupt: a run then
+// stops reading, lets the calls in flight finish and exits 130.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var notFound string
+	app := newApp(stdin, stdout, stderr)
+	app.CommandNotFound = func(_ *cli.Context, name string) { notFound = name }
+	err := app.RunContext(ctx, args)
+	if notFound != "" && err == nil {
+		err = &job.ConfigError{Err: fmt.Errorf("unknown command %q; see druid-migrate --help", notFound)}
+	}
+	if err != nil && !job.Quiet(err) {
+		fmt.Fprintf(stderr, "druid-migrate: %s\n", oneLine(err))
+	}
+	return job.ExitCode(err)
+}
+
+// oneLine is err's message on one line: an operator's log keeps one line per event.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// command is what one command does with its validated Config.
+type command func(ctx context.Context, cfg job.Config) error
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	usageError := func(_ *cli.Context, err error, _ bool) error { return &job.ConfigError{Err: err} }
+	global := globalOptions()
+	def := func(name, usage string, opts []option, do command) *cli.Command {
+		return &cli.Command{
+			Name:         name,
+			Usage:        usage,
+			Flags:        flagsOf(opts),
+			OnUsageError: usageError,
+			Action: func(c *cli.Context) error {
+				cfg, err := configOf(c, name, concat(global, opts), stdin, stdout, stderr)
+				if err != nil {
+					return err
+				}
+				return do(c.Context, cfg)
+			},
+		}
+	}
+	return &cli.App{
+		Name:      "druid-migrate",
+		Usage:     "migrate users from a CRM into DRUID, resumably",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags:     flagsOf(global),
+		Commands: []*cli.Command{
+			def(job.CommandRun, "migrate every record of the source; resumes the job from its checkpoint",
+				runFlags(), runCommand),
+			def(job.CommandRetry, "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
+				retryFlags(), retryCommand),
+			def(job.CommandRollback, "send every user a run --backup changed back to the state it had just before; "+
+				"a run of its own (job J:rollback:R), rate-limited, checkpointed and resumable",
+				rollbackFlags(), rollbackCommand),
+			def(job.CommandDryRun, "build and validate every payload and print them as JSON Lines (passwords masked); no update, no checkpoint write",
+				dryRunFlags(), dryRunCommand),
+			def(job.CommandStatus, "counts of the job's users per outcome and status code",
+				statusFlags(), statusCommand),
+			def(job.CommandFailures, "the users whose last outcome is failed, rejected or invalid",
+				failuresFlags(), failuresCommand),
+			def(job.CommandRuns, "one line per run of the job: id, command, started, finished, counts, exit code",
+				runsFlags(), runsCommand),
+			def(job.CommandMigrate, "create or upgrade the checkpoint schema (run does it too)",
+				migrateFlags(), func(ctx context.Context, cfg job.Config) error { return job.Migrate(ctx, cfg) }),
+			fakeDruidCommand(stdout, stderr),
+		},
+		OnUsageError:   usageError,
+		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided by Run alone
+	}
+}
+
+// configOf parses the command's flags and environment into its job.Config, once, validates it
+// and gives it the logger it asks for.
+func configOf(c *cli.Context, name string, opts []option, stdin io.Reader, stdout, stderr io.Writer) (job.Config, error) {
+	cfg := job.Defaults(name)
+	for _, o := range opts {
+		o.set(c, &cfg)
+	}
+	cfg.Stdin, cfg.Stdout, cfg.Stderr = stdin, stdout, stderr
+	cfg.Terminal = isTerminal(stderr)
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	cfg.Log = newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	return cfg, nil
+}
+
+func runCommand(ctx context.Context, cfg job.Config) error {
+	_, err := job.Run(ctx, cfg)
+	return err
+}
+
+func retryCommand(ctx context.Context, cfg job.Config) error {
+	_, err := job.Retry(ctx, cfg)
+	return err
+}
+
+func rollbackCommand(ctx context.Context, cfg job.Config) error {
+	_, err := job.Rollback(ctx, cfg)
+	return err
+}
+
+func dryRunCommand(ctx context.Context, cfg job.Config) error {
+	_, err := job.DryRun(ctx, cfg)
+	return err
+}

@@ -1,0 +1,63 @@
+package job
+
+import (
+	"golang.org/x/time/rate"
+
+	"druid-migrate/sink"
+)
+
+// newClient is the DRUID client of the run.
+func newClient(cfg *Config, perUserTokens bool, observe sink.ObserveFunc) (*sink.Client, error) {
+	client, err := sink.New(sink.Config{
+		Endpoint:      cfg.Endpoint,
+		EntryPoint:    cfg.EntryPoint,
+		Token:         cfg.Token,
+		TokenFile:     cfg.TokenFile,
+		ClientID:      cfg.challengeCredential(cfg.ClientID),
+		ClientSecret:  cfg.challengeCredential(cfg.ClientSecret),
+		AuthEndpoint:  cfg.AuthEndpoint,
+		PerUserTokens: perUserTokens,
+		Concurrency:   cfg.maxConcurrency(),
+		Timeout:       cfg.Timeout,
+		Retries:       cfg.Retries,
+		Limiter:       cfg.limiter(),
+		Log:           cfg.Log,
+		Observe:       observe,
+	})
+	if err != nil {
+		return nil, configErr(err)
+	}
+	return client, nil
+}
+
+// readerConfig is how the run reads users from DRUID: with the client token of --client-id.
+func (c *Config) readerConfig() sink.ReaderConfig {
+	return sink.ReaderConfig{
+		Endpoint:     c.Endpoint,
+		AuthEndpoint: c.AuthEndpoint,
+		EntryPoint:   c.EntryPoint,
+		ClientID:     c.ClientID,
+		ClientSecret: c.ClientSecret,
+		Timeout:      c.Timeout,
+		Retries:      c.Retries,
+	}
+}
+
+// challengeCredential is --client-id or --client-secret for the updates: with no --token or
+// --token-file, every update gets a challenge-code token of the app's; with one, the
+// credentials only read users (dry-run --diff, the guards, --merge).
+func (c *Config) challengeCredential(v string) string {
+	if c.Token != "" || c.TokenFile != "" {
+		return ""
+	}
+	return v
+}
+
+// limiter is the shared rate limiter of --rate and --burst.
+func (c *Config) limiter() *rate.Limiter {
+	limit := rate.Inf
+	if c.Rate > 0 {
+		limit = rate.Limit(c.Rate)
+	}
+	return rate.NewLimiter(limit, c.Burst)
+}

@@ -1,0 +1,67 @@
+package job
+
+import (
+	"context"
+	"errors"
+
+	"druid-migrate/pipeline"
+)
+
+// Exit codes of SPEC §5.
+const (
+	ExitOK          = 0
+	ExitFailures    = 1
+	ExitConfig      = 2
+	ExitLost        = 3
+	ExitInterrupted = 130
+)
+
+// ErrFailures ends a command that did its work but some record ended, or, skipped, still
+// stands invalid, rejected or failed: a nightly job stays red until its data is fixed.
+var ErrFailures = errors.New("some records are invalid, rejected or failed")
+
+// ErrInterrupted ends a command that a signal stopped: what it did is recorded, the next run
+// resumes.
+var ErrInterrupted = errors.New("interrupted")
+
+// ErrLost ends a run whose checkpoint was lost mid-run and did not come back in time: nothing is
+// lost, the next run resumes.
+var ErrLost = pipeline.ErrCheckpoint
+
+// ExitCode is the process exit code that a command's error calls for: the one place errors
+// become exit codes. The command line exits with it, and a run records it in its row of
+// migration_runs.
+func ExitCode(err error) int {
+	var cfgErr *ConfigError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrLost):
+		return ExitLost
+	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &cfgErr):
+		return ExitConfig
+	}
+	return ExitFailures
+}
+
+// Quiet says whether err needs no message of its own: the command's summary or log already
+// says what happened.
+func Quiet(err error) bool {
+	return errors.Is(err, ErrFailures) || errors.Is(err, ErrInterrupted) || errors.Is(err, context.Canceled)
+}
+
+// endOf is the error a finished run ends with: runErr when the run could not go on, else what
+// its summary calls for.
+func endOf(sum pipeline.Summary, runErr error) error {
+	switch {
+	case runErr != nil:
+		return runErr
+	case sum.Interrupted:
+		return ErrInterrupted
+	case sum.Troubled():
+		return ErrFailures
+	}
+	return nil
+}
