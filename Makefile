@@ -14,7 +14,7 @@ test: ## run every test with the race detector (needs PostgreSQL, see README)
 
 bench: ## run the Go benchmarks and the end-to-end throughput benchmark
 	go test -run '^$$' -bench . -benchmem ./...
-	go run ./internal/e2ebench
+	go run ./bench
 
 demo: build ## migrate a generated sample of 2,000 users into the built-in simulator
 	./scripts/demo.sh

@@ -165,9 +165,10 @@ func checkFor(t target) check {
 const emailPattern = `^([_A-Za-z0-9-+]+(.[_A-Za-z0-9-]+)*@[A-Za-z0-9-]+(.[A-Za-z0-9]+)*(.[A-Za-z]{2,}))$`
 
 // isEmail reports whether s matches emailPattern. It runs on every record, where the regexp
-// package cost a fifth of Build, so it simulates the pattern's position automaton (Glushkov's
-// construction) by hand: a set of bits, one per symbol of the pattern, that one table lookup
-// per character advances. FuzzEmailMatchesSpecRegex holds it equal to the regexp.
+// package would be a large part of Build's cost, so it simulates the pattern's position
+// automaton (Glushkov's construction) by hand: a set of bits, one per symbol of the pattern,
+// that one table lookup per character advances. FuzzEmailMatchesSpecRegex holds it equal to
+// the regexp.
 //
 // The pattern, with its symbols numbered (the dots are any character but a newline):
 //

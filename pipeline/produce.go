@@ -78,9 +78,9 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 	lookups := r.lookupsAtOnce()
 	looked := make(chan *lookup, lookups-1) // with the one dispatch waits for
 	wg.Go(func() { r.lookUp(batches, looked, lookups) })
-	// The batches handed over before a source error are still dispatched in full, as they
-	// were when the reading was sequential; an interrupt, or a failure of dispatch itself,
-	// stops the launches.
+	// The batches handed over before a source error are still dispatched in full: the users
+	// read before the error are sent, and nothing after it is read. An interrupt, or a failure
+	// of dispatch itself, stops the launches.
 	var dispatchErr error
 	for l := range looked {
 		<-l.done
@@ -103,8 +103,8 @@ func (r *run) produce(ctx context.Context, src Source, workers *pool.Pool) error
 }
 
 // lookupsAtOnce is how many batches are looked up in the checkpoint at once. When every user is
-// done, the look-ups are the run: one at a time, Postgres answered a million users in 11 s, each
-// query waiting on the server while the other core had nothing to do. SQLite answers within
+// done, the look-ups are the run. A Postgres look-up waits on the server, and one at a time
+// would leave this process's cores idle meanwhile, so two are in flight. SQLite answers within
 // the process, on the CPU the builders use, and a second look-up only costs memory.
 func (r *run) lookupsAtOnce() int {
 	if _, ok := r.store.(ParallelWriter); ok {

@@ -174,8 +174,9 @@ func randomRecords(rng *rand.Rand, n, keys int, ordered bool) []source.Record {
 	return recs
 }
 
-// sequentialOutcomes is what the run must do with recs: the sequential producer this package
-// had before its stages, record by record, with the map of every key.
+// sequentialOutcomes is what the run must do with recs, worked out record by record with a map
+// of every key: the reference the staged producer and its constant-memory repeated-key rule are
+// held to.
 func sequentialOutcomes(recs []source.Record, cfg Config) (sent map[string]int, invalid map[string]string, read int64) {
 	seen := map[string]int{} // key → line of its first record
 	sent, invalid = map[string]int{}, map[string]string{}

@@ -1,10 +1,10 @@
-// Command e2ebench measures druid-migrate end to end, as an operator runs it, and checks the
+// Command bench measures druid-migrate end to end, as an operator runs it, and checks the
 // figures against the product's performance targets. `make bench` runs it after the Go
 // benchmarks:
 //
-//	go run ./internal/e2ebench                                      # the full run, minutes
-//	go run ./internal/e2ebench -users 5000 -big 20000 -rate-users 300   # a quick one
-//	go run ./internal/e2ebench -only throughput                          # the shares alone
+//	go run ./bench                                                # the full run, minutes
+//	go run ./bench -users 5000 -big 20000 -rate-users 300 -rounds 1  # a quick one
+//	go run ./bench -only throughput                               # the shares alone
 //
 // It builds the binary from the module root, generates CSV exports with internal/sample, serves
 // the DRUID simulator on loopback from its own process, and runs every scenario as a child

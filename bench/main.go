@@ -59,7 +59,7 @@ func (cfg config) runs(group string) bool { return slices.Contains(cfg.groups, g
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
-	fs := flag.NewFlagSet("e2ebench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.users, "users", UsersDefault, "users of the ceiling, sqlite and postgres runs")
 	fs.IntVar(&cfg.small, "small", SmallDefault, "users of the small memory run")
@@ -124,7 +124,7 @@ func run(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
 	// An interrupt cancels the runs in flight (their children are killed) so that the temporary
@@ -135,7 +135,7 @@ func run(args []string) int {
 	loadBefore := loadAverage()
 	b, err := newBench(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
 	}
 	defer b.close()
@@ -174,7 +174,7 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find this program: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "e2ebench-")
+	dir, err := os.MkdirTemp("", "druid-migrate-bench-")
 	if err != nil {
 		return nil, err
 	}
@@ -230,5 +230,5 @@ func loadAverage() string {
 
 // progress writes a line to stderr: stdout carries only the table.
 func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "e2ebench: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }

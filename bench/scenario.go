@@ -20,7 +20,7 @@ import (
 // What every run sends: the simulator accepts the token as administrative, so object.objectId
 // names the user, and Autocreate makes every generated user exist.
 const (
-	token      = "e2ebench-token"
+	token      = "bench-token"
 	appID      = "app-1"
 	entryPoint = "231705665113870-main"
 	job        = "bench"

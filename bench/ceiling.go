@@ -24,7 +24,7 @@ import (
 
 // ceilingEnv, set to the simulator's URL, makes this program the ceiling client instead of the
 // benchmark: the client is then measured as a process of its own, exactly as druid-migrate is.
-const ceilingEnv = "E2EBENCH_CEILING_URL"
+const ceilingEnv = "DRUID_MIGRATE_BENCH_CEILING_URL"
 
 // ceiling measures the fastest this machine, its loopback and the simulator can serve the
 // update calls of -users users with -concurrency clients: the yardstick of the throughput runs.

@@ -12,7 +12,7 @@ import (
 // printTable writes the header line (the machine, and its load before and after the runs), one row per scenario, and then why each failed run
 // failed: the reasons are too long for the table.
 func printTable(w io.Writer, cfg config, load [2]string, rows []*scenario) {
-	fmt.Fprintf(w, "e2ebench %s, %s/%s, GOMAXPROCS %d, NumCPU %d, %s; concurrency %d; load average %s before, %s after\n\n",
+	fmt.Fprintf(w, "bench %s, %s/%s, GOMAXPROCS %d, NumCPU %d, %s; concurrency %d; load average %s before, %s after\n\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		time.Now().Format("2006-01-02 15:04 MST"), cfg.concurrency, load[0], load[1])
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
