@@ -10,34 +10,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"druid-migrate/internal/jsontest"
 	"druid-migrate/sink"
 	"druid-migrate/source"
 )
-
-// trickyStrings are the strings whose encoding differs most between JSON encoders: HTML
-// characters, the JavaScript line separators, every kind of control character, invalid and
-// borderline UTF-8.
-var trickyStrings = []string{
-	"",
-	"plain",
-	`"quoted" \back\slash/ 'single'`,
-	"<script>alert('x') && 1 > 0</script>",
-	"\u2028line\u2029para\u2027\u202a",
-	"\x00\x01\x07\b\t\n\v\f\r\x0e\x1b\x1f \x7f",
-	"\xff",
-	"a\xffb\xfe",
-	"\xc0\x80",         // overlong NUL
-	"\xed\xa0\x80",     // a UTF-16 surrogate, encoded
-	"\xe2\x80",         // U+2028 cut short
-	"\xe2\x80\xa8\xe2", // U+2028, then a lone lead byte
-	"\xf4\x90\x80\x80", // past U+10FFFF
-	"\U0010ffff\U0001f600",
-	"\ufffd",
-	"García López, Gran Vía 1, 28013 Madrid",
-	"e\u0301", // a combining accent
-	"\u00a0\u0085\u200b\ufeff",
-	strings.Repeat("<&>", 100),
-}
 
 func boolPtr(v bool) *bool { return &v }
 
@@ -107,7 +83,7 @@ func TestAppendRequestMatchesEncodingJSON(t *testing.T) {
 			},
 		}},
 	}
-	for i, s := range trickyStrings {
+	for i, s := range jsontest.TrickyStrings {
 		tests["tricky "+strconv.Itoa(i)] = sink.Request{
 			Actor:  sink.Actor{ID: s, ObjectType: s},
 			Verb:   s,
@@ -153,7 +129,7 @@ func requireSameAsEncodingJSON(t *testing.T, r *sink.Request) {
 func TestBuildBodyIsEncodingJSON(t *testing.T) {
 	t.Parallel()
 	m := compile(t, nil, dottedHeader, Options{AppID: "app<&>"})
-	for i, s := range trickyStrings {
+	for i, s := range jsontest.TrickyStrings {
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
@@ -209,7 +185,7 @@ func requireBodyIsEncodingJSON(t *testing.T, p *sink.Payload) {
 // the request's strings separated by \x1f, shape decides which parts exist and how many map
 // entries and items there are, and the totals are the collections' totalItems.
 func FuzzBodyMatchesEncodingJSON(f *testing.F) {
-	for i, s := range trickyStrings {
+	for i, s := range jsontest.TrickyStrings {
 		f.Add(strings.Repeat(s+"\x1f", 12), uint64(i)*0x9e3779b97f4a7c15, int64(i), int64(-i))
 	}
 	f.Add("app\x1fapplication\x1fupdate\x1fpc\x1fdevice\x1fuser\x1fd1\x1f\x1femail\x1fuser_id\x1fa@b.co", ^uint64(0), int64(1), int64(2))
