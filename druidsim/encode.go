@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 
-	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
@@ -32,7 +31,7 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 	b = append(b, `{"content":{`...)
 	if u != nil {
 		b = append(b, `"user":`...)
-		b = jsonw.AppendUser(b, u)
+		b = sink.AppendUser(b, u)
 	}
 	b = append(b, `},"result":{"status":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
@@ -43,10 +42,10 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 				b = append(b, ',')
 			}
 			b = append(b, `{"message":`...)
-			b = jsonw.AppendString(b, e.Message)
+			b = sink.AppendString(b, e.Message)
 			if e.Details != "" {
 				b = append(b, `,"details":`...)
-				b = jsonw.AppendString(b, e.Details)
+				b = sink.AppendString(b, e.Details)
 			}
 			b = append(b, '}')
 		}

@@ -3,7 +3,6 @@ package mapping
 import (
 	"sync"
 
-	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
@@ -24,17 +23,17 @@ import (
 // (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
 func AppendRequest(b []byte, r *sink.Request) []byte {
 	b = append(b, `{"actor":{"id":`...)
-	b = jsonw.AppendString(b, r.Actor.ID)
+	b = sink.AppendString(b, r.Actor.ID)
 	b = append(b, `,"objectType":`...)
-	b = jsonw.AppendString(b, r.Actor.ObjectType)
+	b = sink.AppendString(b, r.Actor.ObjectType)
 	b = append(b, `},"verb":`...)
-	b = jsonw.AppendString(b, r.Verb)
+	b = sink.AppendString(b, r.Verb)
 	b = append(b, `,"object":`...)
-	b = jsonw.AppendUser(b, &r.Object)
+	b = sink.AppendUser(b, &r.Object)
 	b = append(b, `,"source":{"id":`...)
-	b = jsonw.AppendString(b, r.Source.ID)
+	b = sink.AppendString(b, r.Source.ID)
 	b = append(b, `,"objectType":`...)
-	b = jsonw.AppendString(b, r.Source.ObjectType)
+	b = sink.AppendString(b, r.Source.ObjectType)
 	return append(b, "}}"...)
 }
 
@@ -51,27 +50,27 @@ type bodyTemplate struct {
 func newBodyTemplate(m *Mapper) bodyTemplate {
 	var t bodyTemplate
 	t.head = append(t.head, `{"actor":{"id":`...)
-	t.head = jsonw.AppendString(t.head, m.actor.ID)
+	t.head = sink.AppendString(t.head, m.actor.ID)
 	t.head = append(t.head, `,"objectType":`...)
-	t.head = jsonw.AppendString(t.head, m.actor.ObjectType)
+	t.head = sink.AppendString(t.head, m.actor.ObjectType)
 	t.head = append(t.head, `},"verb":`...)
-	t.head = jsonw.AppendString(t.head, m.verb)
+	t.head = sink.AppendString(t.head, m.verb)
 	t.head = append(t.head, `,"object":{"objectType":`...)
-	t.head = jsonw.AppendString(t.head, sink.ObjectTypeUser)
+	t.head = sink.AppendString(t.head, sink.ObjectTypeUser)
 	for _, s := range m.ids {
-		h := jsonw.AppendString(nil, s.name)
+		h := sink.AppendString(nil, s.name)
 		h = append(h, `:{"objectType":`...)
-		h = jsonw.AppendString(h, sink.ObjectTypeUserID)
+		h = sink.AppendString(h, sink.ObjectTypeUserID)
 		t.idHeads = append(t.idHeads, append(h, `,"value":`...))
 	}
 	for _, name := range m.dataNames {
-		h := jsonw.AppendString(nil, name)
+		h := sink.AppendString(nil, name)
 		h = append(h, `:{"objectType":`...)
-		h = jsonw.AppendString(h, sink.ObjectTypeUserData)
+		h = sink.AppendString(h, sink.ObjectTypeUserData)
 		t.data = append(t.data, append(h, `,"value":`...))
 	}
 	t.tail = append(t.tail, `,"objectType":`...)
-	t.tail = jsonw.AppendString(t.tail, sink.ObjectTypeDevice)
+	t.tail = sink.AppendString(t.tail, sink.ObjectTypeDevice)
 	t.tail = append(t.tail, "}}"...)
 	return t
 }
@@ -105,7 +104,7 @@ func (m *Mapper) encodeBody(r *sink.Request, ids []idValue, datas []string) []by
 func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []string) []byte {
 	u := &r.Object
 	b = append(b, m.body.head...)
-	b = jsonw.AppendSecrets(b, u)
+	b = sink.AppendSecrets(b, u)
 	if len(u.IDs) > 0 {
 		b = append(b, `,"ids":{`...)
 		sep := false
@@ -119,9 +118,9 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.idHeads[i]...)
-			b = jsonw.AppendString(b, id.value)
+			b = sink.AppendString(b, id.value)
 			if id.hasConfirmed {
-				b = jsonw.AppendConfirmed(b, id.confirmed)
+				b = sink.AppendConfirmed(b, id.confirmed)
 			}
 			b = append(b, '}')
 		}
@@ -139,13 +138,13 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.data[i]...)
-			b = jsonw.AppendString(b, v)
+			b = sink.AppendString(b, v)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
 	}
-	b = jsonw.AppendCollections(b, u)
+	b = sink.AppendCollections(b, u)
 	b = append(b, `},"source":{"id":`...)
-	b = jsonw.AppendString(b, r.Source.ID)
+	b = sink.AppendString(b, r.Source.ID)
 	return append(b, m.body.tail...)
 }
