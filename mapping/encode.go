@@ -17,26 +17,6 @@ import (
 // of both, in tests only: TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON
 // for the first, TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild for the second.
 
-// AppendRequest appends r encoded as JSON to b and returns the extended buffer. The bytes are
-// those json.Marshal(r) returns, for every value of r: the fields in the types' order, the
-// omitempty fields left out when empty, map keys sorted, strings escaped as encoding/json does
-// (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
-func AppendRequest(b []byte, r *sink.Request) []byte {
-	b = append(b, `{"actor":{"id":`...)
-	b = sink.AppendString(b, r.Actor.ID)
-	b = append(b, `,"objectType":`...)
-	b = sink.AppendString(b, r.Actor.ObjectType)
-	b = append(b, `},"verb":`...)
-	b = sink.AppendString(b, r.Verb)
-	b = append(b, `,"object":`...)
-	b = sink.AppendUser(b, &r.Object)
-	b = append(b, `,"source":{"id":`...)
-	b = sink.AppendString(b, r.Source.ID)
-	b = append(b, `,"objectType":`...)
-	b = sink.AppendString(b, r.Source.ObjectType)
-	return append(b, "}}"...)
-}
-
 // bodyTemplate is what the bodies of one Mapper share, encoded once by Compile with the same
 // appenders: Build then copies these bytes instead of escaping the same names and object
 // types again for every record.

@@ -11,6 +11,26 @@ import (
 // hand-written encoders of the payloads (mapping) and of the simulator's answers (druidsim):
 // one encoder, fuzzed against encoding/json by both, since the payload hashes depend on it.
 
+// AppendRequest appends r encoded as JSON to b and returns the extended buffer. The bytes are
+// those json.Marshal(r) returns, for every value of r: the fields in the types' order, the
+// omitempty fields left out when empty, map keys sorted, strings escaped as encoding/json does
+// (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
+func AppendRequest(b []byte, r *Request) []byte {
+	b = append(b, `{"actor":{"id":`...)
+	b = AppendString(b, r.Actor.ID)
+	b = append(b, `,"objectType":`...)
+	b = AppendString(b, r.Actor.ObjectType)
+	b = append(b, `},"verb":`...)
+	b = AppendString(b, r.Verb)
+	b = append(b, `,"object":`...)
+	b = AppendUser(b, &r.Object)
+	b = append(b, `,"source":{"id":`...)
+	b = AppendString(b, r.Source.ID)
+	b = append(b, `,"objectType":`...)
+	b = AppendString(b, r.Source.ObjectType)
+	return append(b, "}}"...)
+}
+
 // AppendUser appends u as json.Marshal(u) writes it: the fields in the type's order, the
 // omitempty ones left out when empty, map keys sorted byte-wise, strings escaped by
 // AppendString. The payloads (mapping) and the simulator's answers (druidsim) both write users
