@@ -10,8 +10,9 @@ import (
 
 // The response envelope is written by hand: it is on every answer, and encoding/json's
 // reflection cost as much as all the rules together. appendEnvelope writes exactly the bytes
-// json.Marshal(sink.Response) would (TestAppendEnvelopeMatchesEncodingJSON and
-// FuzzAppendEnvelope hold it to that), so clients see no difference.
+// json.Marshal(sink.Response) would, with the appenders of package sink's wire format
+// (TestAppendEnvelopeMatchesEncodingJSON and FuzzAppendEnvelope hold it to that), so clients see
+// no difference.
 
 var envPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 

@@ -6,16 +6,13 @@ import (
 	"druid-migrate/sink"
 )
 
-// The request body is written by hand: it is built for every record of every run, skipped
-// users included, and encoding/json's reflection (its map keys sorted through reflect.Value)
-// cost more than the rest of Build. It must be exactly the bytes json.Marshal writes: the
-// payload hash in every checkpoint row is an HMAC of these bytes, so one changed byte would make
-// the next nightly sync resend every user. Two writers share the user appenders of package jsonw
-// (which the simulator writes its answers with too): AppendRequest, for any request, and
-// Mapper.appendBody, for the requests Build makes, which copies the parts
-// every record of a mapping shares from a template encoded once. json.Marshal is the reference
-// of both, in tests only: TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON
-// for the first, TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild for the second.
+// The body Build returns is written by hand with the appenders of package sink, where the
+// reference encoder of a request lives: sink.AppendRequest writes json.Marshal's bytes for any
+// request (see sink/encode.go for why the bytes matter and how it is tested). Mapper.appendBody
+// writes the same bytes for the requests Build makes, but copies the parts every record of a
+// mapping shares from a template encoded once, instead of escaping the same names and object
+// types again for every record. json.Marshal is its reference too, in tests only:
+// TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild.
 
 // bodyTemplate is what the bodies of one Mapper share, encoded once by Compile with the same
 // appenders: Build then copies these bytes instead of escaping the same names and object
@@ -76,7 +73,7 @@ func (m *Mapper) encodeBody(r *sink.Request, ids []idValue, datas []string) []by
 	return body
 }
 
-// appendBody writes what AppendRequest writes for a request Build made, taking the parts every
+// appendBody writes what sink.AppendRequest writes for a request Build made, taking the parts every
 // record shares from the template. Build sets actor, verb, the object types and source's
 // objectType to the values the template was made from, and fills r's ids and datas from the
 // slots given, which are sorted by name as the maps' keys are written: a slot with a value is

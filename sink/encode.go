@@ -7,9 +7,17 @@ import (
 	"unicode/utf8"
 )
 
-// These appenders write JSON strings, and DRUID's users, exactly as encoding/json does, for the
-// hand-written encoders of the payloads (mapping) and of the simulator's answers (druidsim):
-// one encoder, fuzzed against encoding/json by both, since the payload hashes depend on it.
+// The request body is written by hand: it is built for every record of every run, skipped
+// users included, and encoding/json's reflection (its map keys sorted through reflect.Value)
+// cost more than the rest of mapping's Build. It must be exactly the bytes json.Marshal writes:
+// the payload hash in every checkpoint row is an HMAC of these bytes, so one changed byte would
+// make the next nightly sync resend every user. json.Marshal is the reference, in tests only:
+// TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON hold AppendRequest to it.
+//
+// AppendRequest is the reference encoder of a request. The appenders it is made of are shared
+// with the other hand-written writers of DRUID's JSON, each held to json.Marshal by its own
+// tests: the body template of package mapping, which copies the parts every record of a
+// mapping shares, and the simulator's answers (package druidsim).
 
 // AppendRequest appends r encoded as JSON to b and returns the extended buffer. The bytes are
 // those json.Marshal(r) returns, for every value of r: the fields in the types' order, the
@@ -33,8 +41,7 @@ func AppendRequest(b []byte, r *Request) []byte {
 
 // AppendUser appends u as json.Marshal(u) writes it: the fields in the type's order, the
 // omitempty ones left out when empty, map keys sorted byte-wise, strings escaped by
-// AppendString. The payloads (mapping) and the simulator's answers (druidsim) both write users
-// with it, and both are fuzzed against encoding/json.
+// AppendString. AppendRequest and the simulator's answers (druidsim) both write users with it.
 func AppendUser(b []byte, u *User) []byte {
 	b = append(b, `{"objectType":`...)
 	b = AppendString(b, u.ObjectType)
