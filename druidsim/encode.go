@@ -5,14 +5,14 @@ import (
 	"strconv"
 	"sync"
 
-	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
 // The response envelope is written by hand: it is on every answer, and encoding/json's
 // reflection cost as much as all the rules together. appendEnvelope writes exactly the bytes
-// json.Marshal(sink.Response) would (TestAppendEnvelopeMatchesEncodingJSON and
-// FuzzAppendEnvelope hold it to that), so clients see no difference.
+// json.Marshal(sink.Response) would, with the appenders of package sink's wire format
+// (TestAppendEnvelopeMatchesEncodingJSON and FuzzAppendEnvelope hold it to that), so clients see
+// no difference.
 
 var envPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
@@ -32,7 +32,7 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 	b = append(b, `{"content":{`...)
 	if u != nil {
 		b = append(b, `"user":`...)
-		b = jsonw.AppendUser(b, u)
+		b = sink.AppendUser(b, u)
 	}
 	b = append(b, `},"result":{"status":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
@@ -43,10 +43,10 @@ func appendEnvelope(b []byte, code int, u *sink.User, errs []sink.FieldError) []
 				b = append(b, ',')
 			}
 			b = append(b, `{"message":`...)
-			b = jsonw.AppendString(b, e.Message)
+			b = sink.AppendString(b, e.Message)
 			if e.Details != "" {
 				b = append(b, `,"details":`...)
-				b = jsonw.AppendString(b, e.Details)
+				b = sink.AppendString(b, e.Details)
 			}
 			b = append(b, '}')
 		}

@@ -3,40 +3,16 @@ package mapping
 import (
 	"sync"
 
-	"druid-migrate/internal/jsonw"
 	"druid-migrate/sink"
 )
 
-// The request body is written by hand: it is built for every record of every run, skipped
-// users included, and encoding/json's reflection (its map keys sorted through reflect.Value)
-// cost more than the rest of Build. It must be exactly the bytes json.Marshal writes: the
-// payload hash in every checkpoint row is an HMAC of these bytes, so one changed byte would make
-// the next nightly sync resend every user. Two writers share the user appenders of package jsonw
-// (which the simulator writes its answers with too): AppendRequest, for any request, and
-// Mapper.appendBody, for the requests Build makes, which copies the parts
-// every record of a mapping shares from a template encoded once. json.Marshal is the reference
-// of both, in tests only: TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON
-// for the first, TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild for the second.
-
-// AppendRequest appends r encoded as JSON to b and returns the extended buffer. The bytes are
-// those json.Marshal(r) returns, for every value of r: the fields in the types' order, the
-// omitempty fields left out when empty, map keys sorted, strings escaped as encoding/json does
-// (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
-func AppendRequest(b []byte, r *sink.Request) []byte {
-	b = append(b, `{"actor":{"id":`...)
-	b = jsonw.AppendString(b, r.Actor.ID)
-	b = append(b, `,"objectType":`...)
-	b = jsonw.AppendString(b, r.Actor.ObjectType)
-	b = append(b, `},"verb":`...)
-	b = jsonw.AppendString(b, r.Verb)
-	b = append(b, `,"object":`...)
-	b = jsonw.AppendUser(b, &r.Object)
-	b = append(b, `,"source":{"id":`...)
-	b = jsonw.AppendString(b, r.Source.ID)
-	b = append(b, `,"objectType":`...)
-	b = jsonw.AppendString(b, r.Source.ObjectType)
-	return append(b, "}}"...)
-}
+// The body Build returns is written by hand with the appenders of package sink, where the
+// reference encoder of a request lives: sink.AppendRequest writes json.Marshal's bytes for any
+// request (see sink/encode.go for why the bytes matter and how it is tested). Mapper.appendBody
+// writes the same bytes for the requests Build makes, but copies the parts every record of a
+// mapping shares from a template encoded once, instead of escaping the same names and object
+// types again for every record. json.Marshal is its reference too, in tests only:
+// TestBuildBodyIsEncodingJSON*, TestGolden and FuzzBuild.
 
 // bodyTemplate is what the bodies of one Mapper share, encoded once by Compile with the same
 // appenders: Build then copies these bytes instead of escaping the same names and object
@@ -51,27 +27,27 @@ type bodyTemplate struct {
 func newBodyTemplate(m *Mapper) bodyTemplate {
 	var t bodyTemplate
 	t.head = append(t.head, `{"actor":{"id":`...)
-	t.head = jsonw.AppendString(t.head, m.actor.ID)
+	t.head = sink.AppendString(t.head, m.actor.ID)
 	t.head = append(t.head, `,"objectType":`...)
-	t.head = jsonw.AppendString(t.head, m.actor.ObjectType)
+	t.head = sink.AppendString(t.head, m.actor.ObjectType)
 	t.head = append(t.head, `},"verb":`...)
-	t.head = jsonw.AppendString(t.head, m.verb)
+	t.head = sink.AppendString(t.head, m.verb)
 	t.head = append(t.head, `,"object":{"objectType":`...)
-	t.head = jsonw.AppendString(t.head, sink.ObjectTypeUser)
+	t.head = sink.AppendString(t.head, sink.ObjectTypeUser)
 	for _, s := range m.ids {
-		h := jsonw.AppendString(nil, s.name)
+		h := sink.AppendString(nil, s.name)
 		h = append(h, `:{"objectType":`...)
-		h = jsonw.AppendString(h, sink.ObjectTypeUserID)
+		h = sink.AppendString(h, sink.ObjectTypeUserID)
 		t.idHeads = append(t.idHeads, append(h, `,"value":`...))
 	}
 	for _, name := range m.dataNames {
-		h := jsonw.AppendString(nil, name)
+		h := sink.AppendString(nil, name)
 		h = append(h, `:{"objectType":`...)
-		h = jsonw.AppendString(h, sink.ObjectTypeUserData)
+		h = sink.AppendString(h, sink.ObjectTypeUserData)
 		t.data = append(t.data, append(h, `,"value":`...))
 	}
 	t.tail = append(t.tail, `,"objectType":`...)
-	t.tail = jsonw.AppendString(t.tail, sink.ObjectTypeDevice)
+	t.tail = sink.AppendString(t.tail, sink.ObjectTypeDevice)
 	t.tail = append(t.tail, "}}"...)
 	return t
 }
@@ -97,7 +73,7 @@ func (m *Mapper) encodeBody(r *sink.Request, ids []idValue, datas []string) []by
 	return body
 }
 
-// appendBody writes what AppendRequest writes for a request Build made, taking the parts every
+// appendBody writes what sink.AppendRequest writes for a request Build made, taking the parts every
 // record shares from the template. Build sets actor, verb, the object types and source's
 // objectType to the values the template was made from, and fills r's ids and datas from the
 // slots given, which are sorted by name as the maps' keys are written: a slot with a value is
@@ -105,7 +81,7 @@ func (m *Mapper) encodeBody(r *sink.Request, ids []idValue, datas []string) []by
 func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []string) []byte {
 	u := &r.Object
 	b = append(b, m.body.head...)
-	b = jsonw.AppendSecrets(b, u)
+	b = sink.AppendSecrets(b, u)
 	if len(u.IDs) > 0 {
 		b = append(b, `,"ids":{`...)
 		sep := false
@@ -119,9 +95,9 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.idHeads[i]...)
-			b = jsonw.AppendString(b, id.value)
+			b = sink.AppendString(b, id.value)
 			if id.hasConfirmed {
-				b = jsonw.AppendConfirmed(b, id.confirmed)
+				b = sink.AppendConfirmed(b, id.confirmed)
 			}
 			b = append(b, '}')
 		}
@@ -139,13 +115,13 @@ func (m *Mapper) appendBody(b []byte, r *sink.Request, ids []idValue, datas []st
 			}
 			sep = true
 			b = append(b, m.body.data[i]...)
-			b = jsonw.AppendString(b, v)
+			b = sink.AppendString(b, v)
 			b = append(b, '}')
 		}
 		b = append(b, '}')
 	}
-	b = jsonw.AppendCollections(b, u)
+	b = sink.AppendCollections(b, u)
 	b = append(b, `},"source":{"id":`...)
-	b = jsonw.AppendString(b, r.Source.ID)
+	b = sink.AppendString(b, r.Source.ID)
 	return append(b, m.body.tail...)
 }

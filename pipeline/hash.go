@@ -9,7 +9,6 @@ import (
 	"hash"
 	"sync"
 
-	"druid-migrate/mapping"
 	"druid-migrate/sink"
 )
 
@@ -71,7 +70,7 @@ func (h *Hasher) Hash(p *sink.Payload) (string, error) {
 	}
 	req := p.Request
 	req.Object.Password = ""
-	s.body = mapping.AppendRequest(s.body[:0], &req) // the bytes json.Marshal(req) gives
+	s.body = sink.AppendRequest(s.body[:0], &req) // the bytes json.Marshal(req) gives
 	mac.Write(s.body)
 	mac.Write([]byte{0})
 	mac.Write(derived)

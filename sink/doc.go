@@ -1,5 +1,6 @@
 // Package sink talks to DRUID, the identity platform: the wire format of its update user call
-// (Payload, Response), the Client that sends it, and the Reader that reads users back.
+// (Payload, Response) and its encoder (AppendRequest, which writes json.Marshal's bytes without
+// reflection), the Client that sends it, and the Reader that reads users back.
 //
 // DRUID's update is a full replacement, so the Client never decides anything about a user's
 // data: it sends the bytes it is given and turns DRUID's answer into an Outcome. Classify is the

@@ -1,18 +1,48 @@
-package jsonw
+package sink
 
 import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"druid-migrate/sink"
+	"unicode/utf8"
 )
+
+// The request body is written by hand: it is built for every record of every run, skipped
+// users included, and encoding/json's reflection (its map keys sorted through reflect.Value)
+// cost more than the rest of mapping's Build. It must be exactly the bytes json.Marshal writes:
+// the payload hash in every checkpoint row is an HMAC of these bytes, so one changed byte would
+// make the next nightly sync resend every user. json.Marshal is the reference, in tests only:
+// TestAppendRequestMatchesEncodingJSON and FuzzBodyMatchesEncodingJSON hold AppendRequest to it.
+//
+// AppendRequest is the reference encoder of a request. The appenders it is made of are shared
+// with the other hand-written writers of DRUID's JSON, each held to json.Marshal by its own
+// tests: the body template of package mapping, which copies the parts every record of a
+// mapping shares, and the simulator's answers (package druidsim).
+
+// AppendRequest appends r encoded as JSON to b and returns the extended buffer. The bytes are
+// those json.Marshal(r) returns, for every value of r: the fields in the types' order, the
+// omitempty fields left out when empty, map keys sorted, strings escaped as encoding/json does
+// (HTML-safe, U+2028 and U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
+func AppendRequest(b []byte, r *Request) []byte {
+	b = append(b, `{"actor":{"id":`...)
+	b = AppendString(b, r.Actor.ID)
+	b = append(b, `,"objectType":`...)
+	b = AppendString(b, r.Actor.ObjectType)
+	b = append(b, `},"verb":`...)
+	b = AppendString(b, r.Verb)
+	b = append(b, `,"object":`...)
+	b = AppendUser(b, &r.Object)
+	b = append(b, `,"source":{"id":`...)
+	b = AppendString(b, r.Source.ID)
+	b = append(b, `,"objectType":`...)
+	b = AppendString(b, r.Source.ObjectType)
+	return append(b, "}}"...)
+}
 
 // AppendUser appends u as json.Marshal(u) writes it: the fields in the type's order, the
 // omitempty ones left out when empty, map keys sorted byte-wise, strings escaped by
-// AppendString. The payloads (mapping) and the simulator's answers (druidsim) both write users
-// with it, and both are fuzzed against encoding/json.
-func AppendUser(b []byte, u *sink.User) []byte {
+// AppendString. AppendRequest and the simulator's answers (druidsim) both write users with it.
+func AppendUser(b []byte, u *User) []byte {
 	b = append(b, `{"objectType":`...)
 	b = AppendString(b, u.ObjectType)
 	b = AppendSecrets(b, u)
@@ -42,7 +72,7 @@ func appendMap[V any](b []byte, key string, m map[string]V, value func([]byte, V
 	return append(b, '}')
 }
 
-func appendID(b []byte, id sink.ID) []byte {
+func appendID(b []byte, id ID) []byte {
 	b = appendTypedValue(b, id.ObjectType, id.Value)
 	if id.Confirmed != nil {
 		b = AppendConfirmed(b, *id.Confirmed)
@@ -50,7 +80,7 @@ func appendID(b []byte, id sink.ID) []byte {
 	return append(b, '}')
 }
 
-func appendData(b []byte, d sink.Data) []byte {
+func appendData(b []byte, d Data) []byte {
 	return append(appendTypedValue(b, d.ObjectType, d.Value), '}')
 }
 
@@ -64,7 +94,7 @@ func appendTypedValue(b []byte, objectType, value string) []byte {
 }
 
 // AppendSecrets writes the user's objectId and password, the fields between objectType and ids.
-func AppendSecrets(b []byte, u *sink.User) []byte {
+func AppendSecrets(b []byte, u *User) []byte {
 	if u.ObjectID != "" {
 		b = append(b, `,"objectId":`...)
 		b = AppendString(b, u.ObjectID)
@@ -83,7 +113,7 @@ func AppendConfirmed(b []byte, confirmed bool) []byte {
 }
 
 // AppendCollections writes the user's addresses and assertions, the fields after datas.
-func AppendCollections(b []byte, u *sink.User) []byte {
+func AppendCollections(b []byte, u *User) []byte {
 	if a := u.Addresses; a != nil {
 		b = appendCollection(b, `,"addresses":`, a.ObjectType, a.TotalItems, a.Items == nil, len(a.Items),
 			func(b []byte, i int) []byte { return appendAddress(b, &a.Items[i]) })
@@ -120,7 +150,7 @@ func appendCollection(b []byte, key, objectType string, total int, null bool, n 
 	return append(b, '}')
 }
 
-func appendAddress(b []byte, a *sink.Address) []byte {
+func appendAddress(b []byte, a *Address) []byte {
 	b = append(b, `{"objectType":`...)
 	b = AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
@@ -140,7 +170,7 @@ func appendAddress(b []byte, a *sink.Address) []byte {
 	return append(b, '}')
 }
 
-func appendAssertion(b []byte, a *sink.Assertion) []byte {
+func appendAssertion(b []byte, a *Assertion) []byte {
 	b = append(b, `{"objectType":`...)
 	b = AppendString(b, a.ObjectType)
 	b = append(b, `,"type":`...)
@@ -168,4 +198,69 @@ func sortedEntries[V any](m map[string]V, buf []entry[V]) []entry[V] {
 	}
 	slices.SortFunc(s, func(a, b entry[V]) int { return strings.Compare(a.key, b.key) })
 	return s
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII[c] reports whether encoding/json writes the ASCII byte c as it is in a string:
+// not a control character, a quote, a backslash, nor one of the HTML-sensitive <, > and &.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// AppendString writes s as a JSON string as encoding/json does with its default HTML escaping:
+// <, > and & as \u003c, \u003e and \u0026; \b \f \n \r \t by name and other control characters
+// as \u00XX; U+2028 and U+2029 as \u2028 and \u2029; each byte of invalid UTF-8 as \ufffd.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if safeASCII[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
