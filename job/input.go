@@ -79,7 +79,7 @@ func openInput(ctx context.Context, cfg *Config) (*input, error) {
 		defer cancel()
 		pg, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: cfg.Source, Query: cfg.Query, Log: cfg.Log})
 		if err != nil {
-			return nil, configErr(err)
+			return nil, configErr(fmt.Errorf("--source: %w", err))
 		}
 		in.src, in.pg = pg, pg
 	} else {
@@ -91,7 +91,7 @@ func openInput(ctx context.Context, cfg *Config) (*input, error) {
 			csv, err = source.OpenCSV(cfg.Source, cfg.delimiter)
 		}
 		if err != nil {
-			return nil, configErr(err)
+			return nil, configErr(fmt.Errorf("--source: %w", err))
 		}
 		in.src = csv
 		if cfg.Source != "-" && cfg.Terminal {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"druid-migrate/checkpoint"
 	"druid-migrate/mapping"
 	"druid-migrate/sink"
 )
@@ -36,6 +37,10 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	d := &dryRun{ctx: ctx, opts: opts, enc: enc, sum: &s}
+	if opts.Checkpoint != nil {
+		d.hasher = NewHasher(opts.Job)
+		s.Checked = true
+	}
 	for opts.Limit <= 0 || s.Read < opts.Limit {
 		rec, err := src.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -77,6 +82,11 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 	if err := d.write(); err != nil {
 		return s, err
 	}
+	if !s.Interrupted {
+		if err := d.lookUp(); err != nil {
+			return s, err
+		}
+	}
 	s.Elapsed = time.Since(start)
 	if err := out.Flush(); err != nil {
 		return s, fmt.Errorf("write payload: %w", err)
@@ -92,6 +102,56 @@ type dryRun struct {
 	enc   *json.Encoder
 	sum   *DrySummary
 	queue []drySlot // read and not yet written, in source order
+
+	// With a checkpoint: the valid users not yet looked up, and the hasher of their payloads.
+	hasher  *Hasher
+	pending map[string]string // key → payload hash
+}
+
+// consider counts, against the checkpoint, whether run would send the valid user b or skip it.
+// Users are looked up in batches, as a run looks them up.
+func (d *dryRun) consider(b built) error {
+	if d.hasher == nil {
+		d.sum.WouldSend++
+		return nil
+	}
+	hash, err := d.hasher.Hash(b.payload)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", b.line, err)
+	}
+	if d.pending == nil {
+		d.pending = make(map[string]string, LookupBatchDefault)
+	}
+	d.pending[b.key] = hash
+	if len(d.pending) >= LookupBatchDefault {
+		return d.lookUp()
+	}
+	return nil
+}
+
+// lookUp decides the pending users: skipped when the checkpoint holds DRUID's answer to the
+// same payload, as the run's skip rule says; sent otherwise.
+func (d *dryRun) lookUp() error {
+	if len(d.pending) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(d.pending))
+	for k := range d.pending {
+		keys = append(keys, k)
+	}
+	prior, err := d.opts.Checkpoint.Prior(d.ctx, d.opts.Job, keys)
+	if err != nil {
+		return fmt.Errorf("look up %d users in the checkpoint: %w", len(keys), err)
+	}
+	for k, hash := range d.pending {
+		if p, ok := prior[k]; ok && p.PayloadHash == hash && sink.Outcome(p.Outcome).Answered() {
+			d.sum.WouldSkip++
+		} else {
+			d.sum.WouldSend++
+		}
+	}
+	clear(d.pending)
+	return nil
 }
 
 // drySlot is one record of the queue: its line, which orders the source, and, once decided,
@@ -144,6 +204,9 @@ func (d *dryRun) write() error {
 			return fmt.Errorf("write payload: %w", err)
 		}
 		d.sum.Valid++
+		if err := d.consider(r); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -155,12 +218,26 @@ type DryOptions struct {
 	// Inspect, when set, replaces each valid payload in the output by what it returns for it:
 	// dry-run --diff writes what the replacement would change in DRUID. An error ends the run.
 	Inspect func(ctx context.Context, p *sink.Payload) (any, error)
-	Log     zerolog.Logger
+	// Checkpoint, when set, is the checkpoint of Job: each valid user is looked up in it, and
+	// the summary counts those run would skip (DRUID answered the same payload) and those it
+	// would send. Without it, every valid user would be sent.
+	Checkpoint Lookup
+	Job        string
+	Log        zerolog.Logger
+}
+
+// Lookup is the part of the checkpoint a dry run reads: it never writes.
+type Lookup interface {
+	Prior(ctx context.Context, job string, keys []string) (map[string]checkpoint.Prior, error)
 }
 
 // DrySummary is what a dry run found.
 type DrySummary struct {
 	Read, Valid, Invalid int64
+	// WouldSend and WouldSkip split the valid users as run would: skipped when the checkpoint
+	// holds DRUID's answer to the same payload. Checked says a checkpoint was looked up.
+	WouldSend, WouldSkip int64
+	Checked              bool
 	Elapsed              time.Duration
 	Interrupted          bool
 }

@@ -38,7 +38,7 @@ type Sender interface {
 // in one call; Write makes a group of outcomes durable in one transaction. Errors of either are
 // errors of the run.
 type Store interface {
-	Prior(ctx context.Context, job string, keys []string) (map[string]checkpoint.Prior, error)
+	Lookup
 	Write(ctx context.Context, rows []checkpoint.Row) error
 }
 
