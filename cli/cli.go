@@ -62,14 +62,14 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Flags:     flagsOf(global),
 		Commands: []*cli.Command{
 			def(job.CommandRun, "migrate every record of the source; resumes the job from its checkpoint",
-				runFlags(), runCommand),
+				runFlags(), reportless(job.Run)),
 			def(job.CommandRetry, "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
-				retryFlags(), retryCommand),
+				retryFlags(), reportless(job.Retry)),
 			def(job.CommandRollback, "send every user a run --backup changed back to the state it had just before; "+
 				"a run of its own (job J:rollback:R), rate-limited, checkpointed and resumable",
-				rollbackFlags(), rollbackCommand),
+				rollbackFlags(), reportless(job.Rollback)),
 			def(job.CommandDryRun, "build and validate every payload and print them as JSON Lines (passwords masked); no update, no checkpoint write",
-				dryRunFlags(), dryRunCommand),
+				dryRunFlags(), reportless(job.DryRun)),
 			def(job.CommandStatus, "counts of the job's users per outcome and status code",
 				statusFlags(), statusCommand),
 			def(job.CommandFailures, "the users whose last outcome is failed, rejected or invalid",
@@ -101,22 +101,11 @@ func configOf(c *cli.Context, name string, opts []option, stdin io.Reader, stdou
 	return cfg, nil
 }
 
-func runCommand(ctx context.Context, cfg job.Config) error {
-	_, err := job.Run(ctx, cfg)
-	return err
-}
-
-func retryCommand(ctx context.Context, cfg job.Config) error {
-	_, err := job.Retry(ctx, cfg)
-	return err
-}
-
-func rollbackCommand(ctx context.Context, cfg job.Config) error {
-	_, err := job.Rollback(ctx, cfg)
-	return err
-}
-
-func dryRunCommand(ctx context.Context, cfg job.Config) error {
-	_, err := job.DryRun(ctx, cfg)
-	return err
+// reportless is a command of job's that returns a report the command line does not print:
+// the job has printed its summary already.
+func reportless[T any](do func(context.Context, job.Config) (T, error)) command {
+	return func(ctx context.Context, cfg job.Config) error {
+		_, err := do(ctx, cfg)
+		return err
+	}
 }

@@ -32,13 +32,21 @@ func logRecords(t *testing.T, stderr, prefix string) []map[string]any {
 	return out
 }
 
+// runAtRate100 runs users against answers that take 200 ms, at --rate 100 with --concurrency
+// concurrency; the run must succeed.
+func runAtRate100(t *testing.T, users int, concurrency string) (*druidsim.Server, cliResult) {
+	t.Helper()
+	sim, url := startSim(t, druidsim.Config{Latency: 200 * time.Millisecond})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+	res := runMain(t, runArgs(url, csvPath, filepath.Join(t.TempDir(), "cp.db"),
+		"--rate", "100", "--concurrency", concurrency)...)
+	require.Equal(t, 0, res.code, res.stderr)
+	return sim, res
+}
+
 func TestTooFewWorkersForTheRateIsSaidWithTheNumberNeeded(t *testing.T) {
 	// One worker against 200 ms answers makes 5 calls a second: --rate 100 needs about 20.
-	sim, url := startSim(t, druidsim.Config{Latency: 200 * time.Millisecond})
-	csvPath, _ := writeSample(t, sim, sample.Options{Users: 12})
-	res := runMain(t, runArgs(url, csvPath, filepath.Join(t.TempDir(), "cp.db"),
-		"--rate", "100", "--concurrency", "1")...)
-	require.Equal(t, 0, res.code, res.stderr)
+	sim, res := runAtRate100(t, 12, "1")
 
 	warned := logRecords(t, res.stderr, "--concurrency 1 is too few workers to reach --rate 100")
 	require.Len(t, warned, 1, "said once: %s", res.stderr)
@@ -51,11 +59,7 @@ func TestTooFewWorkersForTheRateIsSaidWithTheNumberNeeded(t *testing.T) {
 func TestConcurrencyAutoAddsWorkersUpToTheRate(t *testing.T) {
 	// 8 workers against 200 ms answers make 40 calls a second; auto adds workers so the run
 	// reaches --rate 100, and every user is still sent once.
-	sim, url := startSim(t, druidsim.Config{Latency: 200 * time.Millisecond})
-	csvPath, _ := writeSample(t, sim, sample.Options{Users: 250})
-	res := runMain(t, runArgs(url, csvPath, filepath.Join(t.TempDir(), "cp.db"),
-		"--rate", "100", "--concurrency", "auto")...)
-	require.Equal(t, 0, res.code, res.stderr)
+	sim, res := runAtRate100(t, 250, "auto")
 
 	grown := logRecords(t, res.stderr, "workers added")
 	require.NotEmpty(t, grown, res.stderr)

@@ -253,16 +253,14 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	// The limiter is the job's; DRUID's client checks the rest of its own settings
+	// (--timeout, --retries, the tokens) when it is made, before anything is read.
 	if c.readsDRUID() {
 		switch {
 		case c.Rate < 0:
 			return fmt.Errorf("--rate must be 0 (unlimited) or more, not %v", c.Rate)
 		case c.Burst < 1:
 			return fmt.Errorf("--burst must be 1 or more, not %d", c.Burst)
-		case c.Retries < 0:
-			return fmt.Errorf("--retries must be 0 or more, not %d", c.Retries)
-		case c.Timeout < 0:
-			return fmt.Errorf("--timeout must be positive, not %s", c.Timeout)
 		}
 	}
 	if c.sends() {
