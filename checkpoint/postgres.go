@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"druid-migrate/internal/pgurl"
 	"druid-migrate/migrations"
 )
 
@@ -44,12 +45,12 @@ func (s *Postgres) ParallelWrites() int { return s.writers }
 // OpenPostgres opens the Postgres checkpoint at the URL dsn and checks, within ctx, that it can
 // be reached.
 func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, error) {
-	if !isPostgresURL(dsn) {
+	if !pgurl.Is(dsn) {
 		// A key=value connection string would reach errors unredacted: only URLs are accepted.
 		return nil, errors.New("checkpoint postgres: not a postgres:// or postgresql:// URL")
 	}
-	dsn = lowerScheme(dsn)
-	name := Redact(dsn)
+	dsn = pgurl.LowerScheme(dsn)
+	name := pgurl.Redact(dsn)
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
 	}
@@ -72,7 +73,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		}
 		return nil, fmt.Errorf("checkpoint %s: %s", name, reason)
 	}
-	secrets := urlSecrets(u)
+	secrets := pgurl.Secrets(u)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, false, secrets...))
@@ -103,21 +104,6 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
 		writers: max(1, min(pgWriters, maxConns-3)),
 	}, nil
-}
-
-// urlSecrets returns the passwords a connection URL can carry.
-func urlSecrets(u *url.URL) []string {
-	var out []string
-	if p, ok := u.User.Password(); ok {
-		out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
-	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		for _, p := range q[key] {
-			out = append(out, p, url.QueryEscape(p))
-		}
-	}
-	return out
 }
 
 // pgSQL holds the statements of a store, with their tables named in its schema.

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"druid-migrate/internal/pgurl"
 )
 
 // SQLiteDefault is the checkpoint used when none is given: an SQLite file in the working directory.
@@ -169,48 +170,15 @@ func validSchema(name string) error {
 // a directory that must exist). It checks that the store can be reached, within ctx, but does
 // not create or upgrade the schema: call Migrate for that.
 func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
-	if isPostgresURL(dsn) {
+	if pgurl.Is(dsn) {
 		return OpenPostgres(ctx, dsn, opts)
 	}
 	return OpenSQLite(ctx, dsn)
 }
 
-func isPostgresURL(dsn string) bool {
-	lower := strings.ToLower(dsn)
-	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
-}
-
-// lowerScheme writes a URL's scheme in lower case: URL schemes ignore case, pgx does not.
-func lowerScheme(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	return strings.ToLower(scheme) + "://" + rest
-}
-
-// Redact returns the checkpoint value fit for a log line or an error: a Postgres URL with its
-// passwords, in the user part or in a password or sslpassword parameter, replaced by "xxxxx". A
-// path is returned as it is.
-func Redact(dsn string) string {
-	if !isPostgresURL(dsn) {
-		return dsn
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// A URL that does not parse could hold the password anywhere: show only its scheme.
-		scheme, _, _ := strings.Cut(dsn, "://")
-		return scheme + "://(unparsable URL)"
-	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		if q.Has(key) {
-			q.Set(key, "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-	}
-	return u.Redacted()
-}
+// Redact returns the checkpoint value fit for a log line or an error, as pgurl.Redact does: a
+// Postgres URL with its passwords replaced by "xxxxx", a path as it is.
+func Redact(dsn string) string { return pgurl.Redact(dsn) }
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in

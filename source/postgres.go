@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
+
+	"druid-migrate/internal/pgurl"
 )
 
 // PageSizeDefault is the number of rows a Postgres source reads per query when
@@ -98,17 +100,17 @@ type PostgresConfig struct {
 
 // validate checks what needs no database; its errors name the flag.
 func (c *PostgresConfig) validate() error {
-	if !isPostgresURL(c.URL) {
+	if !pgurl.Is(c.URL) {
 		return errors.New("source: --source is not a postgres:// or postgresql:// URL")
 	}
 	if trimQuery(strings.TrimSpace(c.Query)) == "" {
-		return fmt.Errorf("source %s: --query is empty: give the SELECT that reads the users", redactURL(c.URL))
+		return fmt.Errorf("source %s: --query is empty: give the SELECT that reads the users", pgurl.Redact(c.URL))
 	}
 	switch {
 	case c.PageSize == 0:
 		c.PageSize = PageSizeDefault
 	case c.PageSize < 0:
-		return fmt.Errorf("source %s: page size %d: must be positive", redactURL(c.URL), c.PageSize)
+		return fmt.Errorf("source %s: page size %d: must be positive", pgurl.Redact(c.URL), c.PageSize)
 	}
 	return nil
 }
@@ -210,8 +212,8 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	dsn := lowerScheme(cfg.URL)
-	name := redactURL(dsn)
+	dsn := pgurl.LowerScheme(cfg.URL)
+	name := pgurl.Redact(dsn)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		// url.Error repeats the whole URL, password included: keep only the reason.
@@ -221,7 +223,7 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 		}
 		return nil, fmt.Errorf("source %s: %s", name, reason)
 	}
-	secrets := urlSecrets(u)
+	secrets := pgurl.Secrets(u)
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, scrub(ctx, err, secrets))
@@ -925,53 +927,4 @@ func scrub(ctx context.Context, err error, secrets []string) error {
 		f.pg = pgErr
 	}
 	return f
-}
-
-func isPostgresURL(s string) bool {
-	lower := strings.ToLower(s)
-	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
-}
-
-// lowerScheme writes a URL's scheme in lower case: URL schemes ignore case, pgx does not.
-func lowerScheme(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
-	}
-	return strings.ToLower(scheme) + "://" + rest
-}
-
-// redactURL returns a Postgres URL fit for a log line or an error: its passwords, in the user
-// part or in a password or sslpassword parameter, replaced by "xxxxx".
-func redactURL(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		// A URL that does not parse could hold the password anywhere: show only its scheme.
-		scheme, _, _ := strings.Cut(dsn, "://")
-		return scheme + "://(unparsable URL)"
-	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		if q.Has(key) {
-			q.Set(key, "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-	}
-	return u.Redacted()
-}
-
-// urlSecrets returns the passwords a connection URL can carry, in the forms an error may quote
-// them.
-func urlSecrets(u *url.URL) []string {
-	var out []string
-	if pw, ok := u.User.Password(); ok {
-		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
-	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		for _, pw := range q[key] {
-			out = append(out, pw, url.QueryEscape(pw))
-		}
-	}
-	return out
 }

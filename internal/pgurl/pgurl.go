@@ -1,0 +1,64 @@
+// Package pgurl reads the postgres:// URLs that name a Postgres source or checkpoint: which
+// values are such URLs, the form of them pgx accepts, and the form fit for a log line or an
+// error, with every password the URL can carry hidden.
+package pgurl
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Is reports whether s is a Postgres URL: it starts with postgres:// or postgresql://, in any
+// case, as URL schemes ignore case.
+func Is(s string) bool {
+	lower := strings.ToLower(s)
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://")
+}
+
+// LowerScheme writes a URL's scheme in lower case: URL schemes ignore case, pgx does not.
+func LowerScheme(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	return strings.ToLower(scheme) + "://" + rest
+}
+
+// Redact returns s fit for a log line or an error: a Postgres URL with its passwords, in the
+// user part or in a password or sslpassword parameter, replaced by "xxxxx". Anything else, such
+// as a file path, is returned as it is.
+func Redact(s string) string {
+	if !Is(s) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// A URL that does not parse could hold the password anywhere: show only its scheme.
+		scheme, _, _ := strings.Cut(s, "://")
+		return scheme + "://(unparsable URL)"
+	}
+	q := u.Query()
+	for _, key := range []string{"password", "sslpassword"} {
+		if q.Has(key) {
+			q.Set(key, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// Secrets returns the passwords a connection URL can carry, in the forms an error may quote
+// them, so that they can be scrubbed from a driver's messages.
+func Secrets(u *url.URL) []string {
+	var out []string
+	if pw, ok := u.User.Password(); ok {
+		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
+	}
+	q := u.Query()
+	for _, key := range []string{"password", "sslpassword"} {
+		for _, pw := range q[key] {
+			out = append(out, pw, url.QueryEscape(pw))
+		}
+	}
+	return out
+}
