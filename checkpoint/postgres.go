@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -63,17 +62,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 		maxConns = MaxConnsDefault
 	}
 
-	u, err := url.Parse(dsn)
+	secrets, err := pgurl.Secrets(dsn)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: keep only the reason.
-		reason := "not a valid URL"
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			reason = ue.Err.Error()
-		}
-		return nil, fmt.Errorf("checkpoint %s: %s", name, reason)
+		return nil, fmt.Errorf("checkpoint %s: %w", name, err)
 	}
-	secrets := pgurl.Secrets(u)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, false, secrets...))

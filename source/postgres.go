@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -214,16 +213,10 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	}
 	dsn := pgurl.LowerScheme(cfg.URL)
 	name := pgurl.Redact(dsn)
-	u, err := url.Parse(dsn)
+	secrets, err := pgurl.Secrets(dsn)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: keep only the reason.
-		reason := "not a valid URL"
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			reason = ue.Err.Error()
-		}
-		return nil, fmt.Errorf("source %s: %s", name, reason)
+		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	secrets := pgurl.Secrets(u)
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, scrub(ctx, err, secrets))

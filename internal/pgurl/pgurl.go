@@ -4,6 +4,7 @@
 package pgurl
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 )
@@ -47,9 +48,19 @@ func Redact(s string) string {
 	return u.Redacted()
 }
 
-// Secrets returns the passwords a connection URL can carry, in the forms an error may quote
-// them, so that they can be scrubbed from a driver's messages.
-func Secrets(u *url.URL) []string {
+// Secrets returns the passwords the URL s can carry, in the user part or in a password or
+// sslpassword parameter, in the forms an error may quote them, so that they can be scrubbed from
+// a driver's messages. When s does not parse, the error gives only the reason: url.Parse's own
+// error repeats the whole URL, password included.
+func Secrets(s string) ([]string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		reason := "not a valid URL"
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			reason = ue.Err.Error()
+		}
+		return nil, errors.New(reason)
+	}
 	var out []string
 	if pw, ok := u.User.Password(); ok {
 		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
@@ -60,5 +71,5 @@ func Secrets(u *url.URL) []string {
 			out = append(out, pw, url.QueryEscape(pw))
 		}
 	}
-	return out
+	return out, nil
 }
