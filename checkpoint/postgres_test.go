@@ -304,6 +304,22 @@ func TestPostgresPasswordNeverInErrors(t *testing.T) {
 	}
 }
 
+// TestOpenTakesAnyCaseOfTheSchemeForPostgres: URL schemes ignore case, so an upper-case one is
+// still a Postgres checkpoint, never the path of an SQLite file, and its password stays out of
+// the error.
+func TestOpenTakesAnyCaseOfTheSchemeForPostgres(t *testing.T) {
+	t.Parallel()
+	// Port 1 on the loopback: nothing listens, the connection is refused at once.
+	for _, dsn := range []string{"POSTGRESQL://u:secret@127.0.0.1:1/db", "Postgres://u:secret@127.0.0.1:1/db"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := Open(ctx, dsn, Options{})
+		cancel()
+		require.ErrorIs(t, err, ErrUnavailable, "%s: a connection must have been tried", dsn)
+		require.ErrorContains(t, err, "checkpoint postgres", dsn)
+		require.NotContains(t, err.Error(), "secret", dsn)
+	}
+}
+
 func TestPostgresOpenFailsFastWhenUnreachable(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

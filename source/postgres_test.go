@@ -429,6 +429,18 @@ func TestPostgresPasswordNeverInErrorsOrLogs(t *testing.T) {
 	require.NotContains(t, logs.String(), secret)
 }
 
+// TestPostgresURLInAnyCase: URL schemes ignore case, so an upper-case one is still a Postgres
+// source, and its password stays out of the error.
+func TestPostgresURLInAnyCase(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on the loopback: nothing listens, the connection is refused at once.
+	_, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: "POSTGRESQL://u:secret@127.0.0.1:1/db", Query: "SELECT 1"})
+	require.ErrorContains(t, err, "source postgresql://u:xxxxx@127.0.0.1:1/db: connect:", "a connection must have been tried")
+	require.NotContains(t, err.Error(), "secret")
+}
+
 func TestPostgresSinceFilter(t *testing.T) {
 	t.Parallel()
 	db := newPgDB(t)
