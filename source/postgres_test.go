@@ -412,6 +412,9 @@ func TestPostgresPasswordNeverInErrorsOrLogs(t *testing.T) {
 		{"bad SQL", reachable, "SELECT nope FROM users"},
 		{"bad URL", "postgres://ana:" + secret + "@[::1:5432/db", "SELECT 1"},
 		{"bad parameter", reachable + "&sslmode=sometimes", "SELECT 1"},
+		// A ';' makes url.ParseQuery, and so pgx, skip the parameter; the URL still holds it.
+		{"password parameter pgx skips", unreachable + "&password=" + secret + ";", "SELECT 1"},
+		{"password parameter pgx skips, bad parameter", reachable + "&sslmode=sometimes&password=" + secret + ";", "SELECT 1"},
 	} {
 		_, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: tt.url, Query: tt.query, Log: log})
 		require.Error(t, err, tt.name)
