@@ -1,6 +1,3 @@
-// Package pgurl reads the postgres:// URLs that name a Postgres source or checkpoint: which
-// values are such URLs, the form of them pgx accepts, and the form fit for a log line or an
-// error, with every password the URL can carry hidden.
 package pgurl
 
 import (
