@@ -434,7 +434,7 @@ func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
 	out := []Run{}
 	for rows.Next() {
 		var r Run
-		var started, finished sqliteTime
+		var started, finished utcTime
 		var exitCode sql.NullInt64
 		c := &r.Counts
 		err := rows.Scan(&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped,
@@ -535,7 +535,7 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 	delivered := false
 	for rows.Next() {
 		var r Row
-		var updated sqliteTime
+		var updated utcTime
 		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
 			&r.Error, &r.RunID, &updated)
 		if err != nil {
@@ -561,7 +561,7 @@ func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
 	what := fmt.Sprintf("watermark of job %q", job)
 	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ?`
 	var w Watermark
-	var value sqliteTime
+	var value utcTime
 	err := s.db.QueryRowContext(ctx, q, job).Scan(&w.Column, &value, &w.RunID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
@@ -642,7 +642,7 @@ func (s *SQLite) Backups(ctx context.Context, job string, runID int64, fn func(B
 	for rows.Next() {
 		var b Backup
 		var state string
-		var created sqliteTime
+		var created utcTime
 		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &created); err != nil {
 			return s.fail(ctx, what, err)
 		}
@@ -699,37 +699,4 @@ func translateSQLite(ctx context.Context, err error) error {
 	// SQLITE_BUSY and SQLITE_LOCKED outlasting the busy timeout: another writer holds the file.
 	busy := errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
 	return translate(ctx, err, busy)
-}
-
-// sqliteTime scans a timestamp column. The driver turns the text it recognises into a time.Time
-// and leaves other text as it is; NULL leaves valid false.
-type sqliteTime struct {
-	t     time.Time
-	valid bool
-}
-
-func (st *sqliteTime) Scan(v any) error {
-	switch v := v.(type) {
-	case nil:
-		*st = sqliteTime{}
-		return nil
-	case time.Time:
-		*st = sqliteTime{t: v.UTC(), valid: true}
-		return nil
-	case string:
-		return st.parse(v)
-	case []byte:
-		return st.parse(string(v))
-	default:
-		return fmt.Errorf("timestamp column holds a %T", v)
-	}
-}
-
-func (st *sqliteTime) parse(s string) error {
-	t, err := time.Parse(sqliteTimeLayout, s)
-	if err != nil {
-		return fmt.Errorf("timestamp column holds %q: %w", s, err)
-	}
-	*st = sqliteTime{t: t.UTC(), valid: true}
-	return nil
 }
