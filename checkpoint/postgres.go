@@ -319,28 +319,10 @@ func (s *Postgres) appliedVersions(ctx context.Context) ([]int, error) {
 // Prior implements Store.
 func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)
-	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return map[string]Prior{}, nil
 	}
-	what := fmt.Sprintf("look up %d keys", len(keys))
-	rows, err := s.pool.Query(ctx, s.sql.prior, job, keys)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var p Prior
-		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out[key] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	return out, nil
+	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), s.sql.prior, job, keys)
 }
 
 // Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
@@ -425,65 +407,12 @@ func (s *Postgres) FinishRun(ctx context.Context, id int64, c Counts, exitCode i
 
 // Runs implements Store.
 func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
-	what := fmt.Sprintf("runs of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.runs, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []Run{}
-	for rows.Next() {
-		var r Run
-		var exitCode *int32
-		c := &r.Counts
-		err := rows.Scan(&r.ID, &r.Job, &r.Command, &r.StartedAt, &r.FinishedAt, &c.Read, &c.Skipped,
-			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
-		if err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		r.StartedAt = r.StartedAt.UTC()
-		if r.FinishedAt != nil {
-			t := r.FinishedAt.UTC()
-			r.FinishedAt = &t
-		}
-		if exitCode != nil {
-			code := int(*exitCode)
-			r.ExitCode = &code
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, s.sql.runs, job)
 }
 
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	what := fmt.Sprintf("status of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.status, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []StatusCount{}
-	for rows.Next() {
-		var c StatusCount
-		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job)
 }
 
 // Failures implements Store.
@@ -509,32 +438,7 @@ func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row
 	if sel.byCode {
 		args = append(args, sel.codes)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.selects[selectIndex(sel)], args...)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var r Row
-		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
-			&r.Error, &r.RunID, &r.UpdatedAt)
-		if err != nil {
-			return s.fail(ctx, what, err)
-		}
-		r.UpdatedAt = r.UpdatedAt.UTC()
-		delivered = true
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return s.notFound(ctx, what, job)
-	}
-	return nil
+	return stream(ctx, s, what, job, fn, s.sql.selects[selectIndex(sel)], args...)
 }
 
 // Watermark implements Store.
@@ -606,31 +510,11 @@ func (s *Postgres) Backups(ctx context.Context, job string, runID int64, fn func
 		// Postgres would refuse the parameter; no backup can be of such a job.
 		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.backups, job, runID)
-	if err != nil {
-		return s.fail(ctx, what, err)
+	n, err := each(ctx, s, what, readBackup, fn, s.sql.backups, job, runID)
+	if err != nil || n > 0 {
+		return err
 	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var b Backup
-		var state string
-		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &b.CreatedAt); err != nil {
-			return s.fail(ctx, what, err)
-		}
-		b.State, b.CreatedAt = []byte(state), b.CreatedAt.UTC()
-		delivered = true
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 }
 
 // notFound is the answer of a query that found nothing for job: nil when the job exists (it has
@@ -651,6 +535,10 @@ func (s *Postgres) notFound(ctx context.Context, what, job string) error {
 func (s *Postgres) Close() error {
 	s.pool.Close()
 	return nil
+}
+
+func (s *Postgres) query(ctx context.Context, query string, args ...any) (rowScanner, error) {
+	return s.pool.Query(ctx, query, args...)
 }
 
 func (s *Postgres) fail(ctx context.Context, what string, err error) error {

@@ -248,31 +248,14 @@ const sqlitePrior = `SELECT user_key, outcome, coalesce(payload_hash, ''), statu
 // variables.
 func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)
-	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return map[string]Prior{}, nil
 	}
 	list, err := json.Marshal(keys)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint sqlite: look up %d keys: %w", len(keys), err)
 	}
-	rows, err := s.db.QueryContext(ctx, sqlitePrior, job, string(list))
-	if err != nil {
-		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var p Prior
-		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
-			return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-		}
-		out[key] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-	}
-	return out, nil
+	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), sqlitePrior, job, string(list))
 }
 
 // Write implements Store.
@@ -422,70 +405,17 @@ func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int
 
 // Runs implements Store.
 func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
-	what := fmt.Sprintf("runs of job %q", job)
 	const q = `SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
 			unchanged, invalid, rejected, failed, exit_code
 		FROM migration_runs WHERE job = ? ORDER BY id DESC`
-	rows, err := s.db.QueryContext(ctx, q, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []Run{}
-	for rows.Next() {
-		var r Run
-		var started, finished utcTime
-		var exitCode sql.NullInt64
-		c := &r.Counts
-		err := rows.Scan(&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped,
-			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
-		if err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		r.StartedAt = started.t
-		if finished.valid {
-			r.FinishedAt = &finished.t
-		}
-		if exitCode.Valid {
-			code := int(exitCode.Int64)
-			r.ExitCode = &code
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, q, job)
 }
 
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	what := fmt.Sprintf("status of job %q", job)
 	const q = `SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
 		GROUP BY outcome, status_code ORDER BY outcome, status_code`
-	rows, err := s.db.QueryContext(ctx, q, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []StatusCount{}
-	for rows.Next() {
-		var c StatusCount
-		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, q, job)
 }
 
 // Failures implements Store.
@@ -527,33 +457,7 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 		FROM migration_status
 		WHERE ` + where + `
 		ORDER BY user_key`
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var r Row
-		var updated utcTime
-		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
-			&r.Error, &r.RunID, &updated)
-		if err != nil {
-			return s.fail(ctx, what, err)
-		}
-		r.UpdatedAt = updated.t
-		delivered = true
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return s.notFound(ctx, what, job)
-	}
-	return nil
+	return stream(ctx, s, what, job, fn, q, args...)
 }
 
 // Watermark implements Store.
@@ -633,32 +537,11 @@ func (s *SQLite) Backups(ctx context.Context, job string, runID int64, fn func(B
 		FROM migration_backups
 		WHERE job = ? AND run_id = ?
 		ORDER BY user_key`
-	rows, err := s.db.QueryContext(ctx, q, job, runID)
-	if err != nil {
-		return s.fail(ctx, what, err)
+	n, err := each(ctx, s, what, readBackup, fn, q, job, runID)
+	if err != nil || n > 0 {
+		return err
 	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var b Backup
-		var state string
-		var created utcTime
-		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &created); err != nil {
-			return s.fail(ctx, what, err)
-		}
-		b.State, b.CreatedAt = []byte(state), created.t
-		delivered = true
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
 }
 
 // notFound is the answer of a query that found nothing for job: nil when the job exists (it has
@@ -689,6 +572,20 @@ func (s *SQLite) Close() error {
 	}
 	return nil
 }
+
+func (s *SQLite) query(ctx context.Context, query string, args ...any) (rowScanner, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqliteRows{rows}, nil
+}
+
+// sqliteRows gives *sql.Rows the Close of pgx.Rows: closing a result that was read has no error
+// worth reporting, and one that was not is reported by Err.
+type sqliteRows struct{ *sql.Rows }
+
+func (r sqliteRows) Close() { _ = r.Rows.Close() }
 
 func (s *SQLite) fail(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("checkpoint sqlite: %s: %w", what, translateSQLite(ctx, err))
