@@ -327,13 +327,10 @@ func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[st
 
 // Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
 func (s *Postgres) Write(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := prepareRows(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	prepared, err := batch("postgres", what, rows, prepareRows)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 	n := len(prepared)
 	var (
@@ -417,28 +414,22 @@ func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error
 
 // Failures implements Store.
 func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	if len(outcomes) == 0 {
-		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
-	}
-	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+	return selectOutcomes(ctx, s, job, outcomes, fn)
 }
 
 // Select implements Store. pgx decodes the rows as they arrive from the server, one at a time,
 // so memory stays flat however many rows match.
 func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
-	what := fmt.Sprintf("select rows of job %q", job)
-	sel := prepareFilter(f)
-	if sel.none {
-		return s.notFound(ctx, what, job)
-	}
-	args := []any{job}
-	if sel.byOutcome {
-		args = append(args, sel.outcomes)
-	}
-	if sel.byCode {
-		args = append(args, sel.codes)
-	}
-	return stream(ctx, s, what, job, fn, s.sql.selects[selectIndex(sel)], args...)
+	return runSelect(ctx, s, job, f, fn, func(sel selection) (string, []any, error) {
+		args := []any{job}
+		if sel.byOutcome {
+			args = append(args, sel.outcomes)
+		}
+		if sel.byCode {
+			args = append(args, sel.codes)
+		}
+		return s.sql.selects[selectIndex(sel)], args, nil
+	})
 }
 
 // Watermark implements Store.
@@ -476,13 +467,10 @@ func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) er
 
 // SaveBackups implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
 func (s *Postgres) SaveBackups(ctx context.Context, rows []Backup) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("save %d backups", len(rows))
-	prepared, err := prepareBackups(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	prepared, err := batch("postgres", what, rows, prepareBackups)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 	n := len(prepared)
 	var (

@@ -79,14 +79,37 @@ func collect[T any](ctx context.Context, s querier, what, job string, read rowRe
 	return out, nil
 }
 
-// stream is each for Select: fn is given the job's rows as they come, and a job that has none is
-// answered by notFound.
-func stream(ctx context.Context, s querier, what, job string, fn func(Row) error, query string, args ...any) error {
+// runSelect is Select of either store: the filter is prepared once here, and statement gives
+// the store's query and arguments for it. fn is given the job's rows as they come; a job that
+// has none is answered by notFound.
+func runSelect(ctx context.Context, s querier, job string, f Filter, fn func(Row) error,
+	statement func(selection) (query string, args []any, err error)) error {
+	what := fmt.Sprintf("select rows of job %q", job)
+	sel := prepareFilter(f)
+	if sel.none {
+		return s.notFound(ctx, what, job)
+	}
+	query, args, err := statement(sel)
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
 	n, err := each(ctx, s, what, readRow, fn, query, args...)
 	if err != nil || n > 0 {
 		return err
 	}
 	return s.notFound(ctx, what, job)
+}
+
+// selectOutcomes is Failures of either store: the Select of the rows whose outcome is one of
+// outcomes, and no rows when none is given.
+func selectOutcomes(ctx context.Context, s interface {
+	querier
+	Store
+}, job string, outcomes []string, fn func(Row) error) error {
+	if len(outcomes) == 0 {
+		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
+	}
+	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
 }
 
 // priors runs Prior's query, whose rows are the key and the Prior of each key found, and

@@ -260,13 +260,10 @@ func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[stri
 
 // Write implements Store.
 func (s *SQLite) Write(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := prepareRows(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	prepared, err := batch("sqlite", what, rows, prepareRows)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 
 	return s.execEach(ctx, what, sqliteUpsert, len(prepared), func(i int) (string, []any) {
@@ -420,44 +417,37 @@ func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) 
 
 // Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	if len(outcomes) == 0 {
-		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
-	}
-	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+	return selectOutcomes(ctx, s, job, outcomes, fn)
 }
 
 // Select implements Store. The lists of outcomes and codes travel as JSON arrays, as Prior's keys
 // do. The rows come one at a time from SQLite's cursor; in WAL mode the open read does not block
 // the store's writers.
 func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
-	what := fmt.Sprintf("select rows of job %q", job)
-	sel := prepareFilter(f)
-	if sel.none {
-		return s.notFound(ctx, what, job)
-	}
-	where, args := "job = ?", []any{job}
-	if sel.byOutcome {
-		list, err := json.Marshal(sel.outcomes)
-		if err != nil {
-			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	return runSelect(ctx, s, job, f, fn, func(sel selection) (string, []any, error) {
+		where, args := "job = ?", []any{job}
+		if sel.byOutcome {
+			list, err := json.Marshal(sel.outcomes)
+			if err != nil {
+				return "", nil, err
+			}
+			where += " AND outcome IN (SELECT value FROM json_each(?))"
+			args = append(args, string(list))
 		}
-		where += " AND outcome IN (SELECT value FROM json_each(?))"
-		args = append(args, string(list))
-	}
-	if sel.byCode {
-		list, err := json.Marshal(sel.codes)
-		if err != nil {
-			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+		if sel.byCode {
+			list, err := json.Marshal(sel.codes)
+			if err != nil {
+				return "", nil, err
+			}
+			where += " AND status_code IN (SELECT value FROM json_each(?))"
+			args = append(args, string(list))
 		}
-		where += " AND status_code IN (SELECT value FROM json_each(?))"
-		args = append(args, string(list))
-	}
-	q := `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-			coalesce(error, ''), run_id, updated_at
-		FROM migration_status
-		WHERE ` + where + `
-		ORDER BY user_key`
-	return stream(ctx, s, what, job, fn, q, args...)
+		return `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+				coalesce(error, ''), run_id, updated_at
+			FROM migration_status
+			WHERE ` + where + `
+			ORDER BY user_key`, args, nil
+	})
 }
 
 // Watermark implements Store.
@@ -507,13 +497,10 @@ func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) erro
 
 // SaveBackups implements Store.
 func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("save %d backups", len(rows))
-	prepared, err := prepareBackups(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	prepared, err := batch("sqlite", what, rows, prepareBackups)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 
 	return s.execEach(ctx, what, sqliteInsertBackup, len(prepared), func(i int) (string, []any) {

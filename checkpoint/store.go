@@ -224,12 +224,8 @@ func prepareRows(rows []Row, now time.Time) ([]Row, error) {
 	index := make(map[jobKey]int, len(rows))
 	out := make([]Row, 0, len(rows))
 	for _, r := range rows {
-		// Keys are compared byte for byte; rewriting a bad one would record a different user.
-		if err := checkText(r.Job); err != nil {
-			return nil, fmt.Errorf("user %q: job %q: %w", r.Key, r.Job, err)
-		}
-		if err := checkText(r.Key); err != nil {
-			return nil, fmt.Errorf("user %q: key: %w", r.Key, err)
+		if err := checkUser(r.Job, r.Key); err != nil {
+			return nil, err
 		}
 		if r.UpdatedAt.IsZero() {
 			r.UpdatedAt = now
@@ -249,6 +245,32 @@ func prepareRows(rows []Row, now time.Time) ([]Row, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// batch is how Write and SaveBackups of both stores begin: the rows as prepare gives them, all of
+// them, or none and an error that names the store and the call (what) when one cannot be kept.
+// No rows is nothing to write: no rows and no error.
+func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]T, error)) ([]T, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	prepared, err := prepare(rows, now())
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", store, what, err)
+	}
+	return prepared, nil
+}
+
+// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user. Keys
+// are compared byte for byte: rewriting a bad one would record a different user.
+func checkUser(job, key string) error {
+	if err := checkText(job); err != nil {
+		return fmt.Errorf("user %q: job %q: %w", key, job, err)
+	}
+	if err := checkText(key); err != nil {
+		return fmt.Errorf("user %q: key: %w", key, err)
+	}
+	return nil
 }
 
 // checkText rejects what a Postgres text column cannot hold.
@@ -321,11 +343,8 @@ func prepareBackups(rows []Backup, now time.Time) ([]Backup, error) {
 	seen := make(map[runKey]bool, len(rows))
 	out := make([]Backup, 0, len(rows))
 	for _, b := range rows {
-		if err := checkText(b.Job); err != nil {
-			return nil, fmt.Errorf("user %q: job %q: %w", b.Key, b.Job, err)
-		}
-		if err := checkText(b.Key); err != nil {
-			return nil, fmt.Errorf("user %q: key: %w", b.Key, err)
+		if err := checkUser(b.Job, b.Key); err != nil {
+			return nil, err
 		}
 		if err := checkText(b.ObjectID); err != nil {
 			return nil, fmt.Errorf("user %q: object id %q: %w", b.Key, b.ObjectID, err)
