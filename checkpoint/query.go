@@ -100,12 +100,15 @@ func runSelect(ctx context.Context, s querier, job string, f Filter, fn func(Row
 	return s.notFound(ctx, what, job)
 }
 
+// selecter is a store whose Select serves Failures.
+type selecter interface {
+	querier
+	Select(ctx context.Context, job string, f Filter, fn func(Row) error) error
+}
+
 // selectOutcomes is Failures of either store: the Select of the rows whose outcome is one of
 // outcomes, and no rows when none is given.
-func selectOutcomes(ctx context.Context, s interface {
-	querier
-	Store
-}, job string, outcomes []string, fn func(Row) error) error {
+func selectOutcomes(ctx context.Context, s selecter, job string, outcomes []string, fn func(Row) error) error {
 	if len(outcomes) == 0 {
 		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
 	}
