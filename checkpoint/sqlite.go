@@ -278,8 +278,8 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 //
 // ctx bounds BEGIN, which may wait for another process's lock, and COMMIT. The rows' statements
 // run without it: under the write lock they wait for nothing, and each takes microseconds, while
-// the driver watches a cancellable context with a goroutine of its own per statement: 12–17% of
-// a group's cost (BenchmarkWrite, groups of 16 and 256).
+// the driver watches a cancellable context with a goroutine of its own per statement, a share of
+// a group's cost that BenchmarkWrite shows (README's performance section gives the figures).
 func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
 	args func(i int) (key string, values []any)) error {
 	s.writeMu.Lock()
