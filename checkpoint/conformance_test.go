@@ -123,6 +123,62 @@ func (c conformer) fresh(t *testing.T) Store {
 	return s
 }
 
+// written opens a new, migrated checkpoint that holds rows.
+func (c conformer) written(t *testing.T, rows []Row) Store {
+	t.Helper()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(context.Background(), rows))
+	return s
+}
+
+// reopened opens a new, migrated checkpoint, gives it to write, closes it, and opens the same
+// checkpoint again, as the next process would.
+func (c conformer) reopened(t *testing.T, write func(s Store)) Store {
+	t.Helper()
+	dsn, opts := c.location(t)
+	s, err := Open(context.Background(), dsn, opts)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	write(s)
+	require.NoError(t, s.Close())
+	return c.open(t, dsn, opts)
+}
+
+// upgraded makes a checkpoint as an older druid-migrate, which knew the migrations up to version
+// from only, made it, gives it to write, closes it, then opens it with this one and migrates
+// it, checking that every migration is then applied.
+func (c conformer) upgraded(t *testing.T, from int, write func(old Store)) Store {
+	t.Helper()
+	ctx := context.Background()
+	dsn, opts := c.location(t)
+	old := c.open(t, dsn, opts)
+	require.NoError(t, old.(upgrader).migrateTo(ctx, from))
+	write(old)
+	require.NoError(t, old.Close())
+
+	// This binary opens the same checkpoint.
+	s := c.open(t, dsn, opts)
+	require.NoError(t, s.Migrate(ctx))
+	require.Equal(t, c.allVersions(t), versions(t, s))
+	return s
+}
+
+// withRunAndRow opens a new checkpoint in which the job "nightly" has a run, whose id it
+// returns, and the row of one user, and nothing else.
+func (c conformer) withRunAndRow(t *testing.T) (Store, int64) {
+	t.Helper()
+	ctx := context.Background()
+	s := c.fresh(t)
+	id, err := s.StartRun(ctx, "nightly", "run")
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
+	return s, id
+}
+
+// jobsOfEveryKind are the jobs a look-up may name in withRunAndRow's checkpoint: the job with a
+// run and a row, one never seen, and names no row can hold.
+var jobsOfEveryKind = []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"}
+
 // allVersions lists the versions of every migration of the dialect.
 func (c conformer) allVersions(t *testing.T) []int {
 	t.Helper()
@@ -145,9 +201,7 @@ func conformMigrateTwiceIsANoOp(t *testing.T, c conformer) {
 	got, err := s.Prior(ctx, "job", []string{"ana"})
 	require.NoError(t, err)
 	require.Contains(t, got, "ana", "a second Migrate lost the data")
-	versions, err := s.(versioner).appliedVersions(ctx)
-	require.NoError(t, err)
-	require.Equal(t, c.allVersions(t), versions)
+	require.Equal(t, c.allVersions(t), versions(t, s))
 }
 
 func conformConcurrentMigrateFromSeveralProcesses(t *testing.T, c conformer) {
@@ -181,9 +235,7 @@ func conformConcurrentMigrateFromSeveralProcesses(t *testing.T, c conformer) {
 	for i, err := range errs {
 		require.NoError(t, err, "process %d", i)
 	}
-	versions, err := stores[0].(versioner).appliedVersions(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, c.allVersions(t), versions, "each migration recorded once")
+	require.Equal(t, c.allVersions(t), versions(t, stores[0]), "each migration recorded once")
 }
 
 func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
@@ -206,32 +258,23 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 
 func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	old := c.open(t, dsn, opts)
-	require.NoError(t, old.(upgrader).migrateTo(ctx, 1))
-	versions, err := old.(versioner).appliedVersions(ctx)
-	require.NoError(t, err)
-	require.Equal(t, []int{1}, versions)
+	var id int64
 	// What an older druid-migrate wrote: outcomes and a finished run.
-	id, err := old.StartRun(ctx, "nightly", "run")
-	require.NoError(t, err)
 	written := []Row{
 		row("nightly", "ana", "updated", 200),
 		row("nightly", "bob", "rejected", 416),
 		row("nightly", "carla", "failed", 503),
 	}
-	require.NoError(t, old.Write(ctx, written))
-	require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
-	_, err = old.Watermark(ctx, "nightly")
-	require.Error(t, err, "version 1 has no watermarks")
-	require.NoError(t, old.Close())
-
-	// This binary opens the same checkpoint.
-	s := c.open(t, dsn, opts)
-	require.NoError(t, s.Migrate(ctx))
-	versions, err = s.(versioner).appliedVersions(ctx)
-	require.NoError(t, err)
-	require.Equal(t, c.allVersions(t), versions)
+	s := c.upgraded(t, 1, func(old Store) {
+		require.Equal(t, []int{1}, versions(t, old))
+		var err error
+		id, err = old.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		require.NoError(t, old.Write(ctx, written))
+		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
+		_, err = old.Watermark(ctx, "nightly")
+		require.Error(t, err, "version 1 has no watermarks")
+	})
 
 	require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
 	require.Equal(t, written[1:2], selectRows(t, s, "nightly", Filter{Outcomes: []string{"failed", "rejected"}, Codes: []int{416}}))
@@ -256,25 +299,20 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 
 func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	old := c.open(t, dsn, opts)
-	require.NoError(t, old.(upgrader).migrateTo(ctx, 2))
+	var id int64
+	var w Watermark
 	// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
-	id, err := old.StartRun(ctx, "nightly", "run")
-	require.NoError(t, err)
 	written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
-	require.NoError(t, old.Write(ctx, written))
-	require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
-	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-	require.NoError(t, old.SetWatermark(ctx, "nightly", w))
-	require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
-	require.NoError(t, old.Close())
-
-	s := c.open(t, dsn, opts)
-	require.NoError(t, s.Migrate(ctx))
-	versions, err := s.(versioner).appliedVersions(ctx)
-	require.NoError(t, err)
-	require.Equal(t, c.allVersions(t), versions)
+	s := c.upgraded(t, 2, func(old Store) {
+		var err error
+		id, err = old.StartRun(ctx, "nightly", "run")
+		require.NoError(t, err)
+		require.NoError(t, old.Write(ctx, written))
+		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
+		w = Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
+		require.NoError(t, old.SetWatermark(ctx, "nightly", w))
+		require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
+	})
 
 	require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
 	runs, err := s.Runs(ctx, "nightly")
@@ -380,19 +418,16 @@ func conformBackupsOfRunsAndJobsAreIsolated(t *testing.T, c conformer) {
 
 func conformBackupsOfARunWithoutAnyAreNotFound(t *testing.T, c conformer) {
 	ctx := context.Background()
-	s := c.fresh(t)
 	// A run that backed nothing up (no --backup, or nothing changed) has nothing to roll back.
-	id, err := s.StartRun(ctx, "nightly", "run")
-	require.NoError(t, err)
-	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
-	for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
+	s, id := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
 		err := s.Backups(ctx, job, id, func(Backup) error {
 			t.Fatal("fn called")
 			return nil
 		})
 		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
 	}
-	err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
+	err := s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
 	require.ErrorContains(t, err, fmt.Sprintf(`run %d of job "nightly"`, id))
 }
 
@@ -428,24 +463,16 @@ func conformSaveBackupsRejectsWhatItCannotKeep(t *testing.T, c conformer) {
 }
 
 func conformSaveBackups5000InOneCall(t *testing.T, c conformer) {
-	ctx := context.Background()
 	s := c.fresh(t)
-	var saved []Backup
-	for i := range 5000 {
-		saved = append(saved, backup("job", 3, fmt.Sprintf("user-%05d", i)))
-	}
-	require.NoError(t, s.SaveBackups(ctx, saved))
+	saved := numberedBackups("job", 3, "user-%05d", 5000)
+	require.NoError(t, s.SaveBackups(context.Background(), saved))
 	require.Equal(t, saved, backups(t, s, "job", 3))
 }
 
 func conformBackupsStreamWhileTheStoreIsUsedAndStopWithFnsError(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	var saved []Backup
-	for i := range 1000 {
-		saved = append(saved, backup("job", 1, fmt.Sprintf("u%04d", i)))
-	}
-	require.NoError(t, s.SaveBackups(ctx, saved))
+	require.NoError(t, s.SaveBackups(ctx, numberedBackups("job", 1, "u%04d", 1000)))
 
 	// rollback writes each user's outcome while it reads the backups.
 	seen := 0
@@ -463,31 +490,17 @@ func conformBackupsStreamWhileTheStoreIsUsedAndStopWithFnsError(t *testing.T, c 
 	require.Equal(t, 1000, seen)
 	require.Len(t, backups(t, s, "job", 2), 4)
 
-	stop := errors.New("stdout closed")
-	calls := 0
-	err = s.Backups(ctx, "job", 1, func(Backup) error {
-		calls++
-		if calls == 3 {
-			return stop
-		}
-		return nil
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Backups(ctx, "job", 1, func(Backup) error { return fn() })
 	})
-	require.Same(t, stop, err, "fn's error must come back unchanged")
-	require.Equal(t, 3, calls)
 	require.Len(t, backups(t, s, "job", 1), 1000, "the cursor was released")
 }
 
 func conformBackupsSurviveCloseAndReopen(t *testing.T, c conformer) {
-	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s, err := Open(ctx, dsn, opts)
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
 	saved := []Backup{backup("job", 1, "ana"), backup("job", 1, "bob")}
-	require.NoError(t, s.SaveBackups(ctx, saved))
-	require.NoError(t, s.Close())
-
-	s = c.open(t, dsn, opts)
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SaveBackups(context.Background(), saved))
+	})
 	require.Equal(t, saved, backups(t, s, "job", 1))
 }
 
@@ -577,21 +590,14 @@ func conformSameKeyTwiceInOneWriteLastWins(t *testing.T, c conformer) {
 }
 
 func conformPriorOf5000KeysInOneCall(t *testing.T, c conformer) {
-	ctx := context.Background()
-	s := c.fresh(t)
-	var rows []Row
-	var keys []string
-	for i := range 5000 {
-		key := fmt.Sprintf("user-%05d", i)
-		rows = append(rows, row("job", key, "updated", 200))
-		keys = append(keys, key)
-	}
-	require.NoError(t, s.Write(ctx, rows))
+	rows := numbered("job", "user-%05d", 5000, "updated", 200)
+	s := c.written(t, rows)
+	keys := keysOf(rows)
 	for i := range 100 {
 		keys = append(keys, fmt.Sprintf("stranger-%d", i))
 	}
 
-	got, err := s.Prior(ctx, "job", keys)
+	got, err := s.Prior(context.Background(), "job", keys)
 	require.NoError(t, err)
 	require.Len(t, got, 5000)
 	require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-user-04999", StatusCode: 200}, got["user-04999"])
@@ -629,13 +635,9 @@ func conformAwkwardKeysRoundTripAndSortByBytes(t *testing.T, c conformer) {
 	for _, k := range keys {
 		require.Contains(t, got, k)
 	}
-	var order []string
-	for _, r := range failures(t, s, "job", "failed") {
-		order = append(order, r.Key)
-	}
 	want := append([]string(nil), keys...)
 	sort.Strings(want) // byte order, whatever the database's collation
-	require.Equal(t, want, order)
+	require.Equal(t, want, keysOf(failures(t, s, "job", "failed")))
 }
 
 func conformInvalidKeyFailsTheWholeWrite(t *testing.T, c conformer) {
@@ -799,49 +801,17 @@ func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
 }
 
 func conformFailuresFiltersByOutcomeInKeyOrder(t *testing.T, c conformer) {
-	ctx := context.Background()
-	s := c.fresh(t)
-	require.NoError(t, s.Write(ctx, []Row{
-		row("job", "carla", "failed", 503),
-		row("job", "ana", "rejected", 416),
-		row("job", "bob", "updated", 200),
-		row("job", "dora", "invalid", 0),
-		row("job", "eva", "unchanged", 304),
-		row("job", "Bea", "failed", 0),
-	}))
-	keys := func(rows []Row) []string {
-		var out []string
-		for _, r := range rows {
-			out = append(out, r.Key)
-		}
-		return out
-	}
-	require.Equal(t, []string{"Bea", "ana", "carla"}, keys(failures(t, s, "job", "failed", "rejected")))
-	require.Equal(t, []string{"Bea", "ana", "carla", "dora"}, keys(failures(t, s, "job", "failed", "rejected", "invalid")))
-	require.Equal(t, []string{"dora"}, keys(failures(t, s, "job", "invalid")))
+	s := c.written(t, mixedOutcomes)
+	require.Equal(t, []string{"Bea", "ana", "carla"}, keysOf(failures(t, s, "job", "failed", "rejected")))
+	require.Equal(t, []string{"Bea", "ana", "carla", "dora"}, keysOf(failures(t, s, "job", "failed", "rejected", "invalid")))
+	require.Equal(t, []string{"dora"}, keysOf(failures(t, s, "job", "invalid")))
 }
 
 func conformFailuresStopsWithFnsError(t *testing.T, c conformer) {
-	ctx := context.Background()
-	s := c.fresh(t)
-	var rows []Row
-	for i := range 100 {
-		rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "failed", 500))
-	}
-	require.NoError(t, s.Write(ctx, rows))
-
-	stop := errors.New("stdout closed")
-	calls := 0
-	err := s.Failures(ctx, "job", []string{"failed"}, func(Row) error {
-		calls++
-		if calls == 3 {
-			return stop
-		}
-		return nil
+	s := c.written(t, numbered("job", "u%03d", 100, "failed", 500))
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Failures(context.Background(), "job", []string{"failed"}, func(Row) error { return fn() })
 	})
-	require.Same(t, stop, err, "fn's error must come back unchanged")
-	require.Equal(t, 3, calls)
-
 	// The store is still usable: the cursor was released.
 	require.Len(t, failures(t, s, "job", "failed"), 100)
 }
@@ -850,11 +820,7 @@ func conformFailuresStreamsWhileTheStoreIsUsed(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	const n = 10_000
-	var rows []Row
-	for i := range n {
-		rows = append(rows, row("job", fmt.Sprintf("u%05d", i), "failed", 500))
-	}
-	require.NoError(t, s.Write(ctx, rows))
+	require.NoError(t, s.Write(ctx, numbered("job", "u%05d", n, "failed", 500)))
 
 	// fn using the store mid-stream must not deadlock on a connection or a lock the stream holds.
 	seen := 0
@@ -921,11 +887,7 @@ func conformDeleteKeysRemovesOnlyThePrefix(t *testing.T, c conformer) {
 func conformWrite10000RowsInOneCall(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	var rows []Row
-	for i := range 10_000 {
-		rows = append(rows, row("job", fmt.Sprintf("user-%05d", i), "updated", 200))
-	}
-	require.NoError(t, s.Write(ctx, rows))
+	require.NoError(t, s.Write(ctx, numbered("job", "user-%05d", 10_000, "updated", 200)))
 	status, err := s.Status(ctx, "job")
 	require.NoError(t, err)
 	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status)
@@ -953,16 +915,13 @@ func conformUpdatedAtIsNowWhenZeroAndUTCAlways(t *testing.T, c conformer) {
 
 func conformRowsSurviveCloseAndReopen(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s, err := Open(ctx, dsn, opts)
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
-	id, err := s.StartRun(ctx, "job", "run")
-	require.NoError(t, err)
-	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-	require.NoError(t, s.Close())
-
-	s = c.open(t, dsn, opts)
+	var id int64
+	s := c.reopened(t, func(s Store) {
+		var err error
+		id, err = s.StartRun(ctx, "job", "run")
+		require.NoError(t, err)
+		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+	})
 	got, err := s.Prior(ctx, "job", []string{"ana"})
 	require.NoError(t, err)
 	require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-ana", StatusCode: 200}, got["ana"])
@@ -1029,16 +988,13 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 
 func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
 	ctx := context.Background()
-	s := c.fresh(t)
 	// A job with runs and rows, but no completed incremental run, has no watermark either.
-	_, err := s.StartRun(ctx, "nightly", "run")
-	require.NoError(t, err)
-	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
-	for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
+	s, _ := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
 		_, err := s.Watermark(ctx, job)
 		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
 	}
-	_, err = s.Watermark(ctx, "never-ran")
+	_, err := s.Watermark(ctx, "never-ran")
 	require.ErrorContains(t, err, `"never-ran"`)
 }
 
@@ -1113,15 +1069,10 @@ func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
 
 func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s, err := Open(ctx, dsn, opts)
-	require.NoError(t, err)
-	require.NoError(t, s.Migrate(ctx))
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-	require.NoError(t, s.Close())
-
-	s = c.open(t, dsn, opts)
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+	})
 	got, err := s.Watermark(ctx, "nightly")
 	require.NoError(t, err)
 	require.Equal(t, w, got)
@@ -1152,20 +1103,12 @@ func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
 }
 
 func conformSelectFiltersByOutcomesAndCodesInKeyOrder(t *testing.T, c conformer) {
-	ctx := context.Background()
-	s := c.fresh(t)
-	require.NoError(t, s.Write(ctx, []Row{
+	s := c.written(t, append(slices.Clone(mixedOutcomes),
 		row("job", "hugo", "failed", 500),
-		row("job", "carla", "failed", 503),
-		row("job", "ana", "rejected", 416),
-		row("job", "bob", "updated", 200),
-		row("job", "dora", "invalid", 0),
-		row("job", "eva", "unchanged", 304),
-		row("job", "Bea", "failed", 0),
 		row("job", "fran", "rejected", 404),
 		row("job", "gil", "rejected", 416),
 		row("other", "ana", "failed", 500),
-	}))
+	))
 	retry := []string{"failed", "rejected"}
 	tests := []struct {
 		name string
@@ -1187,12 +1130,11 @@ func conformSelectFiltersByOutcomesAndCodesInKeyOrder(t *testing.T, c conformer)
 		{"a bad value among good ones", Filter{Outcomes: []string{"fail\xffed", "invalid"}, Codes: []int{1 << 40, 0}}, []string{"dora"}},
 	}
 	for _, tt := range tests {
-		var keys []string
-		for _, r := range selectRows(t, s, "job", tt.f) {
+		rows := selectRows(t, s, "job", tt.f)
+		for _, r := range rows {
 			require.Equal(t, "job", r.Job)
-			keys = append(keys, r.Key)
 		}
-		require.Equal(t, tt.want, keys, tt.name)
+		require.Equal(t, tt.want, keysOf(rows), tt.name)
 	}
 
 	// The rows come whole.
@@ -1212,25 +1154,10 @@ func conformSelectOfAnUnknownJobIsNotFound(t *testing.T, c conformer) {
 }
 
 func conformSelectStopsWithFnsError(t *testing.T, c conformer) {
-	ctx := context.Background()
-	s := c.fresh(t)
-	var rows []Row
-	for i := range 100 {
-		rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "rejected", 416))
-	}
-	require.NoError(t, s.Write(ctx, rows))
-
-	stop := errors.New("stdout closed")
-	calls := 0
-	err := s.Select(ctx, "job", Filter{Codes: []int{416}}, func(Row) error {
-		calls++
-		if calls == 3 {
-			return stop
-		}
-		return nil
+	s := c.written(t, numbered("job", "u%03d", 100, "rejected", 416))
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Select(context.Background(), "job", Filter{Codes: []int{416}}, func(Row) error { return fn() })
 	})
-	require.Same(t, stop, err, "fn's error must come back unchanged")
-	require.Equal(t, 3, calls)
 	require.Len(t, selectRows(t, s, "job", Filter{Codes: []int{416}}), 100)
 }
 
@@ -1269,14 +1196,8 @@ func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c confor
 // write, then a run record.
 func readAndWrite(ctx context.Context, s Store, g, rounds, batch int) error {
 	for r := range rounds {
-		var rows []Row
-		var keys []string
-		for i := range batch {
-			key := fmt.Sprintf("g%d-r%d-u%d", g, r, i)
-			keys = append(keys, key)
-			rows = append(rows, row("job", key, "updated", 200))
-		}
-		if _, err := s.Prior(ctx, "job", keys); err != nil {
+		rows := numbered("job", fmt.Sprintf("g%d-r%d-u%%d", g, r), batch, "updated", 200)
+		if _, err := s.Prior(ctx, "job", keysOf(rows)); err != nil {
 			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 		}
 		if err := s.Write(ctx, rows); err != nil {
@@ -1308,23 +1229,99 @@ func row(job, key, outcome string, code int) Row {
 // failures collects what Failures gives for job and outcomes.
 func failures(t *testing.T, s Store, job string, outcomes ...string) []Row {
 	t.Helper()
-	var out []Row
-	require.NoError(t, s.Failures(context.Background(), job, outcomes, func(r Row) error {
-		out = append(out, r)
-		return nil
-	}))
-	return out
+	return collected(t, func(fn func(Row) error) error {
+		return s.Failures(context.Background(), job, outcomes, fn)
+	})
 }
 
 // selectRows collects what Select gives for job and f.
 func selectRows(t *testing.T, s Store, job string, f Filter) []Row {
 	t.Helper()
-	var out []Row
-	require.NoError(t, s.Select(context.Background(), job, f, func(r Row) error {
-		out = append(out, r)
+	return collected(t, func(fn func(Row) error) error {
+		return s.Select(context.Background(), job, f, fn)
+	})
+}
+
+// backups collects what Backups gives for the run runID of job.
+func backups(t *testing.T, s Store, job string, runID int64) []Backup {
+	t.Helper()
+	return collected(t, func(fn func(Backup) error) error {
+		return s.Backups(context.Background(), job, runID, fn)
+	})
+}
+
+// collected gathers the values that each, a Select, Failures or Backups, gives its fn.
+func collected[T any](t *testing.T, each func(fn func(T) error) error) []T {
+	t.Helper()
+	var out []T
+	require.NoError(t, each(func(v T) error {
+		out = append(out, v)
 		return nil
 	}))
 	return out
+}
+
+// requireStopsWithFnsError gives read an fn that fails on its third call, and checks that read
+// stops there and returns that very error.
+func requireStopsWithFnsError(t *testing.T, read func(fn func() error) error) {
+	t.Helper()
+	stop := errors.New("stdout closed")
+	calls := 0
+	err := read(func() error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	require.Same(t, stop, err, "fn's error must come back unchanged")
+	require.Equal(t, 3, calls)
+}
+
+// versions lists the migrations s has applied.
+func versions(t *testing.T, s Store) []int {
+	t.Helper()
+	v, err := s.(versioner).appliedVersions(context.Background())
+	require.NoError(t, err)
+	return v
+}
+
+// numbered is n rows of job at outcome and code, for the keys format makes of 0 to n-1.
+func numbered(job, format string, n int, outcome string, code int) []Row {
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = row(job, fmt.Sprintf(format, i), outcome, code)
+	}
+	return rows
+}
+
+// numberedBackups is n backups of the run runID of job, for the keys format makes of 0 to n-1.
+func numberedBackups(job string, runID int64, format string, n int) []Backup {
+	out := make([]Backup, n)
+	for i := range out {
+		out[i] = backup(job, runID, fmt.Sprintf(format, i))
+	}
+	return out
+}
+
+// keysOf lists the keys of rows, in order.
+func keysOf(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Key)
+	}
+	return out
+}
+
+// mixedOutcomes are users of one job at five outcomes, out of key order, one of them with a key
+// in upper case, which byte order puts first.
+var mixedOutcomes = []Row{
+	row("job", "carla", "failed", 503),
+	row("job", "ana", "rejected", 416),
+	row("job", "bob", "updated", 200),
+	row("job", "dora", "invalid", 0),
+	row("job", "eva", "unchanged", 304),
+	row("job", "Bea", "failed", 0),
 }
 
 // backup is a backup of key in run runID of job, with a state and object id derived from the key.
@@ -1337,15 +1334,4 @@ func backup(job string, runID int64, key string) Backup {
 func withState(b Backup, state string) Backup {
 	b.State = []byte(state)
 	return b
-}
-
-// backups collects what Backups gives for the run runID of job.
-func backups(t *testing.T, s Store, job string, runID int64) []Backup {
-	t.Helper()
-	var out []Backup
-	require.NoError(t, s.Backups(context.Background(), job, runID, func(b Backup) error {
-		out = append(out, b)
-		return nil
-	}))
-	return out
 }
