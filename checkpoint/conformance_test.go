@@ -283,17 +283,13 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	require.Len(t, runs, 1)
 	require.Equal(t, id, runs[0].ID)
 	require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
-	status, err := s.Status(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status)
+	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
 
 	_, err = s.Watermark(ctx, "nightly")
 	require.ErrorIs(t, err, ErrNotFound)
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
 	require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-	got, err := s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, w, got)
+	require.Equal(t, w, watermark(t, s, "nightly"))
 	require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
 }
 
@@ -319,9 +315,7 @@ func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
-	got, err := s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, w, got)
+	require.Equal(t, w, watermark(t, s, "nightly"))
 
 	// The runs before the upgrade have no backups; the next ones can have them.
 	err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
@@ -680,9 +674,7 @@ func conformJobsAreIsolated(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Equal(t, "failed", got["ana"].Outcome)
 
-	status, err := s.Status(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status)
+	require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
 	require.Empty(t, failures(t, s, "nightly", "failed"))
 
 	require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
@@ -759,9 +751,7 @@ func conformKnownJobWithNothingToShowIsNotAnError(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
 
-	status, err := s.Status(ctx, "started")
-	require.NoError(t, err)
-	require.Empty(t, status)
+	require.Empty(t, status(t, s, "started"))
 	runs, err := s.Runs(ctx, "written")
 	require.NoError(t, err)
 	require.Empty(t, runs)
@@ -788,8 +778,6 @@ func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
 	add(1, "partial", 206)
 	require.NoError(t, s.Write(ctx, rows))
 
-	got, err := s.Status(ctx, "job")
-	require.NoError(t, err)
 	require.Equal(t, []StatusCount{
 		{"failed", 0, 1}, {"failed", 503, 3},
 		{"invalid", 0, 2},
@@ -797,7 +785,7 @@ func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
 		{"rejected", 404, 1}, {"rejected", 416, 2},
 		{"unchanged", 304, 4},
 		{"updated", 200, 5},
-	}, got)
+	}, status(t, s, "job"))
 }
 
 func conformFailuresFiltersByOutcomeInKeyOrder(t *testing.T, c conformer) {
@@ -836,9 +824,7 @@ func conformFailuresStreamsWhileTheStoreIsUsed(t *testing.T, c conformer) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, n, seen)
-	status, err := s.Status(ctx, "retry")
-	require.NoError(t, err)
-	require.Equal(t, []StatusCount{{"updated", 200, 4}}, status)
+	require.Equal(t, []StatusCount{{"updated", 200, 4}}, status(t, s, "retry"))
 }
 
 func conformDeleteKeysRemovesOnlyThePrefix(t *testing.T, c conformer) {
@@ -888,9 +874,7 @@ func conformWrite10000RowsInOneCall(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	require.NoError(t, s.Write(ctx, numbered("job", "user-%05d", 10_000, "updated", 200)))
-	status, err := s.Status(ctx, "job")
-	require.NoError(t, err)
-	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status)
+	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status(t, s, "job"))
 }
 
 func conformUpdatedAtIsNowWhenZeroAndUTCAlways(t *testing.T, c conformer) {
@@ -1035,16 +1019,12 @@ func conformSetWatermarkOverwrites(t *testing.T, c conformer) {
 	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
 	require.NoError(t, s.SetWatermark(ctx, "nightly", second))
 
-	got, err := s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
 	second.Value = second.Value.Truncate(time.Microsecond)
-	require.Equal(t, second, got)
+	require.Equal(t, second, watermark(t, s, "nightly"))
 
 	// The last call wins, even one that moves the watermark back (an operator's reset).
 	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-	got, err = s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, first, got)
+	require.Equal(t, first, watermark(t, s, "nightly"))
 }
 
 func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
@@ -1059,12 +1039,8 @@ func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
 
 	backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
 	require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
-	got, err := s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, nightly, got)
-	got, err = s.Watermark(ctx, "backfill")
-	require.NoError(t, err)
-	require.Equal(t, backfill, got)
+	require.Equal(t, nightly, watermark(t, s, "nightly"))
+	require.Equal(t, backfill, watermark(t, s, "backfill"))
 }
 
 func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
@@ -1073,9 +1049,7 @@ func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
 	s := c.reopened(t, func(s Store) {
 		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
 	})
-	got, err := s.Watermark(ctx, "nightly")
-	require.NoError(t, err)
-	require.Equal(t, w, got)
+	require.Equal(t, w, watermark(t, s, "nightly"))
 }
 
 func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
@@ -1187,9 +1161,7 @@ func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c confor
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	status, err := first.Status(ctx, "job")
-	require.NoError(t, err)
-	require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status)
+	require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status(t, first, "job"))
 }
 
 // readAndWrite is one worker of the concurrency test: the pipeline's pattern of a look-up, then a
@@ -1276,6 +1248,22 @@ func requireStopsWithFnsError(t *testing.T, read func(fn func() error) error) {
 	})
 	require.Same(t, stop, err, "fn's error must come back unchanged")
 	require.Equal(t, 3, calls)
+}
+
+// status is what Status gives for job.
+func status(t *testing.T, s Store, job string) []StatusCount {
+	t.Helper()
+	got, err := s.Status(context.Background(), job)
+	require.NoError(t, err)
+	return got
+}
+
+// watermark is what Watermark gives for job.
+func watermark(t *testing.T, s Store, job string) Watermark {
+	t.Helper()
+	got, err := s.Watermark(context.Background(), job)
+	require.NoError(t, err)
+	return got
 }
 
 // versions lists the migrations s has applied.
