@@ -168,14 +168,7 @@ func newPgSQL(schema string) pgSQL {
 			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
 				$6::text[], $7::text[], $8::bigint[], $9::timestamp[])
 				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
-			ON CONFLICT (job, user_key) DO UPDATE SET
-				status_code = excluded.status_code,
-				outcome = excluded.outcome,
-				attempts = excluded.attempts,
-				payload_hash = excluded.payload_hash,
-				error = excluded.error,
-				run_id = excluded.run_id,
-				updated_at = excluded.updated_at`),
+			` + upsertStatus),
 		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
 		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
@@ -194,11 +187,7 @@ func newPgSQL(schema string) pgSQL {
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
 				(job, since_column, watermark, run_id, updated_at)
 			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (job) DO UPDATE SET
-				since_column = excluded.since_column,
-				watermark = excluded.watermark,
-				run_id = excluded.run_id,
-				updated_at = excluded.updated_at`),
+			` + upsertWatermark),
 		// unnest, as write; DO NOTHING keeps the state saved before the run's first update of a
 		// user. prepareBackups has removed the duplicates within a call.
 		saveBackups: q(`INSERT INTO {schema}.migration_backups

@@ -330,14 +330,7 @@ func (s *SQLite) abandon() {
 const sqliteUpsert = `INSERT INTO migration_status
 		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
 	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
-	ON CONFLICT (job, user_key) DO UPDATE SET
-		status_code = excluded.status_code,
-		outcome = excluded.outcome,
-		attempts = excluded.attempts,
-		payload_hash = excluded.payload_hash,
-		error = excluded.error,
-		run_id = excluded.run_id,
-		updated_at = excluded.updated_at`
+	` + upsertStatus
 
 // HasUsers implements Store: one probe of the primary key.
 func (s *SQLite) HasUsers(ctx context.Context, job string) (bool, error) {
@@ -480,11 +473,7 @@ func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) erro
 	}
 	const q = `INSERT INTO migration_watermarks (job, since_column, watermark, run_id, updated_at)
 		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (job) DO UPDATE SET
-			since_column = excluded.since_column,
-			watermark = excluded.watermark,
-			run_id = excluded.run_id,
-			updated_at = excluded.updated_at`
+		` + upsertWatermark
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	_, err = s.db.ExecContext(ctx, q, job, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,

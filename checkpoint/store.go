@@ -180,6 +180,24 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 // Postgres URL with its passwords replaced by "xxxxx", a path as it is.
 func Redact(dsn string) string { return pgurl.Redact(dsn) }
 
+// The conflict clauses of the upserts, in the SQL both stores speak: a user's new outcome
+// replaces every column of its row, a job's new watermark every column of its row.
+const (
+	upsertStatus = `ON CONFLICT (job, user_key) DO UPDATE SET
+		status_code = excluded.status_code,
+		outcome = excluded.outcome,
+		attempts = excluded.attempts,
+		payload_hash = excluded.payload_hash,
+		error = excluded.error,
+		run_id = excluded.run_id,
+		updated_at = excluded.updated_at`
+	upsertWatermark = `ON CONFLICT (job) DO UPDATE SET
+		since_column = excluded.since_column,
+		watermark = excluded.watermark,
+		run_id = excluded.run_id,
+		updated_at = excluded.updated_at`
+)
+
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
 // place of the driver's types.
