@@ -557,8 +557,9 @@ func (s *SQLite) query(ctx context.Context, query string, args ...any) (rowScann
 	return sqliteRows{rows}, nil
 }
 
-// sqliteRows gives *sql.Rows the Close of pgx.Rows: closing a result that was read has no error
-// worth reporting, and one that was not is reported by Err.
+// sqliteRows gives *sql.Rows the Close of pgx.Rows, which returns nothing: a failure to read the
+// rows is reported by Next and Err, and a result closed early is closed because the reading
+// stopped with an error of its own.
 type sqliteRows struct{ *sql.Rows }
 
 func (r sqliteRows) Close() { _ = r.Rows.Close() }
