@@ -32,1226 +32,1144 @@ type upgrader interface {
 	migrateTo(ctx context.Context, last int) error
 }
 
-// runConformance is the behaviour every Store must have, run against each of them.
+// runConformance runs every behaviour of conformance against the store that location makes, each
+// in a subtest of its own, in parallel.
 func runConformance(t *testing.T, dialect string, location newLocation) {
-	// open opens the checkpoint at dsn and closes it when the test ends.
-	open := func(t *testing.T, dsn string, opts Options) Store {
-		t.Helper()
-		s, err := Open(context.Background(), dsn, opts)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+	c := conformer{dialect: dialect, location: location}
+	for _, tt := range conformance {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.test(t, c)
+		})
 	}
-	// fresh opens a new, migrated checkpoint.
-	fresh := func(t *testing.T) Store {
-		t.Helper()
-		dsn, opts := location(t)
-		s := open(t, dsn, opts)
-		require.NoError(t, s.Migrate(context.Background()))
-		return s
+}
+
+// conformance is the behaviour every Store must have, one function per behaviour.
+var conformance = []struct {
+	name string
+	test func(t *testing.T, c conformer)
+}{
+	{"MigrateTwiceIsANoOp", conformMigrateTwiceIsANoOp},
+	{"ConcurrentMigrateFromSeveralProcesses", conformConcurrentMigrateFromSeveralProcesses},
+	{"OperationsBeforeMigrateFail", conformOperationsBeforeMigrateFail},
+	{"UpgradeFromVersion1KeepsTheData", conformUpgradeFromVersion1KeepsTheData},
+	{"UpgradeFromVersion2KeepsTheData", conformUpgradeFromVersion2KeepsTheData},
+	{"BackupsRoundTripByteForByteInKeyOrder", conformBackupsRoundTripByteForByteInKeyOrder},
+	{"SaveBackupsKeepsTheFirstState", conformSaveBackupsKeepsTheFirstState},
+	{"BackupsOfRunsAndJobsAreIsolated", conformBackupsOfRunsAndJobsAreIsolated},
+	{"BackupsOfARunWithoutAnyAreNotFound", conformBackupsOfARunWithoutAnyAreNotFound},
+	{"SaveBackupsRejectsWhatItCannotKeep", conformSaveBackupsRejectsWhatItCannotKeep},
+	{"SaveBackups5000InOneCall", conformSaveBackups5000InOneCall},
+	{"BackupsStreamWhileTheStoreIsUsedAndStopWithFnsError", conformBackupsStreamWhileTheStoreIsUsedAndStopWithFnsError},
+	{"BackupsSurviveCloseAndReopen", conformBackupsSurviveCloseAndReopen},
+	{"WriteThenPriorAndFailuresReturnTheRow", conformWriteThenPriorAndFailuresReturnTheRow},
+	{"HasUsersOnlyOnceTheJobHasARow", conformHasUsersOnlyOnceTheJobHasARow},
+	{"EmptyHashAndErrorRoundTrip", conformEmptyHashAndErrorRoundTrip},
+	{"UpsertReplacesEveryField", conformUpsertReplacesEveryField},
+	{"SameKeyTwiceInOneWriteLastWins", conformSameKeyTwiceInOneWriteLastWins},
+	{"PriorOf5000KeysInOneCall", conformPriorOf5000KeysInOneCall},
+	{"UnknownKeysAreAbsent", conformUnknownKeysAreAbsent},
+	{"AwkwardKeysRoundTripAndSortByBytes", conformAwkwardKeysRoundTripAndSortByBytes},
+	{"InvalidKeyFailsTheWholeWrite", conformInvalidKeyFailsTheWholeWrite},
+	{"ErrorTextIsStoredEvenWithBadBytes", conformErrorTextIsStoredEvenWithBadBytes},
+	{"JobsAreIsolated", conformJobsAreIsolated},
+	{"RunsRoundTripNewestFirst", conformRunsRoundTripNewestFirst},
+	{"FinishRunOfUnknownRunIsNotFound", conformFinishRunOfUnknownRunIsNotFound},
+	{"UnknownJobIsNotFound", conformUnknownJobIsNotFound},
+	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
+	{"StatusCountsPerOutcomeAndCode", conformStatusCountsPerOutcomeAndCode},
+	{"FailuresFiltersByOutcomeInKeyOrder", conformFailuresFiltersByOutcomeInKeyOrder},
+	{"FailuresStopsWithFnsError", conformFailuresStopsWithFnsError},
+	{"FailuresStreamsWhileTheStoreIsUsed", conformFailuresStreamsWhileTheStoreIsUsed},
+	{"DeleteKeysRemovesOnlyThePrefix", conformDeleteKeysRemovesOnlyThePrefix},
+	{"Write10000RowsInOneCall", conformWrite10000RowsInOneCall},
+	{"UpdatedAtIsNowWhenZeroAndUTCAlways", conformUpdatedAtIsNowWhenZeroAndUTCAlways},
+	{"RowsSurviveCloseAndReopen", conformRowsSurviveCloseAndReopen},
+	{"ClosedStoreReturnsErrors", conformClosedStoreReturnsErrors},
+	{"CancelledContextIsReportedAsSuch", conformCancelledContextIsReportedAsSuch},
+	{"WatermarkOfAJobWithoutOneIsNotFound", conformWatermarkOfAJobWithoutOneIsNotFound},
+	{"WatermarkRoundTripsInUTCToTheMicrosecond", conformWatermarkRoundTripsInUTCToTheMicrosecond},
+	{"SetWatermarkOverwrites", conformSetWatermarkOverwrites},
+	{"WatermarksOfJobsAreIsolated", conformWatermarksOfJobsAreIsolated},
+	{"WatermarkSurvivesCloseAndReopen", conformWatermarkSurvivesCloseAndReopen},
+	{"SetWatermarkRejectsWhatItCannotKeep", conformSetWatermarkRejectsWhatItCannotKeep},
+	{"SelectFiltersByOutcomesAndCodesInKeyOrder", conformSelectFiltersByOutcomesAndCodesInKeyOrder},
+	{"SelectOfAnUnknownJobIsNotFound", conformSelectOfAnUnknownJobIsNotFound},
+	{"SelectStopsWithFnsError", conformSelectStopsWithFnsError},
+	{"ConcurrentReadersAndWritersInSeveralProcesses", conformConcurrentReadersAndWritersInSeveralProcesses},
+}
+
+// conformer makes the checkpoints of one kind of store for the conformance tests.
+type conformer struct {
+	dialect  string      // the migrations' dialect
+	location newLocation // a fresh, empty checkpoint
+}
+
+// open opens the checkpoint at dsn and closes it when the test ends.
+func (c conformer) open(t *testing.T, dsn string, opts Options) Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// fresh opens a new, migrated checkpoint.
+func (c conformer) fresh(t *testing.T) Store {
+	t.Helper()
+	dsn, opts := c.location(t)
+	s := c.open(t, dsn, opts)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s
+}
+
+// written opens a new, migrated checkpoint that holds rows.
+func (c conformer) written(t *testing.T, rows []Row) Store {
+	t.Helper()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(context.Background(), rows))
+	return s
+}
+
+// reopened opens a new, migrated checkpoint, gives it to write, closes it, and opens the same
+// checkpoint again, as the next process would.
+func (c conformer) reopened(t *testing.T, write func(s Store)) Store {
+	t.Helper()
+	dsn, opts := c.location(t)
+	s, err := Open(context.Background(), dsn, opts)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(context.Background()))
+	write(s)
+	require.NoError(t, s.Close())
+	return c.open(t, dsn, opts)
+}
+
+// upgraded makes a checkpoint as an older druid-migrate, which knew the migrations up to version
+// from only, made it, gives it to write, closes it, then opens it with this one and migrates
+// it, checking that every migration is then applied.
+func (c conformer) upgraded(t *testing.T, from int, write func(old Store)) Store {
+	t.Helper()
+	ctx := context.Background()
+	dsn, opts := c.location(t)
+	old := c.open(t, dsn, opts)
+	require.NoError(t, old.(upgrader).migrateTo(ctx, from))
+	write(old)
+	require.NoError(t, old.Close())
+
+	// This binary opens the same checkpoint.
+	s := c.open(t, dsn, opts)
+	require.NoError(t, s.Migrate(ctx))
+	require.Equal(t, c.allVersions(t), versions(t, s))
+	return s
+}
+
+// withRunAndRow opens a new checkpoint in which the job "nightly" has a run, whose id it
+// returns, and the row of one user, and nothing else.
+func (c conformer) withRunAndRow(t *testing.T) (Store, int64) {
+	t.Helper()
+	ctx := context.Background()
+	s := c.fresh(t)
+	id, err := s.StartRun(ctx, "nightly", "run")
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
+	return s, id
+}
+
+// jobsOfEveryKind are the jobs a look-up may name in withRunAndRow's checkpoint: the job with a
+// run and a row, one never seen, and names no row can hold.
+var jobsOfEveryKind = []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"}
+
+// allVersions lists the versions of every migration of the dialect.
+func (c conformer) allVersions(t *testing.T) []int {
+	t.Helper()
+	all, err := migrations.Files(c.dialect)
+	require.NoError(t, err)
+	var v []int
+	for _, m := range all {
+		v = append(v, m.Version)
 	}
-	allVersions := func(t *testing.T) []int {
-		t.Helper()
-		all, err := migrations.Files(dialect)
-		require.NoError(t, err)
-		var v []int
-		for _, m := range all {
-			v = append(v, m.Version)
-		}
-		return v
-	}
+	return v
+}
 
-	t.Run("MigrateTwiceIsANoOp", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+func conformMigrateTwiceIsANoOp(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
 
-		require.NoError(t, s.Migrate(ctx))
+	require.NoError(t, s.Migrate(ctx))
 
-		got, err := s.Prior(ctx, "job", []string{"ana"})
-		require.NoError(t, err)
-		require.Contains(t, got, "ana", "a second Migrate lost the data")
-		versions, err := s.(versioner).appliedVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, allVersions(t), versions)
-	})
+	got, err := s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Contains(t, got, "ana", "a second Migrate lost the data")
+	require.Equal(t, c.allVersions(t), versions(t, s))
+}
 
-	t.Run("ConcurrentMigrateFromSeveralProcesses", func(t *testing.T) {
-		t.Parallel()
-		dsn, opts := location(t)
-		const processes = 4
-		stores := make([]Store, processes)
-		errs := make([]error, processes)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range processes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				s, err := Open(context.Background(), dsn, opts)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				stores[i] = s
-				errs[i] = s.Migrate(context.Background())
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for _, s := range stores {
-			if s != nil {
-				t.Cleanup(func() { _ = s.Close() })
+func conformConcurrentMigrateFromSeveralProcesses(t *testing.T, c conformer) {
+	dsn, opts := c.location(t)
+	const processes = 4
+	stores := make([]Store, processes)
+	errs := make([]error, processes)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range processes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			s, err := Open(context.Background(), dsn, opts)
+			if err != nil {
+				errs[i] = err
+				return
 			}
+			stores[i] = s
+			errs[i] = s.Migrate(context.Background())
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, s := range stores {
+		if s != nil {
+			t.Cleanup(func() { _ = s.Close() })
 		}
-		for i, err := range errs {
-			require.NoError(t, err, "process %d", i)
-		}
-		versions, err := stores[0].(versioner).appliedVersions(context.Background())
-		require.NoError(t, err)
-		require.Equal(t, allVersions(t), versions, "each migration recorded once")
-	})
+	}
+	for i, err := range errs {
+		require.NoError(t, err, "process %d", i)
+	}
+	require.Equal(t, c.allVersions(t), versions(t, stores[0]), "each migration recorded once")
+}
 
-	t.Run("OperationsBeforeMigrateFail", func(t *testing.T) {
-		t.Parallel()
-		dsn, opts := location(t)
-		s := open(t, dsn, opts)
-		_, err := s.Prior(context.Background(), "job", []string{"ana"})
-		require.Error(t, err)
-		require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
-		// A missing table is not a job without a watermark: that would read the whole source
-		// and then fail to record where it got to.
-		_, err = s.Watermark(context.Background(), "job")
-		require.Error(t, err)
-		require.NotErrorIs(t, err, ErrNotFound)
-		// Nor is a missing table a run without backups: rollback would report nothing to do.
-		require.Error(t, s.SaveBackups(context.Background(), []Backup{backup("job", 1, "ana")}))
-		err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
-		require.Error(t, err)
-		require.NotErrorIs(t, err, ErrNotFound)
-	})
+func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
+	dsn, opts := c.location(t)
+	s := c.open(t, dsn, opts)
+	_, err := s.Prior(context.Background(), "job", []string{"ana"})
+	require.Error(t, err)
+	require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
+	// A missing table is not a job without a watermark: that would read the whole source
+	// and then fail to record where it got to.
+	_, err = s.Watermark(context.Background(), "job")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	// Nor is a missing table a run without backups: rollback would report nothing to do.
+	require.Error(t, s.SaveBackups(context.Background(), []Backup{backup("job", 1, "ana")}))
+	err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+}
 
-	t.Run("UpgradeFromVersion1KeepsTheData", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		old := open(t, dsn, opts)
-		require.NoError(t, old.(upgrader).migrateTo(ctx, 1))
-		versions, err := old.(versioner).appliedVersions(ctx)
+func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
+	ctx := context.Background()
+	var id int64
+	// What an older druid-migrate wrote: outcomes and a finished run.
+	written := []Row{
+		row("nightly", "ana", "updated", 200),
+		row("nightly", "bob", "rejected", 416),
+		row("nightly", "carla", "failed", 503),
+	}
+	s := c.upgraded(t, 1, func(old Store) {
+		require.Equal(t, []int{1}, versions(t, old))
+		var err error
+		id, err = old.StartRun(ctx, "nightly", "run")
 		require.NoError(t, err)
-		require.Equal(t, []int{1}, versions)
-		// What an older druid-migrate wrote: outcomes and a finished run.
-		id, err := old.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		written := []Row{
-			row("nightly", "ana", "updated", 200),
-			row("nightly", "bob", "rejected", 416),
-			row("nightly", "carla", "failed", 503),
-		}
 		require.NoError(t, old.Write(ctx, written))
 		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
 		_, err = old.Watermark(ctx, "nightly")
 		require.Error(t, err, "version 1 has no watermarks")
-		require.NoError(t, old.Close())
-
-		// This binary opens the same checkpoint.
-		s := open(t, dsn, opts)
-		require.NoError(t, s.Migrate(ctx))
-		versions, err = s.(versioner).appliedVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, allVersions(t), versions)
-
-		require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
-		require.Equal(t, written[1:2], selectRows(t, s, "nightly", Filter{Outcomes: []string{"failed", "rejected"}, Codes: []int{416}}))
-		runs, err := s.Runs(ctx, "nightly")
-		require.NoError(t, err)
-		require.Len(t, runs, 1)
-		require.Equal(t, id, runs[0].ID)
-		require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
-		status, err := s.Status(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status)
-
-		_, err = s.Watermark(ctx, "nightly")
-		require.ErrorIs(t, err, ErrNotFound)
-		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, w, got)
-		require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
 	})
 
-	t.Run("UpgradeFromVersion2KeepsTheData", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		old := open(t, dsn, opts)
-		require.NoError(t, old.(upgrader).migrateTo(ctx, 2))
-		// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
-		id, err := old.StartRun(ctx, "nightly", "run")
+	require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
+	require.Equal(t, written[1:2], selectRows(t, s, "nightly", Filter{Outcomes: []string{"failed", "rejected"}, Codes: []int{416}}))
+	runs, err := s.Runs(ctx, "nightly")
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, id, runs[0].ID)
+	require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
+	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+
+	_, err = s.Watermark(ctx, "nightly")
+	require.ErrorIs(t, err, ErrNotFound)
+	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
+}
+
+func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
+	ctx := context.Background()
+	var id int64
+	var w Watermark
+	// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
+	written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
+	s := c.upgraded(t, 2, func(old Store) {
+		var err error
+		id, err = old.StartRun(ctx, "nightly", "run")
 		require.NoError(t, err)
-		written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
 		require.NoError(t, old.Write(ctx, written))
 		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
-		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
+		w = Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
 		require.NoError(t, old.SetWatermark(ctx, "nightly", w))
 		require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
-		require.NoError(t, old.Close())
-
-		s := open(t, dsn, opts)
-		require.NoError(t, s.Migrate(ctx))
-		versions, err := s.(versioner).appliedVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, allVersions(t), versions)
-
-		require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
-		runs, err := s.Runs(ctx, "nightly")
-		require.NoError(t, err)
-		require.Len(t, runs, 1)
-		require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, w, got)
-
-		// The runs before the upgrade have no backups; the next ones can have them.
-		err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound)
-		next, err := s.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		saved := []Backup{backup("nightly", next, "ana")}
-		require.NoError(t, s.SaveBackups(ctx, saved))
-		require.Equal(t, saved, backups(t, s, "nightly", next))
 	})
 
-	t.Run("BackupsRoundTripByteForByteInKeyOrder", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		// States as DRUID may spell them: what jsonb or a re-encoding would rewrite must survive.
-		states := map[string]string{
-			"ana":     `{"z":1,"a":[true,null],"name":"Ana"}`,
-			"Bea":     "{\n  \"name\" : \"Bea\",\t\"n\": 1.50e+2 }\n",
-			"carla":   `{"a":1,"a":2}`,
-			"José":    `{"name":"José 🙂 日本語","escaped":"\u00e9\u0000\"\\"}`,
-			"O'Brien": `"just a string"`,
-			"#line 1": `[]`,
-			"zoë":     `{"big":123456789012345678901234567890}`,
+	require.Equal(t, written, selectRows(t, s, "nightly", Filter{}))
+	runs, err := s.Runs(ctx, "nightly")
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
+	require.Equal(t, w, watermark(t, s, "nightly"))
+
+	// The runs before the upgrade have no backups; the next ones can have them.
+	err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound)
+	next, err := s.StartRun(ctx, "nightly", "run")
+	require.NoError(t, err)
+	saved := []Backup{backup("nightly", next, "ana")}
+	require.NoError(t, s.SaveBackups(ctx, saved))
+	require.Equal(t, saved, backups(t, s, "nightly", next))
+}
+
+func conformBackupsRoundTripByteForByteInKeyOrder(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	// States as DRUID may spell them: what jsonb or a re-encoding would rewrite must survive.
+	states := map[string]string{
+		"ana":     `{"z":1,"a":[true,null],"name":"Ana"}`,
+		"Bea":     "{\n  \"name\" : \"Bea\",\t\"n\": 1.50e+2 }\n",
+		"carla":   `{"a":1,"a":2}`,
+		"José":    `{"name":"José 🙂 日本語","escaped":"\u00e9\u0000\"\\"}`,
+		"O'Brien": `"just a string"`,
+		"#line 1": `[]`,
+		"zoë":     `{"big":123456789012345678901234567890}`,
+	}
+	created := time.Date(2024, 10, 22, 23, 30, 0, 123456789, time.FixedZone("CEST", 2*60*60))
+	var saved []Backup
+	for key, state := range states {
+		saved = append(saved, Backup{Job: "job", RunID: 7, Key: key, ObjectID: "obj-" + key,
+			State: []byte(state), CreatedAt: created})
+	}
+	noObject := Backup{Job: "job", RunID: 7, Key: "eva", State: []byte(`{}`)}
+	saved = append(saved, noObject)
+	before := time.Now().Add(-time.Second)
+	require.NoError(t, s.SaveBackups(ctx, saved))
+	after := time.Now().Add(time.Second)
+
+	got := backups(t, s, "job", 7)
+	var keys []string
+	for _, b := range got {
+		keys = append(keys, b.Key)
+	}
+	want := append(slices.Collect(maps.Keys(states)), "eva")
+	sort.Strings(want) // byte order, whatever the database's collation
+	require.Equal(t, want, keys)
+	for _, b := range got {
+		require.Equal(t, "job", b.Job)
+		require.Equal(t, int64(7), b.RunID)
+		require.Equal(t, time.UTC, b.CreatedAt.Location())
+		if b.Key == "eva" {
+			require.Empty(t, b.ObjectID)
+			require.Equal(t, `{}`, string(b.State))
+			require.True(t, b.CreatedAt.After(before) && b.CreatedAt.Before(after), "zero CreatedAt stored as %v", b.CreatedAt)
+			continue
 		}
-		created := time.Date(2024, 10, 22, 23, 30, 0, 123456789, time.FixedZone("CEST", 2*60*60))
-		var saved []Backup
-		for key, state := range states {
-			saved = append(saved, Backup{Job: "job", RunID: 7, Key: key, ObjectID: "obj-" + key,
-				State: []byte(state), CreatedAt: created})
-		}
-		noObject := Backup{Job: "job", RunID: 7, Key: "eva", State: []byte(`{}`)}
-		saved = append(saved, noObject)
-		before := time.Now().Add(-time.Second)
-		require.NoError(t, s.SaveBackups(ctx, saved))
-		after := time.Now().Add(time.Second)
+		require.Equal(t, "obj-"+b.Key, b.ObjectID)
+		require.Equal(t, states[b.Key], string(b.State), "user %q", b.Key)
+		require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), b.CreatedAt)
+	}
+	require.True(t, noObject.CreatedAt.IsZero(), "SaveBackups must not modify its argument")
+}
 
-		got := backups(t, s, "job", 7)
-		var keys []string
-		for _, b := range got {
-			keys = append(keys, b.Key)
-		}
-		want := append(slices.Collect(maps.Keys(states)), "eva")
-		sort.Strings(want) // byte order, whatever the database's collation
-		require.Equal(t, want, keys)
-		for _, b := range got {
-			require.Equal(t, "job", b.Job)
-			require.Equal(t, int64(7), b.RunID)
-			require.Equal(t, time.UTC, b.CreatedAt.Location())
-			if b.Key == "eva" {
-				require.Empty(t, b.ObjectID)
-				require.Equal(t, `{}`, string(b.State))
-				require.True(t, b.CreatedAt.After(before) && b.CreatedAt.Before(after), "zero CreatedAt stored as %v", b.CreatedAt)
-				continue
-			}
-			require.Equal(t, "obj-"+b.Key, b.ObjectID)
-			require.Equal(t, states[b.Key], string(b.State), "user %q", b.Key)
-			require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), b.CreatedAt)
-		}
-		require.True(t, noObject.CreatedAt.IsZero(), "SaveBackups must not modify its argument")
-	})
+func conformSaveBackupsKeepsTheFirstState(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	first := backup("job", 1, "ana")
+	require.NoError(t, s.SaveBackups(ctx, []Backup{first}))
 
-	t.Run("SaveBackupsKeepsTheFirstState", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		first := backup("job", 1, "ana")
-		require.NoError(t, s.SaveBackups(ctx, []Backup{first}))
+	// Read again after the run updated the user: not the state to restore.
+	later := first
+	later.State, later.ObjectID = []byte(`{"name":"after the update"}`), "obj-2"
+	bob1, bob2 := backup("job", 1, "bob"), backup("job", 1, "bob")
+	bob2.State = []byte(`{"name":"bob, second"}`)
+	require.NoError(t, s.SaveBackups(ctx, []Backup{later, bob1, bob2}))
 
-		// Read again after the run updated the user: not the state to restore.
-		later := first
-		later.State, later.ObjectID = []byte(`{"name":"after the update"}`), "obj-2"
-		bob1, bob2 := backup("job", 1, "bob"), backup("job", 1, "bob")
-		bob2.State = []byte(`{"name":"bob, second"}`)
-		require.NoError(t, s.SaveBackups(ctx, []Backup{later, bob1, bob2}))
+	require.Equal(t, []Backup{first, bob1}, backups(t, s, "job", 1))
+}
 
-		require.Equal(t, []Backup{first, bob1}, backups(t, s, "job", 1))
-	})
+func conformBackupsOfRunsAndJobsAreIsolated(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	nightly1 := []Backup{backup("nightly", 1, "ana"), backup("nightly", 1, "bob")}
+	nightly2 := []Backup{withState(backup("nightly", 2, "ana"), `{"run":2}`)}
+	backfill1 := []Backup{withState(backup("backfill", 1, "ana"), `{"job":"backfill"}`)}
+	require.NoError(t, s.SaveBackups(ctx, append(append(slices.Clone(nightly1), nightly2...), backfill1...)))
 
-	t.Run("BackupsOfRunsAndJobsAreIsolated", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		nightly1 := []Backup{backup("nightly", 1, "ana"), backup("nightly", 1, "bob")}
-		nightly2 := []Backup{withState(backup("nightly", 2, "ana"), `{"run":2}`)}
-		backfill1 := []Backup{withState(backup("backfill", 1, "ana"), `{"job":"backfill"}`)}
-		require.NoError(t, s.SaveBackups(ctx, append(append(slices.Clone(nightly1), nightly2...), backfill1...)))
+	require.Equal(t, nightly1, backups(t, s, "nightly", 1))
+	require.Equal(t, nightly2, backups(t, s, "nightly", 2))
+	require.Equal(t, backfill1, backups(t, s, "backfill", 1))
+	err := s.Backups(ctx, "backfill", 2, func(Backup) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound)
+	err = s.Backups(ctx, "Nightly", 1, func(Backup) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+}
 
-		require.Equal(t, nightly1, backups(t, s, "nightly", 1))
-		require.Equal(t, nightly2, backups(t, s, "nightly", 2))
-		require.Equal(t, backfill1, backups(t, s, "backfill", 1))
-		err := s.Backups(ctx, "backfill", 2, func(Backup) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound)
-		err = s.Backups(ctx, "Nightly", 1, func(Backup) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
-	})
-
-	t.Run("BackupsOfARunWithoutAnyAreNotFound", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		// A run that backed nothing up (no --backup, or nothing changed) has nothing to roll back.
-		id, err := s.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
-		for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
-			err := s.Backups(ctx, job, id, func(Backup) error {
-				t.Fatal("fn called")
-				return nil
-			})
-			require.ErrorIs(t, err, ErrNotFound, "job %q", job)
-		}
-		err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
-		require.ErrorContains(t, err, fmt.Sprintf(`run %d of job "nightly"`, id))
-	})
-
-	t.Run("SaveBackupsRejectsWhatItCannotKeep", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		tests := []struct {
-			name, wantErr string
-			b             Backup
-		}{
-			{"state not JSON", "not valid JSON", withState(backup("job", 1, "ana"), `{"name":`)},
-			{"empty state", "not valid JSON", withState(backup("job", 1, "ana"), ``)},
-			{"state not UTF-8", "not valid UTF-8", withState(backup("job", 1, "ana"), "{\"name\":\"\xff\"}")},
-			{"key with NUL", "NUL", backup("job", 1, "an\x00a")},
-			{"job not UTF-8", "not valid UTF-8", backup("j\xffob", 1, "ana")},
-			{"object id not UTF-8", "object id", func() Backup { b := backup("job", 1, "ana"); b.ObjectID = "o\xff"; return b }()},
-			{"no run", "run id 0", backup("job", 0, "ana")},
-			{"five-digit year", "outside years", func() Backup {
-				b := backup("job", 1, "ana")
-				b.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-				return b
-			}()},
-		}
-		for _, tt := range tests {
-			err := s.SaveBackups(ctx, []Backup{backup("job", 1, "bob"), tt.b})
-			require.ErrorContains(t, err, tt.wantErr, tt.name)
-			require.ErrorContains(t, err, "save 2 backups", tt.name)
-			require.ErrorContains(t, err, fmt.Sprintf("user %q", tt.b.Key), tt.name)
-		}
-		err := s.Backups(ctx, "job", 1, func(Backup) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound, "a rejected call must write nothing")
-		require.NoError(t, s.SaveBackups(ctx, nil))
-	})
-
-	t.Run("SaveBackups5000InOneCall", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var saved []Backup
-		for i := range 5000 {
-			saved = append(saved, backup("job", 3, fmt.Sprintf("user-%05d", i)))
-		}
-		require.NoError(t, s.SaveBackups(ctx, saved))
-		require.Equal(t, saved, backups(t, s, "job", 3))
-	})
-
-	t.Run("BackupsStreamWhileTheStoreIsUsedAndStopWithFnsError", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var saved []Backup
-		for i := range 1000 {
-			saved = append(saved, backup("job", 1, fmt.Sprintf("u%04d", i)))
-		}
-		require.NoError(t, s.SaveBackups(ctx, saved))
-
-		// rollback writes each user's outcome while it reads the backups.
-		seen := 0
-		err := s.Backups(ctx, "job", 1, func(b Backup) error {
-			seen++
-			if seen%250 == 1 {
-				if err := s.Write(ctx, []Row{row("job", b.Key, "updated", 200)}); err != nil {
-					return err
-				}
-				return s.SaveBackups(ctx, []Backup{backup("job", 2, b.Key)})
-			}
+func conformBackupsOfARunWithoutAnyAreNotFound(t *testing.T, c conformer) {
+	ctx := context.Background()
+	// A run that backed nothing up (no --backup, or nothing changed) has nothing to roll back.
+	s, id := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
+		err := s.Backups(ctx, job, id, func(Backup) error {
+			t.Fatal("fn called")
 			return nil
 		})
-		require.NoError(t, err)
-		require.Equal(t, 1000, seen)
-		require.Len(t, backups(t, s, "job", 2), 4)
+		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+	}
+	err := s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
+	require.ErrorContains(t, err, fmt.Sprintf(`run %d of job "nightly"`, id))
+}
 
-		stop := errors.New("stdout closed")
-		calls := 0
-		err = s.Backups(ctx, "job", 1, func(Backup) error {
-			calls++
-			if calls == 3 {
-				return stop
+func conformSaveBackupsRejectsWhatItCannotKeep(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	tests := []struct {
+		name, wantErr string
+		b             Backup
+	}{
+		{"state not JSON", "not valid JSON", withState(backup("job", 1, "ana"), `{"name":`)},
+		{"empty state", "not valid JSON", withState(backup("job", 1, "ana"), ``)},
+		{"state not UTF-8", "not valid UTF-8", withState(backup("job", 1, "ana"), "{\"name\":\"\xff\"}")},
+		{"key with NUL", "NUL", backup("job", 1, "an\x00a")},
+		{"job not UTF-8", "not valid UTF-8", backup("j\xffob", 1, "ana")},
+		{"object id not UTF-8", "object id", func() Backup { b := backup("job", 1, "ana"); b.ObjectID = "o\xff"; return b }()},
+		{"no run", "run id 0", backup("job", 0, "ana")},
+		{"five-digit year", "outside years", func() Backup {
+			b := backup("job", 1, "ana")
+			b.CreatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			return b
+		}()},
+	}
+	for _, tt := range tests {
+		err := s.SaveBackups(ctx, []Backup{backup("job", 1, "bob"), tt.b})
+		require.ErrorContains(t, err, tt.wantErr, tt.name)
+		require.ErrorContains(t, err, "save 2 backups", tt.name)
+		require.ErrorContains(t, err, fmt.Sprintf("user %q", tt.b.Key), tt.name)
+	}
+	err := s.Backups(ctx, "job", 1, func(Backup) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound, "a rejected call must write nothing")
+	require.NoError(t, s.SaveBackups(ctx, nil))
+}
+
+func conformSaveBackups5000InOneCall(t *testing.T, c conformer) {
+	s := c.fresh(t)
+	saved := numberedBackups("job", 3, "user-%05d", 5000)
+	require.NoError(t, s.SaveBackups(context.Background(), saved))
+	require.Equal(t, saved, backups(t, s, "job", 3))
+}
+
+func conformBackupsStreamWhileTheStoreIsUsedAndStopWithFnsError(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.SaveBackups(ctx, numberedBackups("job", 1, "u%04d", 1000)))
+
+	// rollback writes each user's outcome while it reads the backups.
+	seen := 0
+	err := s.Backups(ctx, "job", 1, func(b Backup) error {
+		seen++
+		if seen%250 == 1 {
+			if err := s.Write(ctx, []Row{row("job", b.Key, "updated", 200)}); err != nil {
+				return err
 			}
-			return nil
-		})
-		require.Same(t, stop, err, "fn's error must come back unchanged")
-		require.Equal(t, 3, calls)
-		require.Len(t, backups(t, s, "job", 1), 1000, "the cursor was released")
+			return s.SaveBackups(ctx, []Backup{backup("job", 2, b.Key)})
+		}
+		return nil
 	})
+	require.NoError(t, err)
+	require.Equal(t, 1000, seen)
+	require.Len(t, backups(t, s, "job", 2), 4)
 
-	t.Run("BackupsSurviveCloseAndReopen", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		s, err := Open(ctx, dsn, opts)
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Backups(ctx, "job", 1, func(Backup) error { return fn() })
+	})
+	require.Len(t, backups(t, s, "job", 1), 1000, "the cursor was released")
+}
+
+func conformBackupsSurviveCloseAndReopen(t *testing.T, c conformer) {
+	saved := []Backup{backup("job", 1, "ana"), backup("job", 1, "bob")}
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SaveBackups(context.Background(), saved))
+	})
+	require.Equal(t, saved, backups(t, s, "job", 1))
+}
+
+func conformWriteThenPriorAndFailuresReturnTheRow(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	want := Row{
+		Job: "job", Key: "ana", StatusCode: 416, Outcome: "rejected", Attempts: 3,
+		PayloadHash: "hash-1", Error: "ids.email: bad format", RunID: 7,
+		UpdatedAt: time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC),
+	}
+	require.NoError(t, s.Write(ctx, []Row{want}))
+
+	got, err := s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]Prior{"ana": {Outcome: "rejected", PayloadHash: "hash-1", StatusCode: 416}}, got)
+	require.Equal(t, []Row{want}, failures(t, s, "job", "rejected"))
+}
+
+func conformHasUsersOnlyOnceTheJobHasARow(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	has := func(job string) bool {
+		t.Helper()
+		ok, err := s.HasUsers(ctx, job)
 		require.NoError(t, err)
-		require.NoError(t, s.Migrate(ctx))
-		saved := []Backup{backup("job", 1, "ana"), backup("job", 1, "bob")}
-		require.NoError(t, s.SaveBackups(ctx, saved))
-		require.NoError(t, s.Close())
+		return ok
+	}
+	require.False(t, has("job"), "a new checkpoint")
+	_, err := s.StartRun(ctx, "job", "run")
+	require.NoError(t, err)
+	require.False(t, has("job"), "a run without outcomes holds no user")
 
-		s = open(t, dsn, opts)
-		require.Equal(t, saved, backups(t, s, "job", 1))
-	})
+	require.NoError(t, s.Write(ctx, []Row{row("job", "#line 3", "invalid", 0)}))
+	require.True(t, has("job"), "an invalid record is a row like any other")
+	require.False(t, has("jo"), "jobs are isolated")
+	require.False(t, has("job2"), "jobs are isolated")
 
-	t.Run("WriteThenPriorAndFailuresReturnTheRow", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		want := Row{
-			Job: "job", Key: "ana", StatusCode: 416, Outcome: "rejected", Attempts: 3,
-			PayloadHash: "hash-1", Error: "ids.email: bad format", RunID: 7,
-			UpdatedAt: time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC),
-		}
-		require.NoError(t, s.Write(ctx, []Row{want}))
+	require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
+	require.False(t, has("job"), "once its only row is deleted")
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "failed", 503)}))
+	require.True(t, has("job"), "a failed user")
+}
 
-		got, err := s.Prior(ctx, "job", []string{"ana"})
+func conformEmptyHashAndErrorRoundTrip(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	r := row("job", "ana", "updated", 200)
+	r.PayloadHash, r.Error = "", ""
+	require.NoError(t, s.Write(ctx, []Row{r}))
+	got := failures(t, s, "job", "updated")
+	require.Len(t, got, 1)
+	require.Empty(t, got[0].PayloadHash)
+	require.Empty(t, got[0].Error)
+}
+
+func conformUpsertReplacesEveryField(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	first := Row{Job: "job", Key: "ana", StatusCode: 503, Outcome: "failed", Attempts: 6,
+		PayloadHash: "h1", Error: "503 Service Unavailable", RunID: 1}
+	second := Row{Job: "job", Key: "ana", StatusCode: 200, Outcome: "updated", Attempts: 1,
+		PayloadHash: "h2", RunID: 2, UpdatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	require.NoError(t, s.Write(ctx, []Row{first}))
+	require.NoError(t, s.Write(ctx, []Row{second}))
+
+	require.Empty(t, failures(t, s, "job", "failed"))
+	require.Equal(t, []Row{second}, failures(t, s, "job", "updated"), "the error of the failed try must be gone")
+}
+
+func conformSameKeyTwiceInOneWriteLastWins(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	rows := []Row{
+		row("job", "ana", "failed", 503),
+		row("job", "bob", "updated", 200),
+		row("job", "ana", "rejected", 404),
+		row("job", "ana", "partial", 206),
+	}
+	require.NoError(t, s.Write(ctx, rows))
+	got, err := s.Prior(ctx, "job", []string{"ana", "bob"})
+	require.NoError(t, err)
+	require.Equal(t, "partial", got["ana"].Outcome)
+	require.Equal(t, 206, got["ana"].StatusCode)
+	require.Equal(t, "updated", got["bob"].Outcome)
+	require.Equal(t, "job", rows[0].Job, "Write must not modify its argument")
+}
+
+func conformPriorOf5000KeysInOneCall(t *testing.T, c conformer) {
+	rows := numbered("job", "user-%05d", 5000, "updated", 200)
+	s := c.written(t, rows)
+	keys := keysOf(rows)
+	for i := range 100 {
+		keys = append(keys, fmt.Sprintf("stranger-%d", i))
+	}
+
+	got, err := s.Prior(context.Background(), "job", keys)
+	require.NoError(t, err)
+	require.Len(t, got, 5000)
+	require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-user-04999", StatusCode: 200}, got["user-04999"])
+}
+
+func conformUnknownKeysAreAbsent(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+	for _, keys := range [][]string{nil, {}, {"bob"}, {"ana\xff"}, {"an\x00a"}} {
+		got, err := s.Prior(ctx, "job", keys)
+		require.NoError(t, err, "keys %q", keys)
+		require.NotNil(t, got)
+		require.Empty(t, got, "keys %q", keys)
+	}
+}
+
+func conformAwkwardKeysRoundTripAndSortByBytes(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	keys := []string{
+		`O'Brien`, `"quoted"`, `back\slash`, `50%_off`, `%`, `_`, `a_b`, `a%b`, ` padded `,
+		"tab\there", "new\nline", "José", "ÁLVARO", "zoë", "日本語", "🙂", "Z", "a", "#line 1",
+		"'; DROP TABLE migration_status; --", "",
+	}
+	var rows []Row
+	for _, k := range keys {
+		rows = append(rows, row("job", k, "failed", 500))
+	}
+	require.NoError(t, s.Write(ctx, rows))
+
+	got, err := s.Prior(ctx, "job", keys)
+	require.NoError(t, err)
+	require.Len(t, got, len(keys))
+	for _, k := range keys {
+		require.Contains(t, got, k)
+	}
+	want := append([]string(nil), keys...)
+	sort.Strings(want) // byte order, whatever the database's collation
+	require.Equal(t, want, keysOf(failures(t, s, "job", "failed")))
+}
+
+func conformInvalidKeyFailsTheWholeWrite(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	for _, bad := range []string{"ana\xff", "an\x00a"} {
+		err := s.Write(ctx, []Row{row("job", "bob", "updated", 200), row("job", bad, "updated", 200)})
+		require.ErrorContains(t, err, "write 2 outcomes")
+		got, err := s.Prior(ctx, "job", []string{"bob"})
 		require.NoError(t, err)
-		require.Equal(t, map[string]Prior{"ana": {Outcome: "rejected", PayloadHash: "hash-1", StatusCode: 416}}, got)
-		require.Equal(t, []Row{want}, failures(t, s, "job", "rejected"))
-	})
+		require.Empty(t, got, "a failed Write must write nothing")
+	}
+}
 
-	t.Run("HasUsersOnlyOnceTheJobHasARow", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		has := func(job string) bool {
-			t.Helper()
-			ok, err := s.HasUsers(ctx, job)
-			require.NoError(t, err)
-			return ok
+func conformErrorTextIsStoredEvenWithBadBytes(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	r := row("job", "ana", "rejected", 400)
+	r.Error = "bad \xff byte and a \x00 NUL"
+	require.NoError(t, s.Write(ctx, []Row{r}))
+	got := failures(t, s, "job", "rejected")
+	require.Len(t, got, 1)
+	require.Equal(t, "bad \uFFFD byte and a  NUL", got[0].Error)
+}
+
+func conformJobsAreIsolated(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, []Row{
+		row("nightly", "ana", "updated", 200),
+		row("nightly", "#line 2", "invalid", 0),
+		row("backfill", "ana", "failed", 503),
+		row("backfill", "#line 2", "invalid", 0),
+	}))
+
+	got, err := s.Prior(ctx, "nightly", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, "updated", got["ana"].Outcome)
+	got, err = s.Prior(ctx, "backfill", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, "failed", got["ana"].Outcome)
+
+	require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+	require.Empty(t, failures(t, s, "nightly", "failed"))
+
+	require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
+	got, err = s.Prior(ctx, "backfill", []string{"#line 2"})
+	require.NoError(t, err)
+	require.Contains(t, got, "#line 2", "DeleteKeys reached into another job")
+}
+
+func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	before := time.Now().Add(-time.Second)
+	first, err := s.StartRun(ctx, "job", "run")
+	require.NoError(t, err)
+	second, err := s.StartRun(ctx, "job", "retry")
+	require.NoError(t, err)
+	other, err := s.StartRun(ctx, "other", "run")
+	require.NoError(t, err)
+	require.Greater(t, second, first)
+	require.Greater(t, other, second)
+
+	counts := Counts{Read: 1_000_000, Skipped: 2, Updated: 3, Partial: 4, Unchanged: 5, Invalid: 6, Rejected: 7, Failed: 8}
+	require.NoError(t, s.FinishRun(ctx, first, counts, 1))
+	after := time.Now().Add(time.Second)
+
+	runs, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+
+	require.Equal(t, second, runs[0].ID)
+	require.Equal(t, "retry", runs[0].Command)
+	require.Nil(t, runs[0].FinishedAt, "an unfinished run has no end")
+	require.Nil(t, runs[0].ExitCode)
+	require.Equal(t, Counts{}, runs[0].Counts)
+
+	require.Equal(t, first, runs[1].ID)
+	require.Equal(t, "job", runs[1].Job)
+	require.Equal(t, "run", runs[1].Command)
+	require.Equal(t, counts, runs[1].Counts)
+	require.NotNil(t, runs[1].ExitCode)
+	require.Equal(t, 1, *runs[1].ExitCode)
+	require.NotNil(t, runs[1].FinishedAt)
+	for _, tm := range []time.Time{runs[1].StartedAt, *runs[1].FinishedAt} {
+		require.Equal(t, time.UTC, tm.Location())
+		require.True(t, tm.After(before) && tm.Before(after), "%v not between %v and %v", tm, before, after)
+	}
+	require.False(t, runs[1].FinishedAt.Before(runs[1].StartedAt))
+}
+
+func conformFinishRunOfUnknownRunIsNotFound(t *testing.T, c conformer) {
+	s := c.fresh(t)
+	err := s.FinishRun(context.Background(), 424242, Counts{}, 0)
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func conformUnknownJobIsNotFound(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+
+	_, err := s.Runs(ctx, "jbo")
+	require.ErrorIs(t, err, ErrNotFound)
+	require.ErrorContains(t, err, `"jbo"`)
+	_, err = s.Status(ctx, "jbo")
+	require.ErrorIs(t, err, ErrNotFound)
+	err = s.Failures(ctx, "jbo", []string{"failed"}, func(Row) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound)
+}
+
+func conformKnownJobWithNothingToShowIsNotAnError(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	_, err := s.StartRun(ctx, "started", "run") // a run that read an empty source
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
+
+	require.Empty(t, status(t, s, "started"))
+	runs, err := s.Runs(ctx, "written")
+	require.NoError(t, err)
+	require.Empty(t, runs)
+	require.Empty(t, failures(t, s, "written", "failed"))
+	require.Empty(t, failures(t, s, "written"), "no outcomes asked, none given")
+}
+
+func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	var rows []Row
+	add := func(n int, outcome string, code int) {
+		for range n {
+			rows = append(rows, row("job", fmt.Sprintf("u%d", len(rows)), outcome, code))
 		}
-		require.False(t, has("job"), "a new checkpoint")
-		_, err := s.StartRun(ctx, "job", "run")
-		require.NoError(t, err)
-		require.False(t, has("job"), "a run without outcomes holds no user")
+	}
+	add(5, "updated", 200)
+	add(2, "rejected", 416)
+	add(1, "rejected", 404)
+	add(3, "failed", 503)
+	add(1, "failed", 0)
+	add(4, "unchanged", 304)
+	add(2, "invalid", 0)
+	add(1, "partial", 206)
+	require.NoError(t, s.Write(ctx, rows))
 
-		require.NoError(t, s.Write(ctx, []Row{row("job", "#line 3", "invalid", 0)}))
-		require.True(t, has("job"), "an invalid record is a row like any other")
-		require.False(t, has("jo"), "jobs are isolated")
-		require.False(t, has("job2"), "jobs are isolated")
+	require.Equal(t, []StatusCount{
+		{"failed", 0, 1}, {"failed", 503, 3},
+		{"invalid", 0, 2},
+		{"partial", 206, 1},
+		{"rejected", 404, 1}, {"rejected", 416, 2},
+		{"unchanged", 304, 4},
+		{"updated", 200, 5},
+	}, status(t, s, "job"))
+}
 
-		require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
-		require.False(t, has("job"), "once its only row is deleted")
-		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "failed", 503)}))
-		require.True(t, has("job"), "a failed user")
+func conformFailuresFiltersByOutcomeInKeyOrder(t *testing.T, c conformer) {
+	s := c.written(t, mixedOutcomes)
+	require.Equal(t, []string{"Bea", "ana", "carla"}, keysOf(failures(t, s, "job", "failed", "rejected")))
+	require.Equal(t, []string{"Bea", "ana", "carla", "dora"}, keysOf(failures(t, s, "job", "failed", "rejected", "invalid")))
+	require.Equal(t, []string{"dora"}, keysOf(failures(t, s, "job", "invalid")))
+}
+
+func conformFailuresStopsWithFnsError(t *testing.T, c conformer) {
+	s := c.written(t, numbered("job", "u%03d", 100, "failed", 500))
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Failures(context.Background(), "job", []string{"failed"}, func(Row) error { return fn() })
 	})
+	// The store is still usable: the cursor was released.
+	require.Len(t, failures(t, s, "job", "failed"), 100)
+}
 
-	t.Run("EmptyHashAndErrorRoundTrip", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		r := row("job", "ana", "updated", 200)
-		r.PayloadHash, r.Error = "", ""
-		require.NoError(t, s.Write(ctx, []Row{r}))
-		got := failures(t, s, "job", "updated")
-		require.Len(t, got, 1)
-		require.Empty(t, got[0].PayloadHash)
-		require.Empty(t, got[0].Error)
-	})
+func conformFailuresStreamsWhileTheStoreIsUsed(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	const n = 10_000
+	require.NoError(t, s.Write(ctx, numbered("job", "u%05d", n, "failed", 500)))
 
-	t.Run("UpsertReplacesEveryField", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		first := Row{Job: "job", Key: "ana", StatusCode: 503, Outcome: "failed", Attempts: 6,
-			PayloadHash: "h1", Error: "503 Service Unavailable", RunID: 1}
-		second := Row{Job: "job", Key: "ana", StatusCode: 200, Outcome: "updated", Attempts: 1,
-			PayloadHash: "h2", RunID: 2, UpdatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-		require.NoError(t, s.Write(ctx, []Row{first}))
-		require.NoError(t, s.Write(ctx, []Row{second}))
-
-		require.Empty(t, failures(t, s, "job", "failed"))
-		require.Equal(t, []Row{second}, failures(t, s, "job", "updated"), "the error of the failed try must be gone")
-	})
-
-	t.Run("SameKeyTwiceInOneWriteLastWins", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		rows := []Row{
-			row("job", "ana", "failed", 503),
-			row("job", "bob", "updated", 200),
-			row("job", "ana", "rejected", 404),
-			row("job", "ana", "partial", 206),
+	// fn using the store mid-stream must not deadlock on a connection or a lock the stream holds.
+	seen := 0
+	err := s.Failures(ctx, "job", []string{"failed"}, func(r Row) error {
+		seen++
+		if seen%2500 == 1 {
+			if _, err := s.Prior(ctx, "job", []string{r.Key}); err != nil {
+				return err
+			}
+			return s.Write(ctx, []Row{row("retry", r.Key, "updated", 200)})
 		}
-		require.NoError(t, s.Write(ctx, rows))
-		got, err := s.Prior(ctx, "job", []string{"ana", "bob"})
-		require.NoError(t, err)
-		require.Equal(t, "partial", got["ana"].Outcome)
-		require.Equal(t, 206, got["ana"].StatusCode)
-		require.Equal(t, "updated", got["bob"].Outcome)
-		require.Equal(t, "job", rows[0].Job, "Write must not modify its argument")
+		return nil
 	})
+	require.NoError(t, err)
+	require.Equal(t, n, seen)
+	require.Equal(t, []StatusCount{{"updated", 200, 4}}, status(t, s, "retry"))
+}
 
-	t.Run("PriorOf5000KeysInOneCall", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var rows []Row
-		var keys []string
-		for i := range 5000 {
-			key := fmt.Sprintf("user-%05d", i)
-			rows = append(rows, row("job", key, "updated", 200))
-			keys = append(keys, key)
-		}
-		require.NoError(t, s.Write(ctx, rows))
-		for i := range 100 {
-			keys = append(keys, fmt.Sprintf("stranger-%d", i))
-		}
+func conformDeleteKeysRemovesOnlyThePrefix(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	keys := []string{
+		"#line 1", "#line 2", "#line 10", // the prefix
+		"#LINE 3", "#line", "x#line 1", "#lines 4", // near misses
+		"50%_off", "500", "50x_off", "a_1", "ab1", `a\b`, "ab",
+	}
+	var rows []Row
+	for _, k := range keys {
+		rows = append(rows, row("job", k, "invalid", 0))
+	}
+	rows = append(rows, row("other", "#line 1", "invalid", 0))
+	require.NoError(t, s.Write(ctx, rows))
 
+	remaining := func() []string {
 		got, err := s.Prior(ctx, "job", keys)
 		require.NoError(t, err)
-		require.Len(t, got, 5000)
-		require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-user-04999", StatusCode: 200}, got["user-04999"])
-	})
+		var out []string
+		for k := range got {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
 
-	t.Run("UnknownKeysAreAbsent", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
+	require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
+	require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "50%_off", "500", "50x_off", `a\b`, "a_1", "ab", "ab1", "x#line 1"}, remaining())
+
+	// Wildcards in the prefix are literal characters.
+	require.NoError(t, s.DeleteKeys(ctx, "job", "50%"))
+	require.NoError(t, s.DeleteKeys(ctx, "job", "a_"))
+	require.NoError(t, s.DeleteKeys(ctx, "job", `a\`))
+	require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "500", "50x_off", "ab", "ab1", "x#line 1"}, remaining())
+
+	got, err := s.Prior(ctx, "other", []string{"#line 1"})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "another job's rows were deleted")
+
+	require.ErrorContains(t, s.DeleteKeys(ctx, "job", ""), "empty prefix")
+	require.Len(t, remaining(), 8, "an empty prefix must delete nothing")
+}
+
+func conformWrite10000RowsInOneCall(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, numbered("job", "user-%05d", 10_000, "updated", 200)))
+	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status(t, s, "job"))
+}
+
+func conformUpdatedAtIsNowWhenZeroAndUTCAlways(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	madrid := time.FixedZone("CEST", 2*60*60)
+	given := time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid)
+	before := time.Now().Add(-time.Second)
+	zero := row("job", "ana", "failed", 500)
+	zero.UpdatedAt = time.Time{}
+	set := row("job", "bob", "failed", 500)
+	set.UpdatedAt = given
+	require.NoError(t, s.Write(ctx, []Row{zero, set}))
+	after := time.Now().Add(time.Second)
+
+	got := failures(t, s, "job", "failed")
+	require.Len(t, got, 2)
+	require.Equal(t, time.UTC, got[0].UpdatedAt.Location())
+	require.True(t, got[0].UpdatedAt.After(before) && got[0].UpdatedAt.Before(after), "zero UpdatedAt stored as %v", got[0].UpdatedAt)
+	require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), got[1].UpdatedAt)
+}
+
+func conformRowsSurviveCloseAndReopen(t *testing.T, c conformer) {
+	ctx := context.Background()
+	var id int64
+	s := c.reopened(t, func(s Store) {
+		var err error
+		id, err = s.StartRun(ctx, "job", "run")
+		require.NoError(t, err)
 		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-		for _, keys := range [][]string{nil, {}, {"bob"}, {"ana\xff"}, {"an\x00a"}} {
-			got, err := s.Prior(ctx, "job", keys)
-			require.NoError(t, err, "keys %q", keys)
-			require.NotNil(t, got)
-			require.Empty(t, got, "keys %q", keys)
-		}
 	})
+	got, err := s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-ana", StatusCode: 200}, got["ana"])
+	runs, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+	require.Equal(t, id, runs[0].ID)
+}
 
-	t.Run("AwkwardKeysRoundTripAndSortByBytes", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		keys := []string{
-			`O'Brien`, `"quoted"`, `back\slash`, `50%_off`, `%`, `_`, `a_b`, `a%b`, ` padded `,
-			"tab\there", "new\nline", "José", "ÁLVARO", "zoë", "日本語", "🙂", "Z", "a", "#line 1",
-			"'; DROP TABLE migration_status; --", "",
-		}
-		var rows []Row
-		for _, k := range keys {
-			rows = append(rows, row("job", k, "failed", 500))
-		}
-		require.NoError(t, s.Write(ctx, rows))
+func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Close())
 
-		got, err := s.Prior(ctx, "job", keys)
+	require.Error(t, s.Migrate(ctx))
+	_, err := s.Prior(ctx, "job", []string{"ana"})
+	require.Error(t, err)
+	require.Error(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+	require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
+	_, err = s.HasUsers(ctx, "job")
+	require.Error(t, err)
+	_, err = s.StartRun(ctx, "job", "run")
+	require.Error(t, err)
+	require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
+	_, err = s.Runs(ctx, "job")
+	require.Error(t, err)
+	_, err = s.Status(ctx, "job")
+	require.Error(t, err)
+	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
+	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
+	_, err = s.Watermark(ctx, "job")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
+	require.Error(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}))
+	err = s.Backups(ctx, "job", 1, func(Backup) error { return nil })
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	require.NotPanics(t, func() { _ = s.Close() })
+}
+
+func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
+	s := c.fresh(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}), context.Canceled)
+	_, err := s.Prior(ctx, "job", []string{"ana"})
+	require.ErrorIs(t, err, context.Canceled)
+	w := Watermark{Column: "c", Value: time.Now()}
+	require.ErrorIs(t, s.SetWatermark(ctx, "job", w), context.Canceled)
+	_, err = s.Watermark(ctx, "job")
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
+	require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
+	require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
+
+	got, err := s.Prior(context.Background(), "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Empty(t, got, "a cancelled Write must write nothing")
+	_, err = s.Watermark(context.Background(), "job")
+	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
+	err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
+	require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
+}
+
+func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
+	ctx := context.Background()
+	// A job with runs and rows, but no completed incremental run, has no watermark either.
+	s, _ := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
+		_, err := s.Watermark(ctx, job)
+		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+	}
+	_, err := s.Watermark(ctx, "never-ran")
+	require.ErrorContains(t, err, `"never-ran"`)
+}
+
+func conformWatermarkRoundTripsInUTCToTheMicrosecond(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	madrid := time.FixedZone("CEST", 2*60*60)
+	set := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 42}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", set))
+
+	got, err := s.Watermark(ctx, "nightly")
+	require.NoError(t, err)
+	// Cut to the microsecond, never rounded up: the newest row is read again, not missed.
+	want := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), RunID: 42}
+	require.Equal(t, want, got)
+	require.Equal(t, time.UTC, got.Value.Location())
+	require.True(t, got.Value.Equal(set.Value.Truncate(time.Microsecond)))
+
+	// The extremes a source can hold: the first microsecond of a second, and far dates.
+	for _, v := range []time.Time{
+		time.Date(2024, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+	} {
+		require.NoError(t, s.SetWatermark(ctx, "extremes", Watermark{Column: "c", Value: v, RunID: 1}))
+		got, err := s.Watermark(ctx, "extremes")
 		require.NoError(t, err)
-		require.Len(t, got, len(keys))
-		for _, k := range keys {
-			require.Contains(t, got, k)
-		}
-		var order []string
-		for _, r := range failures(t, s, "job", "failed") {
-			order = append(order, r.Key)
-		}
-		want := append([]string(nil), keys...)
-		sort.Strings(want) // byte order, whatever the database's collation
-		require.Equal(t, want, order)
+		require.Equal(t, v, got.Value)
+	}
+}
+
+func conformSetWatermarkOverwrites(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+	second := Watermark{Column: "modified", Value: time.Date(2024, 5, 7, 0, 0, 0, 500, time.UTC), RunID: 2}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", second))
+
+	second.Value = second.Value.Truncate(time.Microsecond)
+	require.Equal(t, second, watermark(t, s, "nightly"))
+
+	// The last call wins, even one that moves the watermark back (an operator's reset).
+	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
+	require.Equal(t, first, watermark(t, s, "nightly"))
+}
+
+func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	nightly := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", nightly))
+	_, err := s.Watermark(ctx, "backfill")
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = s.Watermark(ctx, "Nightly")
+	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+
+	backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
+	require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
+	require.Equal(t, nightly, watermark(t, s, "nightly"))
+	require.Equal(t, backfill, watermark(t, s, "backfill"))
+}
+
+func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
+	ctx := context.Background()
+	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
 	})
+	require.Equal(t, w, watermark(t, s, "nightly"))
+}
 
-	t.Run("InvalidKeyFailsTheWholeWrite", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		for _, bad := range []string{"ana\xff", "an\x00a"} {
-			err := s.Write(ctx, []Row{row("job", "bob", "updated", 200), row("job", bad, "updated", 200)})
-			require.ErrorContains(t, err, "write 2 outcomes")
-			got, err := s.Prior(ctx, "job", []string{"bob"})
-			require.NoError(t, err)
-			require.Empty(t, got, "a failed Write must write nothing")
+func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	valid := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+	tests := []struct {
+		name, job, wantErr string
+		w                  Watermark
+	}{
+		{"zero value", "nightly", "zero value", Watermark{Column: "updated_at", RunID: 1}},
+		{"no column", "nightly", "no column", Watermark{Value: valid.Value, RunID: 1}},
+		{"column not UTF-8", "nightly", "not valid UTF-8", Watermark{Column: "up\xffdated", Value: valid.Value}},
+		{"job with NUL", "n\x00ightly", "NUL", valid},
+		{"five-digit year", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"year before 1", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}},
+	}
+	for _, tt := range tests {
+		err := s.SetWatermark(ctx, tt.job, tt.w)
+		require.ErrorContains(t, err, tt.wantErr, tt.name)
+		require.ErrorContains(t, err, "set watermark of job", tt.name)
+	}
+	_, err := s.Watermark(ctx, "nightly")
+	require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
+}
+
+func conformSelectFiltersByOutcomesAndCodesInKeyOrder(t *testing.T, c conformer) {
+	s := c.written(t, append(slices.Clone(mixedOutcomes),
+		row("job", "hugo", "failed", 500),
+		row("job", "fran", "rejected", 404),
+		row("job", "gil", "rejected", 416),
+		row("other", "ana", "failed", 500),
+	))
+	retry := []string{"failed", "rejected"}
+	tests := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"everything", Filter{}, []string{"Bea", "ana", "bob", "carla", "dora", "eva", "fran", "gil", "hugo"}},
+		{"by outcomes", Filter{Outcomes: retry}, []string{"Bea", "ana", "carla", "fran", "gil", "hugo"}},
+		{"by one outcome", Filter{Outcomes: []string{"invalid"}}, []string{"dora"}},
+		{"by codes", Filter{Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
+		{"by code 0", Filter{Codes: []int{0}}, []string{"Bea", "dora"}},
+		{"by both", Filter{Outcomes: retry, Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
+		{"by both, code 0 is never answered", Filter{Outcomes: retry, Codes: []int{0}}, []string{"Bea"}},
+		{"codes of another outcome", Filter{Outcomes: retry, Codes: []int{200, 304}}, nil},
+		{"no such outcome", Filter{Outcomes: []string{"updatd"}}, nil},
+		{"no such code", Filter{Codes: []int{418}}, nil},
+		{"only values no row can hold", Filter{Outcomes: []string{"fail\xffed", "fail\x00ed"}}, nil},
+		{"codes beyond an integer", Filter{Codes: []int{1 << 40, -1 << 40}}, nil},
+		{"a bad value among good ones", Filter{Outcomes: []string{"fail\xffed", "invalid"}, Codes: []int{1 << 40, 0}}, []string{"dora"}},
+	}
+	for _, tt := range tests {
+		rows := selectRows(t, s, "job", tt.f)
+		for _, r := range rows {
+			require.Equal(t, "job", r.Job)
 		}
-	})
+		require.Equal(t, tt.want, keysOf(rows), tt.name)
+	}
 
-	t.Run("ErrorTextIsStoredEvenWithBadBytes", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		r := row("job", "ana", "rejected", 400)
-		r.Error = "bad \xff byte and a \x00 NUL"
-		require.NoError(t, s.Write(ctx, []Row{r}))
-		got := failures(t, s, "job", "rejected")
-		require.Len(t, got, 1)
-		require.Equal(t, "bad \uFFFD byte and a  NUL", got[0].Error)
-	})
+	// The rows come whole.
+	got := selectRows(t, s, "job", Filter{Outcomes: []string{"rejected"}, Codes: []int{404}})
+	require.Equal(t, []Row{row("job", "fran", "rejected", 404)}, got)
+}
 
-	t.Run("JobsAreIsolated", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{
-			row("nightly", "ana", "updated", 200),
-			row("nightly", "#line 2", "invalid", 0),
-			row("backfill", "ana", "failed", 503),
-			row("backfill", "#line 2", "invalid", 0),
-		}))
-
-		got, err := s.Prior(ctx, "nightly", []string{"ana"})
-		require.NoError(t, err)
-		require.Equal(t, "updated", got["ana"].Outcome)
-		got, err = s.Prior(ctx, "backfill", []string{"ana"})
-		require.NoError(t, err)
-		require.Equal(t, "failed", got["ana"].Outcome)
-
-		status, err := s.Status(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status)
-		require.Empty(t, failures(t, s, "nightly", "failed"))
-
-		require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
-		got, err = s.Prior(ctx, "backfill", []string{"#line 2"})
-		require.NoError(t, err)
-		require.Contains(t, got, "#line 2", "DeleteKeys reached into another job")
-	})
-
-	t.Run("RunsRoundTripNewestFirst", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		before := time.Now().Add(-time.Second)
-		first, err := s.StartRun(ctx, "job", "run")
-		require.NoError(t, err)
-		second, err := s.StartRun(ctx, "job", "retry")
-		require.NoError(t, err)
-		other, err := s.StartRun(ctx, "other", "run")
-		require.NoError(t, err)
-		require.Greater(t, second, first)
-		require.Greater(t, other, second)
-
-		counts := Counts{Read: 1_000_000, Skipped: 2, Updated: 3, Partial: 4, Unchanged: 5, Invalid: 6, Rejected: 7, Failed: 8}
-		require.NoError(t, s.FinishRun(ctx, first, counts, 1))
-		after := time.Now().Add(time.Second)
-
-		runs, err := s.Runs(ctx, "job")
-		require.NoError(t, err)
-		require.Len(t, runs, 2)
-
-		require.Equal(t, second, runs[0].ID)
-		require.Equal(t, "retry", runs[0].Command)
-		require.Nil(t, runs[0].FinishedAt, "an unfinished run has no end")
-		require.Nil(t, runs[0].ExitCode)
-		require.Equal(t, Counts{}, runs[0].Counts)
-
-		require.Equal(t, first, runs[1].ID)
-		require.Equal(t, "job", runs[1].Job)
-		require.Equal(t, "run", runs[1].Command)
-		require.Equal(t, counts, runs[1].Counts)
-		require.NotNil(t, runs[1].ExitCode)
-		require.Equal(t, 1, *runs[1].ExitCode)
-		require.NotNil(t, runs[1].FinishedAt)
-		for _, tm := range []time.Time{runs[1].StartedAt, *runs[1].FinishedAt} {
-			require.Equal(t, time.UTC, tm.Location())
-			require.True(t, tm.After(before) && tm.Before(after), "%v not between %v and %v", tm, before, after)
-		}
-		require.False(t, runs[1].FinishedAt.Before(runs[1].StartedAt))
-	})
-
-	t.Run("FinishRunOfUnknownRunIsNotFound", func(t *testing.T) {
-		t.Parallel()
-		s := fresh(t)
-		err := s.FinishRun(context.Background(), 424242, Counts{}, 0)
-		require.ErrorIs(t, err, ErrNotFound)
-	})
-
-	t.Run("UnknownJobIsNotFound", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-
-		_, err := s.Runs(ctx, "jbo")
+func conformSelectOfAnUnknownJobIsNotFound(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
+	for _, f := range []Filter{{}, {Outcomes: []string{"failed"}}, {Codes: []int{500}}, {Outcomes: []string{"x\xff"}}} {
+		err := s.Select(ctx, "jbo", f, func(Row) error { return nil })
 		require.ErrorIs(t, err, ErrNotFound)
 		require.ErrorContains(t, err, `"jbo"`)
-		_, err = s.Status(ctx, "jbo")
-		require.ErrorIs(t, err, ErrNotFound)
-		err = s.Failures(ctx, "jbo", []string{"failed"}, func(Row) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound)
+	}
+}
+
+func conformSelectStopsWithFnsError(t *testing.T, c conformer) {
+	s := c.written(t, numbered("job", "u%03d", 100, "rejected", 416))
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Select(context.Background(), "job", Filter{Codes: []int{416}}, func(Row) error { return fn() })
 	})
+	require.Len(t, selectRows(t, s, "job", Filter{Codes: []int{416}}), 100)
+}
 
-	t.Run("KnownJobWithNothingToShowIsNotAnError", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		_, err := s.StartRun(ctx, "started", "run") // a run that read an empty source
-		require.NoError(t, err)
-		require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
+func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c conformer) {
+	ctx := context.Background()
+	dsn, opts := c.location(t)
+	first := c.open(t, dsn, opts)
+	require.NoError(t, first.Migrate(ctx))
+	second := c.open(t, dsn, opts) // another process on the same checkpoint
 
-		status, err := s.Status(ctx, "started")
-		require.NoError(t, err)
-		require.Empty(t, status)
-		runs, err := s.Runs(ctx, "written")
-		require.NoError(t, err)
-		require.Empty(t, runs)
-		require.Empty(t, failures(t, s, "written", "failed"))
-		require.Empty(t, failures(t, s, "written"), "no outcomes asked, none given")
-	})
-
-	t.Run("StatusCountsPerOutcomeAndCode", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var rows []Row
-		add := func(n int, outcome string, code int) {
-			for range n {
-				rows = append(rows, row("job", fmt.Sprintf("u%d", len(rows)), outcome, code))
-			}
+	const goroutines, rounds, batch = 8, 20, 50
+	errs := make(chan error, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		s := first
+		if g%2 == 1 {
+			s = second
 		}
-		add(5, "updated", 200)
-		add(2, "rejected", 416)
-		add(1, "rejected", 404)
-		add(3, "failed", 503)
-		add(1, "failed", 0)
-		add(4, "unchanged", 304)
-		add(2, "invalid", 0)
-		add(1, "partial", 206)
-		require.NoError(t, s.Write(ctx, rows))
-
-		got, err := s.Status(ctx, "job")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- readAndWrite(ctx, s, g, rounds, batch)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
 		require.NoError(t, err)
-		require.Equal(t, []StatusCount{
-			{"failed", 0, 1}, {"failed", 503, 3},
-			{"invalid", 0, 2},
-			{"partial", 206, 1},
-			{"rejected", 404, 1}, {"rejected", 416, 2},
-			{"unchanged", 304, 4},
-			{"updated", 200, 5},
-		}, got)
-	})
-
-	t.Run("FailuresFiltersByOutcomeInKeyOrder", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{
-			row("job", "carla", "failed", 503),
-			row("job", "ana", "rejected", 416),
-			row("job", "bob", "updated", 200),
-			row("job", "dora", "invalid", 0),
-			row("job", "eva", "unchanged", 304),
-			row("job", "Bea", "failed", 0),
-		}))
-		keys := func(rows []Row) []string {
-			var out []string
-			for _, r := range rows {
-				out = append(out, r.Key)
-			}
-			return out
-		}
-		require.Equal(t, []string{"Bea", "ana", "carla"}, keys(failures(t, s, "job", "failed", "rejected")))
-		require.Equal(t, []string{"Bea", "ana", "carla", "dora"}, keys(failures(t, s, "job", "failed", "rejected", "invalid")))
-		require.Equal(t, []string{"dora"}, keys(failures(t, s, "job", "invalid")))
-	})
-
-	t.Run("FailuresStopsWithFnsError", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var rows []Row
-		for i := range 100 {
-			rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "failed", 500))
-		}
-		require.NoError(t, s.Write(ctx, rows))
-
-		stop := errors.New("stdout closed")
-		calls := 0
-		err := s.Failures(ctx, "job", []string{"failed"}, func(Row) error {
-			calls++
-			if calls == 3 {
-				return stop
-			}
-			return nil
-		})
-		require.Same(t, stop, err, "fn's error must come back unchanged")
-		require.Equal(t, 3, calls)
-
-		// The store is still usable: the cursor was released.
-		require.Len(t, failures(t, s, "job", "failed"), 100)
-	})
-
-	t.Run("FailuresStreamsWhileTheStoreIsUsed", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		const n = 10_000
-		var rows []Row
-		for i := range n {
-			rows = append(rows, row("job", fmt.Sprintf("u%05d", i), "failed", 500))
-		}
-		require.NoError(t, s.Write(ctx, rows))
-
-		// fn using the store mid-stream must not deadlock on a connection or a lock the stream holds.
-		seen := 0
-		err := s.Failures(ctx, "job", []string{"failed"}, func(r Row) error {
-			seen++
-			if seen%2500 == 1 {
-				if _, err := s.Prior(ctx, "job", []string{r.Key}); err != nil {
-					return err
-				}
-				return s.Write(ctx, []Row{row("retry", r.Key, "updated", 200)})
-			}
-			return nil
-		})
-		require.NoError(t, err)
-		require.Equal(t, n, seen)
-		status, err := s.Status(ctx, "retry")
-		require.NoError(t, err)
-		require.Equal(t, []StatusCount{{"updated", 200, 4}}, status)
-	})
-
-	t.Run("DeleteKeysRemovesOnlyThePrefix", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		keys := []string{
-			"#line 1", "#line 2", "#line 10", // the prefix
-			"#LINE 3", "#line", "x#line 1", "#lines 4", // near misses
-			"50%_off", "500", "50x_off", "a_1", "ab1", `a\b`, "ab",
-		}
-		var rows []Row
-		for _, k := range keys {
-			rows = append(rows, row("job", k, "invalid", 0))
-		}
-		rows = append(rows, row("other", "#line 1", "invalid", 0))
-		require.NoError(t, s.Write(ctx, rows))
-
-		remaining := func() []string {
-			got, err := s.Prior(ctx, "job", keys)
-			require.NoError(t, err)
-			var out []string
-			for k := range got {
-				out = append(out, k)
-			}
-			sort.Strings(out)
-			return out
-		}
-
-		require.NoError(t, s.DeleteKeys(ctx, "job", "#line "))
-		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "50%_off", "500", "50x_off", `a\b`, "a_1", "ab", "ab1", "x#line 1"}, remaining())
-
-		// Wildcards in the prefix are literal characters.
-		require.NoError(t, s.DeleteKeys(ctx, "job", "50%"))
-		require.NoError(t, s.DeleteKeys(ctx, "job", "a_"))
-		require.NoError(t, s.DeleteKeys(ctx, "job", `a\`))
-		require.Equal(t, []string{"#LINE 3", "#line", "#lines 4", "500", "50x_off", "ab", "ab1", "x#line 1"}, remaining())
-
-		got, err := s.Prior(ctx, "other", []string{"#line 1"})
-		require.NoError(t, err)
-		require.Len(t, got, 1, "another job's rows were deleted")
-
-		require.ErrorContains(t, s.DeleteKeys(ctx, "job", ""), "empty prefix")
-		require.Len(t, remaining(), 8, "an empty prefix must delete nothing")
-	})
-
-	t.Run("Write10000RowsInOneCall", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var rows []Row
-		for i := range 10_000 {
-			rows = append(rows, row("job", fmt.Sprintf("user-%05d", i), "updated", 200))
-		}
-		require.NoError(t, s.Write(ctx, rows))
-		status, err := s.Status(ctx, "job")
-		require.NoError(t, err)
-		require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status)
-	})
-
-	t.Run("UpdatedAtIsNowWhenZeroAndUTCAlways", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		madrid := time.FixedZone("CEST", 2*60*60)
-		given := time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid)
-		before := time.Now().Add(-time.Second)
-		zero := row("job", "ana", "failed", 500)
-		zero.UpdatedAt = time.Time{}
-		set := row("job", "bob", "failed", 500)
-		set.UpdatedAt = given
-		require.NoError(t, s.Write(ctx, []Row{zero, set}))
-		after := time.Now().Add(time.Second)
-
-		got := failures(t, s, "job", "failed")
-		require.Len(t, got, 2)
-		require.Equal(t, time.UTC, got[0].UpdatedAt.Location())
-		require.True(t, got[0].UpdatedAt.After(before) && got[0].UpdatedAt.Before(after), "zero UpdatedAt stored as %v", got[0].UpdatedAt)
-		require.Equal(t, time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), got[1].UpdatedAt)
-	})
-
-	t.Run("RowsSurviveCloseAndReopen", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		s, err := Open(ctx, dsn, opts)
-		require.NoError(t, err)
-		require.NoError(t, s.Migrate(ctx))
-		id, err := s.StartRun(ctx, "job", "run")
-		require.NoError(t, err)
-		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-		require.NoError(t, s.Close())
-
-		s = open(t, dsn, opts)
-		got, err := s.Prior(ctx, "job", []string{"ana"})
-		require.NoError(t, err)
-		require.Equal(t, Prior{Outcome: "updated", PayloadHash: "hash-ana", StatusCode: 200}, got["ana"])
-		runs, err := s.Runs(ctx, "job")
-		require.NoError(t, err)
-		require.Equal(t, id, runs[0].ID)
-	})
-
-	t.Run("ClosedStoreReturnsErrors", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Close())
-
-		require.Error(t, s.Migrate(ctx))
-		_, err := s.Prior(ctx, "job", []string{"ana"})
-		require.Error(t, err)
-		require.Error(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-		require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
-		_, err = s.HasUsers(ctx, "job")
-		require.Error(t, err)
-		_, err = s.StartRun(ctx, "job", "run")
-		require.Error(t, err)
-		require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
-		_, err = s.Runs(ctx, "job")
-		require.Error(t, err)
-		_, err = s.Status(ctx, "job")
-		require.Error(t, err)
-		require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
-		require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
-		_, err = s.Watermark(ctx, "job")
-		require.Error(t, err)
-		require.NotErrorIs(t, err, ErrNotFound)
-		require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
-		require.Error(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}))
-		err = s.Backups(ctx, "job", 1, func(Backup) error { return nil })
-		require.Error(t, err)
-		require.NotErrorIs(t, err, ErrNotFound)
-		require.NotPanics(t, func() { _ = s.Close() })
-	})
-
-	t.Run("CancelledContextIsReportedAsSuch", func(t *testing.T) {
-		t.Parallel()
-		s := fresh(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		require.ErrorIs(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}), context.Canceled)
-		_, err := s.Prior(ctx, "job", []string{"ana"})
-		require.ErrorIs(t, err, context.Canceled)
-		w := Watermark{Column: "c", Value: time.Now()}
-		require.ErrorIs(t, s.SetWatermark(ctx, "job", w), context.Canceled)
-		_, err = s.Watermark(ctx, "job")
-		require.ErrorIs(t, err, context.Canceled)
-		require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
-		require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
-		require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
-
-		got, err := s.Prior(context.Background(), "job", []string{"ana"})
-		require.NoError(t, err)
-		require.Empty(t, got, "a cancelled Write must write nothing")
-		_, err = s.Watermark(context.Background(), "job")
-		require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
-		err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
-		require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
-	})
-
-	t.Run("WatermarkOfAJobWithoutOneIsNotFound", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		// A job with runs and rows, but no completed incremental run, has no watermark either.
-		_, err := s.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
-		for _, job := range []string{"nightly", "never-ran", "", "bad\xff", "n\x00ul"} {
-			_, err := s.Watermark(ctx, job)
-			require.ErrorIs(t, err, ErrNotFound, "job %q", job)
-		}
-		_, err = s.Watermark(ctx, "never-ran")
-		require.ErrorContains(t, err, `"never-ran"`)
-	})
-
-	t.Run("WatermarkRoundTripsInUTCToTheMicrosecond", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		madrid := time.FixedZone("CEST", 2*60*60)
-		set := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 42}
-		require.NoError(t, s.SetWatermark(ctx, "nightly", set))
-
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		// Cut to the microsecond, never rounded up: the newest row is read again, not missed.
-		want := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), RunID: 42}
-		require.Equal(t, want, got)
-		require.Equal(t, time.UTC, got.Value.Location())
-		require.True(t, got.Value.Equal(set.Value.Truncate(time.Microsecond)))
-
-		// The extremes a source can hold: the first microsecond of a second, and far dates.
-		for _, v := range []time.Time{
-			time.Date(2024, 1, 1, 0, 0, 0, 1000, time.UTC),
-			time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
-			time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
-			time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
-		} {
-			require.NoError(t, s.SetWatermark(ctx, "extremes", Watermark{Column: "c", Value: v, RunID: 1}))
-			got, err := s.Watermark(ctx, "extremes")
-			require.NoError(t, err)
-			require.Equal(t, v, got.Value)
-		}
-	})
-
-	t.Run("SetWatermarkOverwrites", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
-		second := Watermark{Column: "modified", Value: time.Date(2024, 5, 7, 0, 0, 0, 500, time.UTC), RunID: 2}
-		require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-		require.NoError(t, s.SetWatermark(ctx, "nightly", second))
-
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		second.Value = second.Value.Truncate(time.Microsecond)
-		require.Equal(t, second, got)
-
-		// The last call wins, even one that moves the watermark back (an operator's reset).
-		require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-		got, err = s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, first, got)
-	})
-
-	t.Run("WatermarksOfJobsAreIsolated", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		nightly := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
-		require.NoError(t, s.SetWatermark(ctx, "nightly", nightly))
-		_, err := s.Watermark(ctx, "backfill")
-		require.ErrorIs(t, err, ErrNotFound)
-		_, err = s.Watermark(ctx, "Nightly")
-		require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
-
-		backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
-		require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, nightly, got)
-		got, err = s.Watermark(ctx, "backfill")
-		require.NoError(t, err)
-		require.Equal(t, backfill, got)
-	})
-
-	t.Run("WatermarkSurvivesCloseAndReopen", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		s, err := Open(ctx, dsn, opts)
-		require.NoError(t, err)
-		require.NoError(t, s.Migrate(ctx))
-		w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
-		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-		require.NoError(t, s.Close())
-
-		s = open(t, dsn, opts)
-		got, err := s.Watermark(ctx, "nightly")
-		require.NoError(t, err)
-		require.Equal(t, w, got)
-	})
-
-	t.Run("SetWatermarkRejectsWhatItCannotKeep", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		valid := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
-		tests := []struct {
-			name, job, wantErr string
-			w                  Watermark
-		}{
-			{"zero value", "nightly", "zero value", Watermark{Column: "updated_at", RunID: 1}},
-			{"no column", "nightly", "no column", Watermark{Value: valid.Value, RunID: 1}},
-			{"column not UTF-8", "nightly", "not valid UTF-8", Watermark{Column: "up\xffdated", Value: valid.Value}},
-			{"job with NUL", "n\x00ightly", "NUL", valid},
-			{"five-digit year", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
-			{"year before 1", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}},
-		}
-		for _, tt := range tests {
-			err := s.SetWatermark(ctx, tt.job, tt.w)
-			require.ErrorContains(t, err, tt.wantErr, tt.name)
-			require.ErrorContains(t, err, "set watermark of job", tt.name)
-		}
-		_, err := s.Watermark(ctx, "nightly")
-		require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
-	})
-
-	t.Run("SelectFiltersByOutcomesAndCodesInKeyOrder", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{
-			row("job", "hugo", "failed", 500),
-			row("job", "carla", "failed", 503),
-			row("job", "ana", "rejected", 416),
-			row("job", "bob", "updated", 200),
-			row("job", "dora", "invalid", 0),
-			row("job", "eva", "unchanged", 304),
-			row("job", "Bea", "failed", 0),
-			row("job", "fran", "rejected", 404),
-			row("job", "gil", "rejected", 416),
-			row("other", "ana", "failed", 500),
-		}))
-		retry := []string{"failed", "rejected"}
-		tests := []struct {
-			name string
-			f    Filter
-			want []string
-		}{
-			{"everything", Filter{}, []string{"Bea", "ana", "bob", "carla", "dora", "eva", "fran", "gil", "hugo"}},
-			{"by outcomes", Filter{Outcomes: retry}, []string{"Bea", "ana", "carla", "fran", "gil", "hugo"}},
-			{"by one outcome", Filter{Outcomes: []string{"invalid"}}, []string{"dora"}},
-			{"by codes", Filter{Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
-			{"by code 0", Filter{Codes: []int{0}}, []string{"Bea", "dora"}},
-			{"by both", Filter{Outcomes: retry, Codes: []int{416, 500}}, []string{"ana", "gil", "hugo"}},
-			{"by both, code 0 is never answered", Filter{Outcomes: retry, Codes: []int{0}}, []string{"Bea"}},
-			{"codes of another outcome", Filter{Outcomes: retry, Codes: []int{200, 304}}, nil},
-			{"no such outcome", Filter{Outcomes: []string{"updatd"}}, nil},
-			{"no such code", Filter{Codes: []int{418}}, nil},
-			{"only values no row can hold", Filter{Outcomes: []string{"fail\xffed", "fail\x00ed"}}, nil},
-			{"codes beyond an integer", Filter{Codes: []int{1 << 40, -1 << 40}}, nil},
-			{"a bad value among good ones", Filter{Outcomes: []string{"fail\xffed", "invalid"}, Codes: []int{1 << 40, 0}}, []string{"dora"}},
-		}
-		for _, tt := range tests {
-			var keys []string
-			for _, r := range selectRows(t, s, "job", tt.f) {
-				require.Equal(t, "job", r.Job)
-				keys = append(keys, r.Key)
-			}
-			require.Equal(t, tt.want, keys, tt.name)
-		}
-
-		// The rows come whole.
-		got := selectRows(t, s, "job", Filter{Outcomes: []string{"rejected"}, Codes: []int{404}})
-		require.Equal(t, []Row{row("job", "fran", "rejected", 404)}, got)
-	})
-
-	t.Run("SelectOfAnUnknownJobIsNotFound", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-		for _, f := range []Filter{{}, {Outcomes: []string{"failed"}}, {Codes: []int{500}}, {Outcomes: []string{"x\xff"}}} {
-			err := s.Select(ctx, "jbo", f, func(Row) error { return nil })
-			require.ErrorIs(t, err, ErrNotFound)
-			require.ErrorContains(t, err, `"jbo"`)
-		}
-	})
-
-	t.Run("SelectStopsWithFnsError", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		s := fresh(t)
-		var rows []Row
-		for i := range 100 {
-			rows = append(rows, row("job", fmt.Sprintf("u%03d", i), "rejected", 416))
-		}
-		require.NoError(t, s.Write(ctx, rows))
-
-		stop := errors.New("stdout closed")
-		calls := 0
-		err := s.Select(ctx, "job", Filter{Codes: []int{416}}, func(Row) error {
-			calls++
-			if calls == 3 {
-				return stop
-			}
-			return nil
-		})
-		require.Same(t, stop, err, "fn's error must come back unchanged")
-		require.Equal(t, 3, calls)
-		require.Len(t, selectRows(t, s, "job", Filter{Codes: []int{416}}), 100)
-	})
-
-	t.Run("ConcurrentReadersAndWritersInSeveralProcesses", func(t *testing.T) {
-		t.Parallel()
-		ctx := context.Background()
-		dsn, opts := location(t)
-		first := open(t, dsn, opts)
-		require.NoError(t, first.Migrate(ctx))
-		second := open(t, dsn, opts) // another process on the same checkpoint
-
-		const goroutines, rounds, batch = 8, 20, 50
-		errs := make(chan error, goroutines)
-		var wg sync.WaitGroup
-		for g := range goroutines {
-			s := first
-			if g%2 == 1 {
-				s = second
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- readAndWrite(ctx, s, g, rounds, batch)
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		status, err := first.Status(ctx, "job")
-		require.NoError(t, err)
-		require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status)
-	})
+	}
+	require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status(t, first, "job"))
 }
 
 // readAndWrite is one worker of the concurrency test: the pipeline's pattern of a look-up, then a
 // write, then a run record.
 func readAndWrite(ctx context.Context, s Store, g, rounds, batch int) error {
 	for r := range rounds {
-		var rows []Row
-		var keys []string
-		for i := range batch {
-			key := fmt.Sprintf("g%d-r%d-u%d", g, r, i)
-			keys = append(keys, key)
-			rows = append(rows, row("job", key, "updated", 200))
-		}
-		if _, err := s.Prior(ctx, "job", keys); err != nil {
+		rows := numbered("job", fmt.Sprintf("g%d-r%d-u%%d", g, r), batch, "updated", 200)
+		if _, err := s.Prior(ctx, "job", keysOf(rows)); err != nil {
 			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 		}
 		if err := s.Write(ctx, rows); err != nil {
@@ -1283,23 +1201,115 @@ func row(job, key, outcome string, code int) Row {
 // failures collects what Failures gives for job and outcomes.
 func failures(t *testing.T, s Store, job string, outcomes ...string) []Row {
 	t.Helper()
-	var out []Row
-	require.NoError(t, s.Failures(context.Background(), job, outcomes, func(r Row) error {
-		out = append(out, r)
-		return nil
-	}))
-	return out
+	return collected(t, func(fn func(Row) error) error {
+		return s.Failures(context.Background(), job, outcomes, fn)
+	})
 }
 
 // selectRows collects what Select gives for job and f.
 func selectRows(t *testing.T, s Store, job string, f Filter) []Row {
 	t.Helper()
-	var out []Row
-	require.NoError(t, s.Select(context.Background(), job, f, func(r Row) error {
-		out = append(out, r)
+	return collected(t, func(fn func(Row) error) error {
+		return s.Select(context.Background(), job, f, fn)
+	})
+}
+
+// backups collects what Backups gives for the run runID of job.
+func backups(t *testing.T, s Store, job string, runID int64) []Backup {
+	t.Helper()
+	return collected(t, func(fn func(Backup) error) error {
+		return s.Backups(context.Background(), job, runID, fn)
+	})
+}
+
+// collected gathers the values that each, a Select, Failures or Backups, gives its fn.
+func collected[T any](t *testing.T, each func(fn func(T) error) error) []T {
+	t.Helper()
+	var out []T
+	require.NoError(t, each(func(v T) error {
+		out = append(out, v)
 		return nil
 	}))
 	return out
+}
+
+// requireStopsWithFnsError gives read an fn that fails on its third call, and checks that read
+// stops there and returns that very error.
+func requireStopsWithFnsError(t *testing.T, read func(fn func() error) error) {
+	t.Helper()
+	stop := errors.New("stdout closed")
+	calls := 0
+	err := read(func() error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	require.Same(t, stop, err, "fn's error must come back unchanged")
+	require.Equal(t, 3, calls)
+}
+
+// status is what Status gives for job.
+func status(t *testing.T, s Store, job string) []StatusCount {
+	t.Helper()
+	got, err := s.Status(context.Background(), job)
+	require.NoError(t, err)
+	return got
+}
+
+// watermark is what Watermark gives for job.
+func watermark(t *testing.T, s Store, job string) Watermark {
+	t.Helper()
+	got, err := s.Watermark(context.Background(), job)
+	require.NoError(t, err)
+	return got
+}
+
+// versions lists the migrations s has applied.
+func versions(t *testing.T, s Store) []int {
+	t.Helper()
+	v, err := s.(versioner).appliedVersions(context.Background())
+	require.NoError(t, err)
+	return v
+}
+
+// numbered is n rows of job at outcome and code, for the keys format makes of 0 to n-1.
+func numbered(job, format string, n int, outcome string, code int) []Row {
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = row(job, fmt.Sprintf(format, i), outcome, code)
+	}
+	return rows
+}
+
+// numberedBackups is n backups of the run runID of job, for the keys format makes of 0 to n-1.
+func numberedBackups(job string, runID int64, format string, n int) []Backup {
+	out := make([]Backup, n)
+	for i := range out {
+		out[i] = backup(job, runID, fmt.Sprintf(format, i))
+	}
+	return out
+}
+
+// keysOf lists the keys of rows, in order.
+func keysOf(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, r.Key)
+	}
+	return out
+}
+
+// mixedOutcomes are users of one job at five outcomes, out of key order, one of them with a key
+// in upper case, which byte order puts first.
+var mixedOutcomes = []Row{
+	row("job", "carla", "failed", 503),
+	row("job", "ana", "rejected", 416),
+	row("job", "bob", "updated", 200),
+	row("job", "dora", "invalid", 0),
+	row("job", "eva", "unchanged", 304),
+	row("job", "Bea", "failed", 0),
 }
 
 // backup is a backup of key in run runID of job, with a state and object id derived from the key.
@@ -1312,15 +1322,4 @@ func backup(job string, runID int64, key string) Backup {
 func withState(b Backup, state string) Backup {
 	b.State = []byte(state)
 	return b
-}
-
-// backups collects what Backups gives for the run runID of job.
-func backups(t *testing.T, s Store, job string, runID int64) []Backup {
-	t.Helper()
-	var out []Backup
-	require.NoError(t, s.Backups(context.Background(), job, runID, func(b Backup) error {
-		out = append(out, b)
-		return nil
-	}))
-	return out
 }

@@ -168,14 +168,7 @@ func newPgSQL(schema string) pgSQL {
 			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
 				$6::text[], $7::text[], $8::bigint[], $9::timestamp[])
 				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
-			ON CONFLICT (job, user_key) DO UPDATE SET
-				status_code = excluded.status_code,
-				outcome = excluded.outcome,
-				attempts = excluded.attempts,
-				payload_hash = excluded.payload_hash,
-				error = excluded.error,
-				run_id = excluded.run_id,
-				updated_at = excluded.updated_at`),
+			` + upsertStatus),
 		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
 		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
@@ -194,11 +187,7 @@ func newPgSQL(schema string) pgSQL {
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
 				(job, since_column, watermark, run_id, updated_at)
 			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (job) DO UPDATE SET
-				since_column = excluded.since_column,
-				watermark = excluded.watermark,
-				run_id = excluded.run_id,
-				updated_at = excluded.updated_at`),
+			` + upsertWatermark),
 		// unnest, as write; DO NOTHING keeps the state saved before the run's first update of a
 		// user. prepareBackups has removed the duplicates within a call.
 		saveBackups: q(`INSERT INTO {schema}.migration_backups
@@ -319,39 +308,18 @@ func (s *Postgres) appliedVersions(ctx context.Context) ([]int, error) {
 // Prior implements Store.
 func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)
-	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return map[string]Prior{}, nil
 	}
-	what := fmt.Sprintf("look up %d keys", len(keys))
-	rows, err := s.pool.Query(ctx, s.sql.prior, job, keys)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var p Prior
-		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out[key] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	return out, nil
+	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), s.sql.prior, job, keys)
 }
 
 // Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
 func (s *Postgres) Write(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := prepareRows(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	prepared, err := batch("postgres", what, rows, prepareRows)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 	n := len(prepared)
 	var (
@@ -425,116 +393,32 @@ func (s *Postgres) FinishRun(ctx context.Context, id int64, c Counts, exitCode i
 
 // Runs implements Store.
 func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
-	what := fmt.Sprintf("runs of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.runs, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []Run{}
-	for rows.Next() {
-		var r Run
-		var exitCode *int32
-		c := &r.Counts
-		err := rows.Scan(&r.ID, &r.Job, &r.Command, &r.StartedAt, &r.FinishedAt, &c.Read, &c.Skipped,
-			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
-		if err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		r.StartedAt = r.StartedAt.UTC()
-		if r.FinishedAt != nil {
-			t := r.FinishedAt.UTC()
-			r.FinishedAt = &t
-		}
-		if exitCode != nil {
-			code := int(*exitCode)
-			r.ExitCode = &code
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, s.sql.runs, job)
 }
 
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	what := fmt.Sprintf("status of job %q", job)
-	rows, err := s.pool.Query(ctx, s.sql.status, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []StatusCount{}
-	for rows.Next() {
-		var c StatusCount
-		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job)
 }
 
 // Failures implements Store.
 func (s *Postgres) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	if len(outcomes) == 0 {
-		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
-	}
-	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+	return selectOutcomes(ctx, s, job, outcomes, fn)
 }
 
 // Select implements Store. pgx decodes the rows as they arrive from the server, one at a time,
 // so memory stays flat however many rows match.
 func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
-	what := fmt.Sprintf("select rows of job %q", job)
-	sel := prepareFilter(f)
-	if sel.none {
-		return s.notFound(ctx, what, job)
-	}
-	args := []any{job}
-	if sel.byOutcome {
-		args = append(args, sel.outcomes)
-	}
-	if sel.byCode {
-		args = append(args, sel.codes)
-	}
-	rows, err := s.pool.Query(ctx, s.sql.selects[selectIndex(sel)], args...)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var r Row
-		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
-			&r.Error, &r.RunID, &r.UpdatedAt)
-		if err != nil {
-			return s.fail(ctx, what, err)
+	return runSelect(ctx, s, job, f, fn, func(sel selection) (string, []any, error) {
+		args := []any{job}
+		if sel.byOutcome {
+			args = append(args, sel.outcomes)
 		}
-		r.UpdatedAt = r.UpdatedAt.UTC()
-		delivered = true
-		if err := fn(r); err != nil {
-			return err
+		if sel.byCode {
+			args = append(args, sel.codes)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return s.notFound(ctx, what, job)
-	}
-	return nil
+		return s.sql.selects[selectIndex(sel)], args, nil
+	})
 }
 
 // Watermark implements Store.
@@ -572,13 +456,10 @@ func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) er
 
 // SaveBackups implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
 func (s *Postgres) SaveBackups(ctx context.Context, rows []Backup) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("save %d backups", len(rows))
-	prepared, err := prepareBackups(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	prepared, err := batch("postgres", what, rows, prepareBackups)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 	n := len(prepared)
 	var (
@@ -606,31 +487,11 @@ func (s *Postgres) Backups(ctx context.Context, job string, runID int64, fn func
 		// Postgres would refuse the parameter; no backup can be of such a job.
 		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
-	rows, err := s.pool.Query(ctx, s.sql.backups, job, runID)
-	if err != nil {
-		return s.fail(ctx, what, err)
+	n, err := each(ctx, s, what, readBackup, fn, s.sql.backups, job, runID)
+	if err != nil || n > 0 {
+		return err
 	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var b Backup
-		var state string
-		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &b.CreatedAt); err != nil {
-			return s.fail(ctx, what, err)
-		}
-		b.State, b.CreatedAt = []byte(state), b.CreatedAt.UTC()
-		delivered = true
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 }
 
 // notFound is the answer of a query that found nothing for job: nil when the job exists (it has
@@ -651,6 +512,10 @@ func (s *Postgres) notFound(ctx context.Context, what, job string) error {
 func (s *Postgres) Close() error {
 	s.pool.Close()
 	return nil
+}
+
+func (s *Postgres) query(ctx context.Context, query string, args ...any) (rowScanner, error) {
+	return s.pool.Query(ctx, query, args...)
 }
 
 func (s *Postgres) fail(ctx context.Context, what string, err error) error {

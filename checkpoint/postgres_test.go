@@ -102,11 +102,7 @@ func TestPostgresMigrateInAnExistingSchemaNeedsNoCreatePrivilege(t *testing.T) {
 func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, schema := pgtest.Schema(t)
-	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	_, dsn, schema := newPostgres(t)
 
 	conn := connect(t, dsn)
 	columns := func(table string) map[string]string {
@@ -115,14 +111,7 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 				WHEN 'timestamp with time zone' THEN 'timestamptz' ELSE data_type END
 			FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, schema, table)
 		require.NoError(t, err)
-		out := map[string]string{}
-		for rows.Next() {
-			var name, typ string
-			require.NoError(t, rows.Scan(&name, &typ))
-			out[name] = typ
-		}
-		require.NoError(t, rows.Err())
-		return out
+		return columnTypes(t, rows)
 	}
 	require.Equal(t, specStatusColumns, columns("migration_status"))
 	require.Equal(t, specRunsColumns, columns("migration_runs"))
@@ -156,11 +145,7 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 func TestPostgresLookUpProbesThePrimaryKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, schema := pgtest.Schema(t)
-	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	s, dsn, schema := newPostgres(t)
 	// A job of 20,000 users of which 1 in 25 failed or was rejected, beside another job.
 	var rows []Row
 	for i := range 20_000 {
@@ -198,7 +183,7 @@ func TestPostgresLookUpProbesThePrimaryKey(t *testing.T) {
 		require.NoError(t, err)
 		probes("never analyzed, " + mode)
 	}
-	_, err = conn.Exec(ctx, "RESET plan_cache_mode")
+	_, err := conn.Exec(ctx, "RESET plan_cache_mode")
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, "ANALYZE "+pgx.Identifier{schema, "migration_status"}.Sanitize())
 	require.NoError(t, err)
@@ -214,18 +199,14 @@ func TestPostgresLookUpProbesThePrimaryKey(t *testing.T) {
 func TestPostgresWatermarkIsAnInstant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn, schema := pgtest.Schema(t)
-	s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	s, dsn, schema := newPostgres(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	value := time.Date(2024, 10, 22, 23, 30, 0, 123456000, madrid)
 	require.NoError(t, s.SetWatermark(ctx, "nightly", Watermark{Column: "updated_at", Value: value, RunID: 1}))
 
 	// A session in another time zone, as a CRM's query might run in, compares it rightly.
 	conn := connect(t, dsn)
-	_, err = conn.Exec(ctx, "SET TimeZone = 'Asia/Tokyo'")
+	_, err := conn.Exec(ctx, "SET TimeZone = 'Asia/Tokyo'")
 	require.NoError(t, err)
 	var equal bool
 	err = conn.QueryRow(ctx, `SELECT watermark = '2024-10-22 21:30:00.123456+00'::timestamptz
@@ -290,6 +271,9 @@ func TestPostgresPasswordNeverInErrors(t *testing.T) {
 		"postgres://druid:" + secret + "@127.0.0.1:1/crm?sslmode=disable&connect_timeout=nope",
 		"postgres://druid:" + secret + "@127.0.0.1:port/crm",
 		"postgres://druid:" + secret + "@[::1/crm",
+		// A ';' makes url.ParseQuery, and so pgx, skip the parameter; the URL still holds it.
+		"postgres://druid@127.0.0.1:1/crm?sslmode=disable&password=" + secret + ";",
+		"postgres://druid@127.0.0.1:1/crm?sslmode=sometimes&password=" + secret + ";",
 	} {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
@@ -301,6 +285,22 @@ func TestPostgresPasswordNeverInErrors(t *testing.T) {
 			require.Contains(t, err.Error(), "checkpoint postgres", "the error must name the checkpoint")
 			require.NotContains(t, Redact(dsn), secret)
 		})
+	}
+}
+
+// TestOpenTakesAnyCaseOfTheSchemeForPostgres: URL schemes ignore case, so an upper-case one is
+// still a Postgres checkpoint, never the path of an SQLite file, and its password stays out of
+// the error.
+func TestOpenTakesAnyCaseOfTheSchemeForPostgres(t *testing.T) {
+	t.Parallel()
+	// Port 1 on the loopback: nothing listens, the connection is refused at once.
+	for _, dsn := range []string{"POSTGRESQL://u:secret@127.0.0.1:1/db", "Postgres://u:secret@127.0.0.1:1/db"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := Open(ctx, dsn, Options{})
+		cancel()
+		require.ErrorIs(t, err, ErrUnavailable, "%s: a connection must have been tried", dsn)
+		require.ErrorContains(t, err, "checkpoint postgres", dsn)
+		require.NotContains(t, err.Error(), "secret", dsn)
 	}
 }
 
@@ -341,6 +341,18 @@ func TestPostgresLostConnectionIsUnavailableThenRecovers(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnavailable)
 	_, err = s.Prior(ctx, "job", []string{"ana"})
 	require.NoError(t, err, "the pool must reconnect")
+}
+
+// newPostgres opens a migrated Postgres checkpoint in a schema of its own, closed when the test
+// ends; dsn and schema say where it is.
+func newPostgres(t *testing.T) (s *Postgres, dsn, schema string) {
+	t.Helper()
+	dsn, schema = pgtest.Schema(t)
+	s, err := OpenPostgres(context.Background(), dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Migrate(context.Background()))
+	return s, dsn, schema
 }
 
 func tablesIn(t *testing.T, dsn, schema string) []string {

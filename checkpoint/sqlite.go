@@ -248,42 +248,22 @@ const sqlitePrior = `SELECT user_key, outcome, coalesce(payload_hash, ''), statu
 // variables.
 func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error) {
 	keys = storable(keys)
-	out := make(map[string]Prior, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return map[string]Prior{}, nil
 	}
 	list, err := json.Marshal(keys)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint sqlite: look up %d keys: %w", len(keys), err)
 	}
-	rows, err := s.db.QueryContext(ctx, sqlitePrior, job, string(list))
-	if err != nil {
-		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key string
-		var p Prior
-		if err := rows.Scan(&key, &p.Outcome, &p.PayloadHash, &p.StatusCode); err != nil {
-			return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-		}
-		out[key] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, fmt.Sprintf("look up %d keys", len(keys)), err)
-	}
-	return out, nil
+	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), sqlitePrior, job, string(list))
 }
 
 // Write implements Store.
 func (s *SQLite) Write(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := prepareRows(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	prepared, err := batch("sqlite", what, rows, prepareRows)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 
 	return s.execEach(ctx, what, sqliteUpsert, len(prepared), func(i int) (string, []any) {
@@ -298,8 +278,8 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 //
 // ctx bounds BEGIN, which may wait for another process's lock, and COMMIT. The rows' statements
 // run without it: under the write lock they wait for nothing, and each takes microseconds, while
-// the driver watches a cancellable context with a goroutine of its own per statement: 12–17% of
-// a group's cost (BenchmarkWrite, groups of 16 and 256).
+// the driver watches a cancellable context with a goroutine of its own per statement, a share of
+// a group's cost that BenchmarkWrite shows (README's performance section gives the figures).
 func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
 	args func(i int) (key string, values []any)) error {
 	s.writeMu.Lock()
@@ -350,14 +330,7 @@ func (s *SQLite) abandon() {
 const sqliteUpsert = `INSERT INTO migration_status
 		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
 	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
-	ON CONFLICT (job, user_key) DO UPDATE SET
-		status_code = excluded.status_code,
-		outcome = excluded.outcome,
-		attempts = excluded.attempts,
-		payload_hash = excluded.payload_hash,
-		error = excluded.error,
-		run_id = excluded.run_id,
-		updated_at = excluded.updated_at`
+	` + upsertStatus
 
 // HasUsers implements Store: one probe of the primary key.
 func (s *SQLite) HasUsers(ctx context.Context, job string) (bool, error) {
@@ -422,138 +395,52 @@ func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int
 
 // Runs implements Store.
 func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
-	what := fmt.Sprintf("runs of job %q", job)
 	const q = `SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
 			unchanged, invalid, rejected, failed, exit_code
 		FROM migration_runs WHERE job = ? ORDER BY id DESC`
-	rows, err := s.db.QueryContext(ctx, q, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []Run{}
-	for rows.Next() {
-		var r Run
-		var started, finished sqliteTime
-		var exitCode sql.NullInt64
-		c := &r.Counts
-		err := rows.Scan(&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped,
-			&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode)
-		if err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		r.StartedAt = started.t
-		if finished.valid {
-			r.FinishedAt = &finished.t
-		}
-		if exitCode.Valid {
-			code := int(exitCode.Int64)
-			r.ExitCode = &code
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, q, job)
 }
 
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	what := fmt.Sprintf("status of job %q", job)
 	const q = `SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
 		GROUP BY outcome, status_code ORDER BY outcome, status_code`
-	rows, err := s.db.QueryContext(ctx, q, job)
-	if err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	out := []StatusCount{}
-	for rows.Next() {
-		var c StatusCount
-		if err := rows.Scan(&c.Outcome, &c.StatusCode, &c.Users); err != nil {
-			return nil, s.fail(ctx, what, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, what, err)
-	}
-	if len(out) == 0 {
-		return nil, s.notFound(ctx, what, job)
-	}
-	return out, nil
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, q, job)
 }
 
 // Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
-	if len(outcomes) == 0 {
-		return s.notFound(ctx, fmt.Sprintf("failures of job %q", job), job)
-	}
-	return s.Select(ctx, job, Filter{Outcomes: outcomes}, fn)
+	return selectOutcomes(ctx, s, job, outcomes, fn)
 }
 
 // Select implements Store. The lists of outcomes and codes travel as JSON arrays, as Prior's keys
 // do. The rows come one at a time from SQLite's cursor; in WAL mode the open read does not block
 // the store's writers.
 func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) error) error {
-	what := fmt.Sprintf("select rows of job %q", job)
-	sel := prepareFilter(f)
-	if sel.none {
-		return s.notFound(ctx, what, job)
-	}
-	where, args := "job = ?", []any{job}
-	if sel.byOutcome {
-		list, err := json.Marshal(sel.outcomes)
-		if err != nil {
-			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	return runSelect(ctx, s, job, f, fn, func(sel selection) (string, []any, error) {
+		where, args := "job = ?", []any{job}
+		if sel.byOutcome {
+			list, err := json.Marshal(sel.outcomes)
+			if err != nil {
+				return "", nil, err
+			}
+			where += " AND outcome IN (SELECT value FROM json_each(?))"
+			args = append(args, string(list))
 		}
-		where += " AND outcome IN (SELECT value FROM json_each(?))"
-		args = append(args, string(list))
-	}
-	if sel.byCode {
-		list, err := json.Marshal(sel.codes)
-		if err != nil {
-			return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+		if sel.byCode {
+			list, err := json.Marshal(sel.codes)
+			if err != nil {
+				return "", nil, err
+			}
+			where += " AND status_code IN (SELECT value FROM json_each(?))"
+			args = append(args, string(list))
 		}
-		where += " AND status_code IN (SELECT value FROM json_each(?))"
-		args = append(args, string(list))
-	}
-	q := `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-			coalesce(error, ''), run_id, updated_at
-		FROM migration_status
-		WHERE ` + where + `
-		ORDER BY user_key`
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var r Row
-		var updated sqliteTime
-		err := rows.Scan(&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash,
-			&r.Error, &r.RunID, &updated)
-		if err != nil {
-			return s.fail(ctx, what, err)
-		}
-		r.UpdatedAt = updated.t
-		delivered = true
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return s.notFound(ctx, what, job)
-	}
-	return nil
+		return `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+				coalesce(error, ''), run_id, updated_at
+			FROM migration_status
+			WHERE ` + where + `
+			ORDER BY user_key`, args, nil
+	})
 }
 
 // Watermark implements Store.
@@ -561,7 +448,7 @@ func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
 	what := fmt.Sprintf("watermark of job %q", job)
 	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ?`
 	var w Watermark
-	var value sqliteTime
+	var value utcTime
 	err := s.db.QueryRowContext(ctx, q, job).Scan(&w.Column, &value, &w.RunID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
@@ -586,11 +473,7 @@ func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) erro
 	}
 	const q = `INSERT INTO migration_watermarks (job, since_column, watermark, run_id, updated_at)
 		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (job) DO UPDATE SET
-			since_column = excluded.since_column,
-			watermark = excluded.watermark,
-			run_id = excluded.run_id,
-			updated_at = excluded.updated_at`
+		` + upsertWatermark
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	_, err = s.db.ExecContext(ctx, q, job, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
@@ -603,13 +486,10 @@ func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) erro
 
 // SaveBackups implements Store.
 func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	what := fmt.Sprintf("save %d backups", len(rows))
-	prepared, err := prepareBackups(rows, now())
-	if err != nil {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	prepared, err := batch("sqlite", what, rows, prepareBackups)
+	if err != nil || len(prepared) == 0 {
+		return err
 	}
 
 	return s.execEach(ctx, what, sqliteInsertBackup, len(prepared), func(i int) (string, []any) {
@@ -633,32 +513,11 @@ func (s *SQLite) Backups(ctx context.Context, job string, runID int64, fn func(B
 		FROM migration_backups
 		WHERE job = ? AND run_id = ?
 		ORDER BY user_key`
-	rows, err := s.db.QueryContext(ctx, q, job, runID)
-	if err != nil {
-		return s.fail(ctx, what, err)
+	n, err := each(ctx, s, what, readBackup, fn, q, job, runID)
+	if err != nil || n > 0 {
+		return err
 	}
-	defer rows.Close()
-	delivered := false
-	for rows.Next() {
-		var b Backup
-		var state string
-		var created sqliteTime
-		if err := rows.Scan(&b.Job, &b.RunID, &b.Key, &b.ObjectID, &state, &created); err != nil {
-			return s.fail(ctx, what, err)
-		}
-		b.State, b.CreatedAt = []byte(state), created.t
-		delivered = true
-		if err := fn(b); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return s.fail(ctx, what, err)
-	}
-	if !delivered {
-		return fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
 }
 
 // notFound is the answer of a query that found nothing for job: nil when the job exists (it has
@@ -690,6 +549,21 @@ func (s *SQLite) Close() error {
 	return nil
 }
 
+func (s *SQLite) query(ctx context.Context, query string, args ...any) (rowScanner, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqliteRows{rows}, nil
+}
+
+// sqliteRows gives *sql.Rows the Close of pgx.Rows, which returns nothing: a failure to read the
+// rows is reported by Next and Err, and a result closed early is closed because the reading
+// stopped with an error of its own.
+type sqliteRows struct{ *sql.Rows }
+
+func (r sqliteRows) Close() { _ = r.Rows.Close() }
+
 func (s *SQLite) fail(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("checkpoint sqlite: %s: %w", what, translateSQLite(ctx, err))
 }
@@ -699,37 +573,4 @@ func translateSQLite(ctx context.Context, err error) error {
 	// SQLITE_BUSY and SQLITE_LOCKED outlasting the busy timeout: another writer holds the file.
 	busy := errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
 	return translate(ctx, err, busy)
-}
-
-// sqliteTime scans a timestamp column. The driver turns the text it recognises into a time.Time
-// and leaves other text as it is; NULL leaves valid false.
-type sqliteTime struct {
-	t     time.Time
-	valid bool
-}
-
-func (st *sqliteTime) Scan(v any) error {
-	switch v := v.(type) {
-	case nil:
-		*st = sqliteTime{}
-		return nil
-	case time.Time:
-		*st = sqliteTime{t: v.UTC(), valid: true}
-		return nil
-	case string:
-		return st.parse(v)
-	case []byte:
-		return st.parse(string(v))
-	default:
-		return fmt.Errorf("timestamp column holds a %T", v)
-	}
-}
-
-func (st *sqliteTime) parse(s string) error {
-	t, err := time.Parse(sqliteTimeLayout, s)
-	if err != nil {
-		return fmt.Errorf("timestamp column holds %q: %w", s, err)
-	}
-	*st = sqliteTime{t: t.UTC(), valid: true}
-	return nil
 }

@@ -61,9 +61,7 @@ func TestOpenPicksSQLiteForAPath(t *testing.T) {
 
 func TestSQLiteIsWALWithNormalSync(t *testing.T) {
 	t.Parallel()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-	require.NoError(t, err)
-	defer s.Close()
+	s, _ := newSQLite(t)
 	// Every connection of the pool, not just the first, must carry the settings.
 	conns := make([]interface{ Close() error }, 0, 3)
 	for range 3 {
@@ -86,23 +84,13 @@ func TestSQLiteIsWALWithNormalSync(t *testing.T) {
 
 func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 	t.Parallel()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(context.Background()))
+	s, _ := newSQLite(t)
 
 	columns := func(table string) map[string]string {
 		rows, err := s.db.Query(`SELECT name, lower(type) FROM pragma_table_info(?)`, table)
 		require.NoError(t, err)
 		defer rows.Close()
-		out := map[string]string{}
-		for rows.Next() {
-			var name, typ string
-			require.NoError(t, rows.Scan(&name, &typ))
-			out[name] = typ
-		}
-		require.NoError(t, rows.Err())
-		return out
+		return columnTypes(t, rows)
 	}
 	require.Equal(t, specStatusColumns, columns("migration_status"))
 	runs := columns("migration_runs")
@@ -129,10 +117,7 @@ func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 func TestSQLitePlansUseTheIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "c.db"))
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	s, _ := newSQLite(t)
 	plan := func(query string, args ...any) string {
 		t.Helper()
 		rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
@@ -158,10 +143,7 @@ func TestSQLitePlansUseTheIndexes(t *testing.T) {
 
 func TestSQLiteStoresWatermarksAsUTCText(t *testing.T) {
 	t.Parallel()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(context.Background()))
+	s, _ := newSQLite(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 1}
 	require.NoError(t, s.SetWatermark(context.Background(), "nightly", w))
@@ -173,16 +155,41 @@ func TestSQLiteStoresWatermarksAsUTCText(t *testing.T) {
 
 func TestSQLiteStoresTimesAsUTCText(t *testing.T) {
 	t.Parallel()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(context.Background()))
+	s, _ := newSQLite(t)
 	r := row("job", "ana", "updated", 200)
 	require.NoError(t, s.Write(context.Background(), []Row{r}))
 
 	var raw string
 	require.NoError(t, s.db.QueryRow(`SELECT CAST(updated_at AS TEXT) FROM migration_status`).Scan(&raw))
 	require.Equal(t, "2024-01-02 03:04:05.000000", raw)
+}
+
+// newSQLite opens a migrated SQLite checkpoint in a new file, at path, closed when the test ends.
+func newSQLite(t *testing.T) (s *SQLite, path string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "c.db")
+	s, err := OpenSQLite(context.Background(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Migrate(context.Background()))
+	return s, path
+}
+
+// columnTypes reads rows of a column's name and its type, in either database, into a map.
+func columnTypes(t *testing.T, rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		require.NoError(t, rows.Scan(&name, &typ))
+		out[name] = typ
+	}
+	require.NoError(t, rows.Err())
+	return out
 }
 
 // The tables, columns (with their types, in both dialects) and indexes of SPEC §6 and of the
@@ -214,10 +221,7 @@ var (
 func TestSQLiteBusyIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	holder, err := OpenSQLite(ctx, path)
-	require.NoError(t, err)
-	defer holder.Close()
+	holder, path := newSQLite(t)
 	tx, err := holder.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: holds the write lock
 	require.NoError(t, err)
 	defer tx.Rollback()
@@ -241,11 +245,7 @@ func TestSQLiteBusyIsUnavailable(t *testing.T) {
 func TestSQLiteWriteWaitingForTheLockEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	s, err := OpenSQLite(ctx, path)
-	require.NoError(t, err)
-	defer s.Close()
-	require.NoError(t, s.Migrate(ctx))
+	s, path := newSQLite(t)
 
 	other, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
 	require.NoError(t, err)

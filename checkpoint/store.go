@@ -180,6 +180,24 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 // Postgres URL with its passwords replaced by "xxxxx", a path as it is.
 func Redact(dsn string) string { return pgurl.Redact(dsn) }
 
+// The conflict clauses of the upserts, in the SQL both stores speak: a user's new outcome
+// replaces every column of its row, a job's new watermark every column of its row.
+const (
+	upsertStatus = `ON CONFLICT (job, user_key) DO UPDATE SET
+		status_code = excluded.status_code,
+		outcome = excluded.outcome,
+		attempts = excluded.attempts,
+		payload_hash = excluded.payload_hash,
+		error = excluded.error,
+		run_id = excluded.run_id,
+		updated_at = excluded.updated_at`
+	upsertWatermark = `ON CONFLICT (job) DO UPDATE SET
+		since_column = excluded.since_column,
+		watermark = excluded.watermark,
+		run_id = excluded.run_id,
+		updated_at = excluded.updated_at`
+)
+
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
 // place of the driver's types.
@@ -224,12 +242,8 @@ func prepareRows(rows []Row, now time.Time) ([]Row, error) {
 	index := make(map[jobKey]int, len(rows))
 	out := make([]Row, 0, len(rows))
 	for _, r := range rows {
-		// Keys are compared byte for byte; rewriting a bad one would record a different user.
-		if err := checkText(r.Job); err != nil {
-			return nil, fmt.Errorf("user %q: job %q: %w", r.Key, r.Job, err)
-		}
-		if err := checkText(r.Key); err != nil {
-			return nil, fmt.Errorf("user %q: key: %w", r.Key, err)
+		if err := checkUser(r.Job, r.Key); err != nil {
+			return nil, err
 		}
 		if r.UpdatedAt.IsZero() {
 			r.UpdatedAt = now
@@ -249,6 +263,32 @@ func prepareRows(rows []Row, now time.Time) ([]Row, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// batch is how Write and SaveBackups of both stores begin: the rows as prepare gives them, all of
+// them, or none and an error that names the store and the call (what) when one cannot be kept.
+// No rows is nothing to write: no rows and no error.
+func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]T, error)) ([]T, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	prepared, err := prepare(rows, now())
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", store, what, err)
+	}
+	return prepared, nil
+}
+
+// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user. Keys
+// are compared byte for byte: rewriting a bad one would record a different user.
+func checkUser(job, key string) error {
+	if err := checkText(job); err != nil {
+		return fmt.Errorf("user %q: job %q: %w", key, job, err)
+	}
+	if err := checkText(key); err != nil {
+		return fmt.Errorf("user %q: key: %w", key, err)
+	}
+	return nil
 }
 
 // checkText rejects what a Postgres text column cannot hold.
@@ -321,11 +361,8 @@ func prepareBackups(rows []Backup, now time.Time) ([]Backup, error) {
 	seen := make(map[runKey]bool, len(rows))
 	out := make([]Backup, 0, len(rows))
 	for _, b := range rows {
-		if err := checkText(b.Job); err != nil {
-			return nil, fmt.Errorf("user %q: job %q: %w", b.Key, b.Job, err)
-		}
-		if err := checkText(b.Key); err != nil {
-			return nil, fmt.Errorf("user %q: key: %w", b.Key, err)
+		if err := checkUser(b.Job, b.Key); err != nil {
+			return nil, err
 		}
 		if err := checkText(b.ObjectID); err != nil {
 			return nil, fmt.Errorf("user %q: object id %q: %w", b.Key, b.ObjectID, err)

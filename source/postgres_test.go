@@ -412,6 +412,9 @@ func TestPostgresPasswordNeverInErrorsOrLogs(t *testing.T) {
 		{"bad SQL", reachable, "SELECT nope FROM users"},
 		{"bad URL", "postgres://ana:" + secret + "@[::1:5432/db", "SELECT 1"},
 		{"bad parameter", reachable + "&sslmode=sometimes", "SELECT 1"},
+		// A ';' makes url.ParseQuery, and so pgx, skip the parameter; the URL still holds it.
+		{"password parameter pgx skips", unreachable + "&password=" + secret + ";", "SELECT 1"},
+		{"password parameter pgx skips, bad parameter", reachable + "&sslmode=sometimes&password=" + secret + ";", "SELECT 1"},
 	} {
 		_, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: tt.url, Query: tt.query, Log: log})
 		require.Error(t, err, tt.name)
@@ -427,6 +430,18 @@ func TestPostgresPasswordNeverInErrorsOrLogs(t *testing.T) {
 	require.NotContains(t, err.Error(), secret)
 	require.Contains(t, logs.String(), "reading the postgres source")
 	require.NotContains(t, logs.String(), secret)
+}
+
+// TestPostgresURLInAnyCase: URL schemes ignore case, so an upper-case one is still a Postgres
+// source, and its password stays out of the error.
+func TestPostgresURLInAnyCase(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on the loopback: nothing listens, the connection is refused at once.
+	_, err := source.OpenPostgres(ctx, source.PostgresConfig{URL: "POSTGRESQL://u:secret@127.0.0.1:1/db", Query: "SELECT 1"})
+	require.ErrorContains(t, err, "source postgresql://u:xxxxx@127.0.0.1:1/db: connect:", "a connection must have been tried")
+	require.NotContains(t, err.Error(), "secret")
 }
 
 func TestPostgresSinceFilter(t *testing.T) {

@@ -1,6 +1,3 @@
-// Package pgurl reads the postgres:// URLs that name a Postgres source or checkpoint: which
-// values are such URLs, the form of them pgx accepts, and the form fit for a log line or an
-// error, with every password the URL can carry hidden.
 package pgurl
 
 import (
@@ -38,13 +35,7 @@ func Redact(s string) string {
 		scheme, _, _ := strings.Cut(s, "://")
 		return scheme + "://(unparsable URL)"
 	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		if q.Has(key) {
-			q.Set(key, "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-	}
+	u.RawQuery, _ = redactQuery(u.RawQuery)
 	return u.Redacted()
 }
 
@@ -65,11 +56,40 @@ func Secrets(s string) ([]string, error) {
 	if pw, ok := u.User.Password(); ok {
 		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
 	}
-	q := u.Query()
-	for _, key := range []string{"password", "sslpassword"} {
-		for _, pw := range q[key] {
+	_, written := redactQuery(u.RawQuery)
+	for _, v := range written {
+		out = append(out, v)
+		if pw, err := url.QueryUnescape(v); err == nil {
 			out = append(out, pw, url.QueryEscape(pw))
 		}
 	}
 	return out, nil
+}
+
+// redactQuery returns the raw query of a URL with the value of each password or sslpassword
+// parameter replaced by "xxxxx", and those values as written. It reads every pair, even one that
+// url.ParseQuery rejects (a ';' or a bad escape in it): pgx ignores such a parameter, but a
+// message that quotes the URL would still show it.
+func redactQuery(raw string) (string, []string) {
+	if raw == "" {
+		return raw, nil
+	}
+	pairs := strings.Split(raw, "&")
+	var values []string
+	for i, pair := range pairs {
+		key, value, _ := strings.Cut(pair, "=")
+		name := key
+		if unescaped, err := url.QueryUnescape(key); err == nil {
+			name = unescaped
+		}
+		if !strings.EqualFold(name, "password") && !strings.EqualFold(name, "sslpassword") {
+			continue
+		}
+		values = append(values, value)
+		pairs[i] = key + "=xxxxx"
+	}
+	if values == nil {
+		return raw, nil
+	}
+	return strings.Join(pairs, "&"), values
 }
