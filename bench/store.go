@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"druid-migrate/internal/pgurl"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,7 +46,7 @@ func (b *bench) postgresStore(ctx context.Context, _ string) (*store, error) {
 	defer cancel()
 	conn, err := pgx.Connect(probe, b.cfg.postgres)
 	if err != nil {
-		return nil, fmt.Errorf("postgres unreachable (-postgres %s): %w", redact(b.cfg.postgres), err)
+		return nil, fmt.Errorf("postgres unreachable (-postgres %s): %w", pgurl.Redact(b.cfg.postgres), err)
 	}
 	_ = conn.Close(probe)
 	suffix := make([]byte, 6)
@@ -71,18 +71,4 @@ func dropSchema(url, schema string) {
 	if err != nil {
 		progress("warning: drop schema %s: %v", schema, err)
 	}
-}
-
-// redact hides a password the -postgres URL may carry.
-func redact(url string) string {
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return url
-	}
-	userinfo := url[scheme+3 : at]
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return url[:scheme+3] + user + ":xxxxx" + url[at:]
-	}
-	return url
 }

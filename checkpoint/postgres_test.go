@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"druid-migrate/internal/pgtest"
+	"druid-migrate/internal/pgurl"
 	"druid-migrate/migrations"
 )
 
@@ -283,7 +284,7 @@ func TestPostgresPasswordNeverInErrors(t *testing.T) {
 			require.Error(t, err)
 			require.NotContains(t, err.Error(), secret)
 			require.Contains(t, err.Error(), "checkpoint postgres", "the error must name the checkpoint")
-			require.NotContains(t, Redact(dsn), secret)
+			require.NotContains(t, pgurl.Redact(dsn), secret)
 		})
 	}
 }
@@ -369,7 +370,7 @@ func tablesIn(t *testing.T, dsn, schema string) []string {
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
-	require.NoError(t, err, fmt.Sprintf("connect to %s", Redact(dsn)))
+	require.NoError(t, err, fmt.Sprintf("connect to %s", pgurl.Redact(dsn)))
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }

@@ -176,10 +176,6 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	return OpenSQLite(ctx, dsn)
 }
 
-// Redact returns the checkpoint value fit for a log line or an error, as pgurl.Redact does: a
-// Postgres URL with its passwords replaced by "xxxxx", a path as it is.
-func Redact(dsn string) string { return pgurl.Redact(dsn) }
-
 // The conflict clauses of the upserts, in the SQL both stores speak: a user's new outcome
 // replaces every column of its row, a job's new watermark every column of its row.
 const (
