@@ -2,12 +2,16 @@ package sink
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 const (
@@ -20,6 +24,107 @@ const (
 	// idleConnTimeout is how long a pooled connection may sit unused.
 	idleConnTimeout = 90 * time.Second
 )
+
+// caller makes the HTTP calls of a Client, of a Reader and of the Reader's client tokens, each
+// after its turn on the gate: every call is observed, logged at debug, and its answer's code
+// noted on the gate, whatever the call is for.
+type caller struct {
+	http *http.Client
+	*gate
+	log     zerolog.Logger
+	observe ObserveFunc
+}
+
+// exchange is one HTTP call to DRUID.
+type exchange struct {
+	kind      string // CallUpdate, CallToken or CallRead: what observe is told
+	method    string
+	url, path string // path is what a *callError shows of url: never its query
+	header    http.Header
+	body      io.Reader
+	discardOK bool             // a 200's body is not wanted: it is drained into no buffer
+	counts    [2]*atomic.Int64 // counters of Stats the call adds one to once it is built; nil: none
+	log       callLog          // what its debug line says of it
+}
+
+// callLog is what the debug line of a call says besides its status and duration.
+type callLog struct {
+	msg     string
+	idKey   string // "user_key" or "object_id"; empty: the call is about no one user
+	id      string
+	attempt int // the number of the try it belongs to; 0: not logged
+}
+
+// answer is what DRUID answered to one call.
+type answer struct {
+	code    int
+	header  http.Header
+	body    []byte // at most bodyMax of it; nil when it was not wanted
+	readErr error  // what cut body short
+}
+
+// retryAfter is the answer's Retry-After header, capped at RetryAfterMax; 0 when absent.
+func (a *answer) retryAfter() time.Duration {
+	return parseRetryAfter(a.header.Get("Retry-After"), time.Now())
+}
+
+// do makes the call x, whose turn the caller has already taken, and reads DRUID's answer. Its
+// error is a *callError when no answer came; an answer, whatever its code, is no error. scrub
+// removes the call's secrets from the error it logs.
+func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, x.method, x.url, x.body)
+	if err != nil {
+		return answer{}, &callError{op: x.method, path: x.path, err: errors.New("cannot build the request")}
+	}
+	req.Header = x.header
+	epoch := c.throttle.started()
+	for _, n := range x.counts {
+		if n != nil {
+			n.Add(1)
+		}
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		elapsed := time.Since(start)
+		c.observe.report(x.kind, 0, elapsed)
+		err = &callError{op: x.method, path: x.path, err: innerError(err)}
+		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
+		return answer{}, err
+	}
+	a := answer{code: resp.StatusCode, header: resp.Header}
+	if x.discardOK && a.code == http.StatusOK {
+		a.readErr = discardBody(resp)
+	} else {
+		a.body, a.readErr = readBody(resp)
+	}
+	elapsed := time.Since(start)
+	c.observe.report(x.kind, a.code, elapsed)
+	c.logCall(&x.log, a.code, elapsed, "")
+	c.noteAnswer(epoch, a.code)
+	return a, nil
+}
+
+// logCall writes the debug line of a call that ended with code after elapsed; errText, when not
+// empty, is why no answer came, already scrubbed.
+func (c *caller) logCall(l *callLog, code int, elapsed time.Duration, errText string) {
+	e := c.log.Debug()
+	if e == nil {
+		return
+	}
+	if l.idKey != "" {
+		e = e.Str(l.idKey, l.id)
+	}
+	e = e.Int("status_code", code)
+	if l.attempt > 0 {
+		e = e.Int("attempt", l.attempt)
+	}
+	e = e.Float64("duration_ms", millis(elapsed))
+	if errText != "" {
+		e = e.Str("error", errText)
+	}
+	e.Msg(l.msg)
+}
 
 // newTransport returns a transport whose idle pool holds a connection per worker, so that a
 // steady run reuses its connections instead of opening one per call.

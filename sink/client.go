@@ -158,7 +158,10 @@ func parseBase(base, flag, path, credentials string) (*url.URL, error) {
 // Client calls DRUID's update user endpoint. It is safe for concurrent use by every worker of
 // a run, and shares among them its connections, its rate limiter and DRUID's throttling.
 type Client struct {
-	http       *http.Client
+	// The connections, the observer, and the gate (the limiter, its throttle and the hold),
+	// shared with the Readers made by Reader.
+	caller
+
 	url        string // the update call's URL
 	path       string // its path: what errors show of the URL
 	entryPoint []string
@@ -166,11 +169,6 @@ type Client struct {
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
 	retries    int
 	base, ceil time.Duration
-	log        zerolog.Logger
-	observe    ObserveFunc
-
-	// The limiter, its throttle and the hold, shared with the Readers made by Reader.
-	*gate
 
 	// Counters of Stats.
 	requests, tokenRequests, retried atomic.Int64
@@ -212,12 +210,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
 	c := &Client{
-		http: &http.Client{
-			Transport: newTransport(cfg.Concurrency),
-			Timeout:   cfg.Timeout,
-			// A redirected POST becomes a GET, or re-sends a full replacement somewhere the
-			// operator never named: the 3xx is reported instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		caller: caller{
+			http: &http.Client{
+				Transport: newTransport(cfg.Concurrency),
+				Timeout:   cfg.Timeout,
+				// A redirected POST becomes a GET, or re-sends a full replacement somewhere the
+				// operator never named: the 3xx is reported instead.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			},
+			gate:    newGate(cfg.Limiter, cfg.Log),
+			log:     cfg.Log,
+			observe: cfg.Observe,
 		},
 		url:        u.String(),
 		path:       u.Path,
@@ -227,9 +230,6 @@ func New(cfg Config) (*Client, error) {
 		retries:    cfg.Retries,
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
-		log:        cfg.Log,
-		observe:    cfg.Observe,
-		gate:       newGate(cfg.Limiter, cfg.Log),
 	}
 	return c, nil
 }
@@ -416,10 +416,6 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		// The verifier is base64url: nothing in it needs escaping.
 		target += "?code_verifier=" + s.verifier
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(s.p.Body))
-	if err != nil {
-		return 0, nil, &callError{op: http.MethodPost, path: c.path, err: errors.New("cannot build the request")}
-	}
 	h := make(http.Header, 6)
 	h["Authorization"] = []string{"Bearer " + s.tok.value}
 	h["Content-Type"] = applicationJSON
@@ -428,57 +424,37 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	if s.p.Locale != "" {
 		h["Accept-Language"] = []string{s.p.Locale}
 	}
-	req.Header = h
-
-	epoch := c.throttle.started()
-	c.requests.Add(1)
-	start := time.Now()
-	resp, err := c.http.Do(req)
+	a, err := c.do(ctx, &exchange{
+		kind: CallUpdate, method: http.MethodPost, url: target, path: c.path, header: h,
+		body: bytes.NewReader(s.p.Body), discardOK: true, counts: [2]*atomic.Int64{&c.requests},
+		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
+	}, s.scrub)
 	if err != nil {
-		elapsed := time.Since(start)
-		c.observe.report(CallUpdate, 0, elapsed)
-		err = &callError{op: http.MethodPost, path: c.path, err: innerError(err)}
-		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts).
-			Float64("duration_ms", millis(elapsed)).Str("error", s.scrub(err.Error())).Msg("druid: update call")
 		return 0, nil, err
 	}
-	code = resp.StatusCode
-	var body []byte
-	var readErr error
-	if code == http.StatusOK {
-		readErr = discardBody(resp) // the updated user, which the run does not keep
-	} else {
-		body, readErr = readBody(resp)
-	}
-	elapsed := time.Since(start)
-	c.observe.report(CallUpdate, code, elapsed)
-	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
-		Float64("duration_ms", millis(elapsed)).Msg("druid: update call")
-	c.noteAnswer(epoch, code)
-	if readErr != nil {
+	if a.readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.
-		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Str("error", s.scrub(readErr.Error())).
+		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", a.code).Str("error", s.scrub(a.readErr.Error())).
 			Msg("druid: answer's body unreadable")
 	}
 
-	switch code {
+	switch a.code {
 	case http.StatusOK, http.StatusNotModified:
 		// A 200's body is the updated user, which the run does not keep; 304 has none.
-		return code, nil, nil
+		return a.code, nil, nil
 	case http.StatusPartialContent:
-		env, _ := parseEnvelope(body)
-		if env != nil {
+		if env, ok := parseEnvelope(a.body); ok {
 			fields = s.scrubFields(env.Errors)
 		}
-		return code, fields, nil
+		return a.code, fields, nil
 	}
-	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	if env, ok := parseEnvelope(body); ok {
+	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
+	if env, ok := parseEnvelope(a.body); ok {
 		se.Fields = s.scrubFields(env.Errors)
-	} else if len(body) > 0 {
-		se.Excerpt = excerpt(s.scrub(string(body)), excerptMax)
+	} else if len(a.body) > 0 {
+		se.Excerpt = excerpt(s.scrub(string(a.body)), excerptMax)
 	}
-	return code, nil, se
+	return a.code, nil, se
 }
 
 // answered is the result of a call DRUID answered with success.

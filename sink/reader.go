@@ -109,17 +109,14 @@ func (cfg *ReaderConfig) validate() error {
 // merges and backups. It is safe for concurrent use, and shares among its callers one client
 // token, its connections and the pace of its gate.
 type Reader struct {
-	http       *http.Client
+	caller
 	ownsConns  bool   // false when the transport is a Client's: Close leaves it alone
 	url        string // the read call's URL, up to the objectId
 	path       string // its path: what errors show of the URL
 	entryPoint []string
 	tokens     *clientTokens
-	gate       *gate
 	retries    int
 	base, ceil time.Duration
-	log        zerolog.Logger
-	observe    ObserveFunc
 }
 
 // NewReader checks cfg and returns a Reader with its own connections. No call is made before
@@ -180,11 +177,15 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
 
 	r := &Reader{
-		http: &http.Client{
-			Timeout: cfg.Timeout,
-			// A redirect would carry the client token wherever DRUID, or whoever answers in its
-			// place, points: the 3xx is reported instead, as for updates.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		caller: caller{
+			http: &http.Client{
+				Timeout: cfg.Timeout,
+				// A redirect would carry the client token wherever DRUID, or whoever answers in
+				// its place, points: the 3xx is reported instead, as for updates.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			},
+			log:     cfg.Log,
+			observe: cfg.Observe,
 		},
 		url:        u.String(),
 		path:       u.Path,
@@ -192,8 +193,6 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		retries:    cfg.Retries,
 		base:       cfg.BackoffBase,
 		ceil:       cfg.BackoffMax,
-		log:        cfg.Log,
-		observe:    cfg.Observe,
 	}
 	if shared != nil {
 		// The http.Client is the Reader's own, for its Timeout; the connections are not.
@@ -213,15 +212,12 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		"client_secret": {cfg.ClientSecret},
 	}
 	r.tokens = &clientTokens{
-		url:     tu.String(),
-		path:    tu.Path,
-		form:    form.Encode(),
-		secret:  cfg.ClientSecret,
-		http:    r.http,
-		gate:    r.gate,
-		log:     cfg.Log,
-		now:     time.Now,
-		observe: r.observe,
+		caller: r.caller,
+		url:    tu.String(),
+		path:   tu.Path,
+		form:   form.Encode(),
+		secret: cfg.ClientSecret,
+		now:    time.Now,
 	}
 	return r, nil
 }
@@ -323,43 +319,28 @@ func (rd *read) attempt(ctx context.Context, stale *appToken) (*User, bool, erro
 // for an answer that cannot be DRUID's.
 func (rd *read) call(ctx context.Context) (*User, bool, error) {
 	r := rd.r
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rd.url, nil)
+	a, err := r.do(ctx, &exchange{
+		kind: CallRead, method: http.MethodGet, url: rd.url, path: rd.path,
+		header: http.Header{
+			"Authorization": {"Bearer " + rd.tok.value},
+			"Accept":        applicationJSON,
+			"From":          r.entryPoint,
+		},
+		log: callLog{msg: "druid: read user", idKey: "object_id", id: rd.id, attempt: rd.attempts},
+	}, rd.scrub)
 	if err != nil {
-		return nil, false, &callError{op: http.MethodGet, path: rd.path, err: errors.New("cannot build the request")}
-	}
-	req.Header = http.Header{
-		"Authorization": {"Bearer " + rd.tok.value},
-		"Accept":        applicationJSON,
-		"From":          r.entryPoint,
-	}
-	epoch := r.gate.throttle.started()
-	start := time.Now()
-	resp, err := r.http.Do(req)
-	if err != nil {
-		elapsed := time.Since(start)
-		r.observe.report(CallRead, 0, elapsed)
-		err = &callError{op: http.MethodGet, path: rd.path, err: innerError(err)}
-		r.log.Debug().Str("object_id", rd.id).Int("status_code", 0).Int("attempt", rd.attempts).
-			Float64("duration_ms", millis(elapsed)).Str("error", rd.scrub(err.Error())).Msg("druid: read user")
 		return nil, false, err
 	}
-	code := resp.StatusCode
-	body, readErr := readBody(resp)
-	elapsed := time.Since(start)
-	r.observe.report(CallRead, code, elapsed)
-	r.log.Debug().Str("object_id", rd.id).Int("status_code", code).Int("attempt", rd.attempts).
-		Float64("duration_ms", millis(elapsed)).Msg("druid: read user")
-	r.gate.noteAnswer(epoch, code)
 
-	switch code {
+	switch a.code {
 	case http.StatusOK:
-		if readErr != nil {
+		if a.readErr != nil {
 			// Half a user is no user: read it again.
 			return nil, false, &callError{op: http.MethodGet, path: rd.path,
-				err: fmt.Errorf("reading the answer: %s", rd.scrub(readErr.Error()))}
+				err: fmt.Errorf("reading the answer: %s", rd.scrub(a.readErr.Error()))}
 		}
 		var env Response
-		if err := json.Unmarshal(body, &env); err != nil || env.Content.User == nil {
+		if err := json.Unmarshal(a.body, &env); err != nil || env.Content.User == nil {
 			return nil, false, errors.New("200 without a user in content.user: not DRUID's answer (check --endpoint)")
 		}
 		u := env.Content.User
@@ -376,25 +357,25 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 		}
 		return u, true, nil
 	case http.StatusNotFound:
-		if _, ok := parseEnvelope(body); ok {
+		if _, ok := parseEnvelope(a.body); ok {
 			return nil, false, nil
 		}
 		msg := "404 without DRUID's envelope: not an answer about the user (check --endpoint)"
-		if len(body) > 0 {
-			msg += ": " + excerpt(rd.scrub(string(body)), excerptMax)
+		if len(a.body) > 0 {
+			msg += ": " + excerpt(rd.scrub(string(a.body)), excerptMax)
 		}
 		return nil, false, errors.New(msg)
 	}
-	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	if env, ok := parseEnvelope(body); ok {
+	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
+	if env, ok := parseEnvelope(a.body); ok {
 		for _, f := range env.Errors {
 			se.Fields = append(se.Fields, FieldError{
 				Message: excerpt(rd.scrub(f.Message), excerptMax),
 				Details: excerpt(rd.scrub(f.Details), excerptMax),
 			})
 		}
-	} else if len(body) > 0 {
-		se.Excerpt = excerpt(rd.scrub(string(body)), excerptMax)
+	} else if len(a.body) > 0 {
+		se.Excerpt = excerpt(rd.scrub(string(a.body)), excerptMax)
 	}
 	return nil, false, se
 }
