@@ -68,6 +68,34 @@ func (a *answer) retryAfter() time.Duration {
 	return parseRetryAfter(a.header.Get("Retry-After"), time.Now())
 }
 
+// statusError is the *StatusError of an answer that is no success: DRUID's field errors, or an
+// excerpt of a body that is not its envelope, with scrub removing the call's secrets.
+func (a *answer) statusError(scrub func(string) string) *StatusError {
+	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
+	if env, ok := parseEnvelope(a.body); ok {
+		se.Fields = scrubFields(env.Errors, scrub)
+	} else if len(a.body) > 0 {
+		se.Excerpt = excerpt(scrub(string(a.body)), excerptMax)
+	}
+	return se
+}
+
+// scrubFields returns DRUID's field errors with scrub removing the call's secrets and every
+// text sanitized.
+func scrubFields(fields []FieldError, scrub func(string) string) []FieldError {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]FieldError, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, FieldError{
+			Message: excerpt(scrub(f.Message), excerptMax),
+			Details: excerpt(scrub(f.Details), excerptMax),
+		})
+	}
+	return out
+}
+
 // do makes the call x, whose turn the caller has already taken, and reads DRUID's answer. Its
 // error is a *callError when no answer came; an answer, whatever its code, is no error. scrub
 // removes the call's secrets from the error it logs.

@@ -444,17 +444,11 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		return a.code, nil, nil
 	case http.StatusPartialContent:
 		if env, ok := parseEnvelope(a.body); ok {
-			fields = s.scrubFields(env.Errors)
+			fields = scrubFields(env.Errors, s.scrub)
 		}
 		return a.code, fields, nil
 	}
-	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
-	if env, ok := parseEnvelope(a.body); ok {
-		se.Fields = s.scrubFields(env.Errors)
-	} else if len(a.body) > 0 {
-		se.Excerpt = excerpt(s.scrub(string(a.body)), excerptMax)
-	}
-	return a.code, nil, se
+	return a.code, nil, a.statusError(s.scrub)
 }
 
 // answered is the result of a call DRUID answered with success.
@@ -524,21 +518,6 @@ func (s *send) scrub(text string) string {
 		text = strings.ReplaceAll(text, sec, "***")
 	}
 	return text
-}
-
-// scrubFields returns DRUID's field errors with the secrets removed and every text sanitized.
-func (s *send) scrubFields(fields []FieldError) []FieldError {
-	if len(fields) == 0 {
-		return nil
-	}
-	out := make([]FieldError, 0, len(fields))
-	for _, f := range fields {
-		out = append(out, FieldError{
-			Message: excerpt(s.scrub(f.Message), excerptMax),
-			Details: excerpt(s.scrub(f.Details), excerptMax),
-		})
-	}
-	return out
 }
 
 // secretsOf lists the forms in which this call's secrets may come back: the bearer token and the

@@ -366,18 +366,7 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 		}
 		return nil, false, errors.New(msg)
 	}
-	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
-	if env, ok := parseEnvelope(a.body); ok {
-		for _, f := range env.Errors {
-			se.Fields = append(se.Fields, FieldError{
-				Message: excerpt(rd.scrub(f.Message), excerptMax),
-				Details: excerpt(rd.scrub(f.Details), excerptMax),
-			})
-		}
-	} else if len(a.body) > 0 {
-		se.Excerpt = excerpt(rd.scrub(string(a.body)), excerptMax)
-	}
-	return nil, false, se
+	return nil, false, a.statusError(rd.scrub)
 }
 
 // scrub removes the secrets a read could see echoed back: its token and the client secret.
