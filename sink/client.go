@@ -111,23 +111,12 @@ func (cfg *Config) validate() error {
 	case cfg.Token == "" && cfg.TokenFile == "" && !cfg.PerUserTokens && !challenge:
 		return errors.New("--token or --token-file is required (or --client-id with --client-secret)")
 	}
-	switch {
-	case cfg.Concurrency < 0:
-		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
-	case cfg.Timeout < 0:
-		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
-	case cfg.Retries < 0:
-		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
-	case cfg.BackoffBase < 0:
-		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
-	case cfg.BackoffMax < 0:
-		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
-	}
-	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
-	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
-		return errors.New("--burst must be at least 1")
-	}
-	return nil
+	return cfg.limits().validate()
+}
+
+// limits returns the settings a Client shares with a Reader.
+func (cfg *Config) limits() callLimits {
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
 }
 
 // parseEndpoint returns the URL of the update call under endpoint.
@@ -167,8 +156,7 @@ type Client struct {
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token, or with grants
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
-	retries    int
-	base, ceil time.Duration
+	retry      retryPolicy
 
 	// Counters of Stats.
 	requests, tokenRequests, retried atomic.Int64
@@ -196,28 +184,10 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = TimeoutDefault
-	}
-	if cfg.BackoffBase == 0 {
-		cfg.BackoffBase = BackoffBaseDefault
-	}
-	if cfg.BackoffMax == 0 {
-		cfg.BackoffMax = BackoffMaxDefault
-	}
-	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
+	lim := cfg.limits().withDefaults()
 	c := &Client{
 		caller: caller{
-			http: &http.Client{
-				Transport: newTransport(cfg.Concurrency),
-				Timeout:   cfg.Timeout,
-				// A redirected POST becomes a GET, or re-sends a full replacement somewhere the
-				// operator never named: the 3xx is reported instead.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			},
+			http:    lim.httpClient(newTransport(lim.concurrency)),
 			gate:    newGate(cfg.Limiter, cfg.Log),
 			log:     cfg.Log,
 			observe: cfg.Observe,
@@ -227,9 +197,7 @@ func New(cfg Config) (*Client, error) {
 		entryPoint: []string{cfg.EntryPoint},
 		tokens:     tokens,
 		grants:     grants,
-		retries:    cfg.Retries,
-		base:       cfg.BackoffBase,
-		ceil:       cfg.BackoffMax,
+		retry:      lim.retry(),
 	}
 	return c, nil
 }
@@ -332,11 +300,7 @@ func (s *send) run(ctx context.Context) SendResult {
 		if err == nil {
 			return s.answered(code, fields)
 		}
-		code, retryAfter := answerOf(err)
-		if throttles(code) {
-			// Every worker honours DRUID's Retry-After, whether or not this one retries.
-			s.c.hold(retryAfter)
-		}
+		code, retryAfter := s.c.honour(err)
 		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && s.refreshable {
 			s.refreshable = false
 			if s.challenge {
@@ -358,16 +322,12 @@ func (s *send) run(ctx context.Context) SendResult {
 			// down.
 			return s.interrupted(ctx, err.Error(), nil)
 		}
-		if !Retryable(err) || retries >= s.c.retries {
+		if !Retryable(err) || retries >= s.c.retry.max {
 			return s.failed(err)
 		}
 		retries++
 		s.c.retried.Add(1)
-		wait := backoff(retries, s.c.base, s.c.ceil, retryAfter)
-		if throttles(code) {
-			// The others wait as long as this one, so they do not spend the slot it waits for.
-			s.c.hold(wait)
-		}
+		wait := s.c.retryWait(&s.c.retry, retries, code, retryAfter)
 		s.c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure, will retry")
 		if err := sleep(ctx, wait); err != nil {
@@ -393,17 +353,6 @@ func (s *send) attempt(ctx context.Context) (code int, fields []FieldError, err 
 	}
 	s.res.Attempts++
 	return s.try(ctx)
-}
-
-// answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.
-func answerOf(err error) (code int, retryAfter time.Duration) {
-	if se, ok := errors.AsType[*StatusError](err); ok {
-		return se.Code, se.RetryAfter
-	}
-	if ge, ok := errors.AsType[*GrantError](err); ok {
-		return ge.Code, ge.RetryAfter
-	}
-	return 0, 0
 }
 
 // try makes one HTTP call. It returns DRUID's status (0 when none came), the fields a 206 names,

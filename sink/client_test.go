@@ -107,9 +107,9 @@ func TestNewAppliesDefaults(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, ConcurrencyDefault, tr.MaxIdleConnsPerHost)
 	require.GreaterOrEqual(t, tr.MaxIdleConns, ConcurrencyDefault)
-	require.Equal(t, BackoffBaseDefault, c.base)
-	require.Equal(t, BackoffMaxDefault, c.ceil)
-	require.Zero(t, c.retries, "0 retries means none: the CLI passes RetriesDefault")
+	require.Equal(t, BackoffBaseDefault, c.retry.base)
+	require.Equal(t, BackoffMaxDefault, c.retry.ceil)
+	require.Zero(t, c.retry.max, "0 retries means none: the CLI passes RetriesDefault")
 	require.Nil(t, c.grants, "no client id: no token calls")
 	require.Nil(t, c.throttle, "no limiter: nothing to slow down")
 

@@ -87,22 +87,13 @@ func (cfg *ReaderConfig) validate() error {
 		return errors.New("--entry-point is required")
 	case !headerSafe(cfg.EntryPoint):
 		return errors.New("--entry-point holds characters an HTTP header cannot carry")
-	case cfg.Concurrency < 0:
-		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
-	case cfg.Timeout < 0:
-		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
-	case cfg.Retries < 0:
-		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
-	case cfg.BackoffBase < 0:
-		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
-	case cfg.BackoffMax < 0:
-		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
 	}
-	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
-	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
-		return errors.New("--burst must be at least 1")
-	}
-	return nil
+	return cfg.limits().validate()
+}
+
+// limits returns the settings a Reader shares with a Client.
+func (cfg *ReaderConfig) limits() callLimits {
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
 }
 
 // Reader reads users from DRUID with the app's client token (SPEC §2.2), for diffs, guards,
@@ -115,8 +106,7 @@ type Reader struct {
 	path       string // its path: what errors show of the URL
 	entryPoint []string
 	tokens     *clientTokens
-	retries    int
-	base, ceil time.Duration
+	retry      retryPolicy
 }
 
 // NewReader checks cfg and returns a Reader with its own connections. No call is made before
@@ -162,47 +152,23 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = TimeoutDefault
-	}
-	if cfg.BackoffBase == 0 {
-		cfg.BackoffBase = BackoffBaseDefault
-	}
-	if cfg.BackoffMax == 0 {
-		cfg.BackoffMax = BackoffMaxDefault
-	}
-	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
-
+	lim := cfg.limits().withDefaults()
 	r := &Reader{
-		caller: caller{
-			http: &http.Client{
-				Timeout: cfg.Timeout,
-				// A redirect would carry the client token wherever DRUID, or whoever answers in
-				// its place, points: the 3xx is reported instead, as for updates.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			},
-			log:     cfg.Log,
-			observe: cfg.Observe,
-		},
+		caller:     caller{log: cfg.Log, observe: cfg.Observe},
 		url:        u.String(),
 		path:       u.Path,
 		entryPoint: []string{cfg.EntryPoint},
-		retries:    cfg.Retries,
-		base:       cfg.BackoffBase,
-		ceil:       cfg.BackoffMax,
+		retry:      lim.retry(),
 	}
 	if shared != nil {
 		// The http.Client is the Reader's own, for its Timeout; the connections are not.
-		r.http.Transport = shared.http.Transport
+		r.http = lim.httpClient(shared.http.Transport)
 		r.gate = shared.gate
 		if r.observe == nil {
 			r.observe = shared.observe
 		}
 	} else {
-		r.http.Transport = newTransport(cfg.Concurrency)
+		r.http = lim.httpClient(newTransport(lim.concurrency))
 		r.ownsConns = true
 		r.gate = newGate(cfg.Limiter, cfg.Log)
 	}
@@ -260,11 +226,7 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 		if te, ok := err.(*errTurn); ok {
 			return nil, false, fmt.Errorf("read user %q: waiting for a turn to call DRUID: %w", objectID, te.err)
 		}
-		code, retryAfter := answerOf(err)
-		if throttles(code) {
-			// Every caller honours DRUID's Retry-After, whether or not this one retries.
-			r.gate.hold(retryAfter)
-		}
+		code, retryAfter := r.honour(err)
 		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && !renewed {
 			// The token expired early or was revoked: one more try with a new one, which is
 			// not a retry of a transient failure.
@@ -272,15 +234,11 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 			stale = rd.tok
 			continue
 		}
-		if ctx.Err() != nil || !Retryable(err) || retries >= r.retries {
+		if ctx.Err() != nil || !Retryable(err) || retries >= r.retry.max {
 			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
 		}
 		retries++
-		wait := backoff(retries, r.base, r.ceil, retryAfter)
-		if throttles(code) {
-			// The others wait as long as this one, so they do not spend the slot it waits for.
-			r.gate.hold(wait)
-		}
+		wait := r.retryWait(&r.retry, retries, code, retryAfter)
 		r.log.Debug().Str("object_id", objectID).Int("status_code", code).Int("attempt", rd.attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure of a read, will retry")
 		if err := sleep(ctx, wait); err != nil {
