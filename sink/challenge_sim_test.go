@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/logtest"
 	"druid-migrate/sink"
 )
 
@@ -122,32 +123,14 @@ func copyResponse(rw http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	rw.Write(rec.Body.Bytes())
 }
 
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newSimClient serves sim behind a watch and returns a Client of it with challenge codes.
-func newSimClient(t *testing.T, sim *druidsim.Server, failFirst bool, edit func(*sink.Config)) (*sink.Client, *watch, *logBuffer) {
+func newSimClient(t *testing.T, sim *druidsim.Server, failFirst bool, edit func(*sink.Config)) (*sink.Client, *watch, *logtest.Buffer) {
 	t.Helper()
 	w := newWatch(sim)
 	w.failFirst = failFirst
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := sink.Config{
 		Endpoint:     srv.URL,
 		EntryPoint:   simEntryPoint,

@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"druid-migrate/internal/logtest"
 )
 
 const (
@@ -38,7 +40,7 @@ func oauthError(code int, kind, description string) reply {
 
 // newChallengeClient returns a Client asking the auth server for a challenge-code token before
 // every update to the update server.
-func newChallengeClient(t *testing.T, auth, update *druid, edit func(*Config)) (*Client, *lockedBuffer) {
+func newChallengeClient(t *testing.T, auth, update *druid, edit func(*Config)) (*Client, *logtest.Buffer) {
 	t.Helper()
 	return newClient(t, update.srv.URL, func(c *Config) {
 		c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, auth.srv.URL

@@ -18,6 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+
+	"druid-migrate/internal/logtest"
 )
 
 // Every secret of the tests carries marker, so that one look finds any of them, whole or
@@ -151,30 +153,12 @@ func (d *druid) waitArrival(t *testing.T, n int) {
 	}
 }
 
-// lockedBuffer collects log lines written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newClient returns a Client of the fake DRUID at url, logging at debug into the returned
 // buffer, with fast backoffs and no retries unless edit says otherwise. When the test ends, it
 // checks that no log line carries a secret.
-func newClient(t *testing.T, url string, edit func(*Config)) (*Client, *lockedBuffer) {
+func newClient(t *testing.T, url string, edit func(*Config)) (*Client, *logtest.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := Config{
 		Endpoint:    url,
 		EntryPoint:  entryPoint,

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/logtest"
 	"druid-migrate/sink"
 )
 
@@ -25,7 +26,7 @@ func newSimReader(t *testing.T, sim *druidsim.Server, edit func(*sink.ReaderConf
 	t.Helper()
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := sink.ReaderConfig{
 		Endpoint:     srv.URL,
 		EntryPoint:   simEntryPoint,
@@ -163,7 +164,7 @@ func TestClientReaderReadsWhatTheClientUpdated(t *testing.T) {
 	})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	c, err := sink.New(sink.Config{
 		Endpoint: srv.URL, EntryPoint: simEntryPoint, Token: adminToken, Limiter: rate.NewLimiter(1000, 4), Log: log,

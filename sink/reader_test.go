@@ -18,6 +18,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"druid-migrate/internal/logtest"
 )
 
 const (
@@ -124,9 +126,9 @@ func (d *readDRUID) readRequests() []*http.Request {
 // newTestReader returns a Reader of the fake DRUID at url, logging at debug into the returned
 // buffer, with fast backoffs and no retries unless edit says otherwise. When the test ends, it
 // checks that no log line carries a secret.
-func newTestReader(t *testing.T, url string, edit func(*ReaderConfig)) (*Reader, *lockedBuffer) {
+func newTestReader(t *testing.T, url string, edit func(*ReaderConfig)) (*Reader, *logtest.Buffer) {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	cfg := ReaderConfig{
 		Endpoint:     url,
 		EntryPoint:   entryPoint,
@@ -694,7 +696,7 @@ func TestClientReaderSharesConnectionsAndPace(t *testing.T) {
 		ClientSecret: readClientSecret, Limiter: rate.NewLimiter(10, 1)})
 	require.ErrorContains(t, err, "the Client's limiter")
 
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	r, err := c.Reader(ReaderConfig{Endpoint: d.srv.URL, EntryPoint: entryPoint, ClientID: readClientID,
 		ClientSecret: readClientSecret, Limiter: lim, Retries: 1, BackoffBase: time.Millisecond,
 		Log: zerolog.New(logs).Level(zerolog.DebugLevel)})

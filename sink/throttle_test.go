@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"druid-migrate/internal/logtest"
 )
 
 // fakeClock is the throttle's clock in tests: recovery happens when the test says, not when a
@@ -31,7 +33,7 @@ func useFakeClock(t *testing.T, c *Client) *fakeClock {
 }
 
 // logLines returns the log lines holding message.
-func logLines(logs *lockedBuffer, message string) []string {
+func logLines(logs *logtest.Buffer, message string) []string {
 	var out []string
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if strings.Contains(line, `"message":"`+message+`"`) {
