@@ -5,43 +5,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
-
-	"druid-migrate/internal/logtest"
 )
-
-// fakeClock is the throttle's clock in tests: recovery happens when the test says, not when a
-// slow machine gets around to it.
-type fakeClock struct{ t atomic.Int64 }
-
-func (c *fakeClock) now() time.Duration      { return time.Duration(c.t.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
-
-// useFakeClock makes c's throttle follow a clock the test moves.
-func useFakeClock(t *testing.T, c *Client) *fakeClock {
-	t.Helper()
-	require.NotNil(t, c.throttle, "the limiter has a rate to adapt")
-	clock := &fakeClock{}
-	c.throttle.now = clock.now
-	return clock
-}
-
-// logLines returns the log lines holding message.
-func logLines(logs *logtest.Buffer, message string) []string {
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		if strings.Contains(line, `"message":"`+message+`"`) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 func TestThrottleFloor(t *testing.T) {
 	t.Parallel()
