@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
@@ -130,28 +129,11 @@ func newSimClient(t *testing.T, sim *druidsim.Server, failFirst bool, edit func(
 	w.failFirst = failFirst
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
-	logs := &logtest.Buffer{}
-	cfg := sink.Config{
-		Endpoint:     srv.URL,
-		EntryPoint:   simEntryPoint,
-		ClientID:     simClientID,
-		ClientSecret: simClientSecret,
-		Concurrency:  8,
-		Retries:      3,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	c, err := sink.New(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		require.NotContains(t, logs.String(), "SECRET", "a secret reached the log")
-	})
-	return c, w, logs
+	log, logs := sink.DebugLog(t)
+	return sink.MustNew(t, sink.Config{
+		Endpoint: srv.URL, EntryPoint: simEntryPoint, ClientID: simClientID, ClientSecret: simClientSecret,
+		Concurrency: 8, Retries: 3, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: log,
+	}, edit, sink.New), w, logs
 }
 
 // simPayload is an update of user objectID that the simulator accepts.

@@ -160,26 +160,32 @@ func (d *druid) waitArrival(t *testing.T, n int) {
 // checks that no log line carries a secret.
 func newClient(t *testing.T, url string, edit func(*Config)) (*Client, *logtest.Buffer) {
 	t.Helper()
+	log, logs := debugLog(t)
+	return mustNew(t, Config{
+		Endpoint: url, EntryPoint: entryPoint, Token: testToken,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Timeout: testTimeout, Log: log,
+	}, edit, New), logs
+}
+
+// debugLog returns a Logger at debug into the returned buffer. When the test ends, once what
+// writes to it is closed, it checks that no line carries a secret.
+func debugLog(t *testing.T) (zerolog.Logger, *logtest.Buffer) {
 	logs := &logtest.Buffer{}
-	cfg := Config{
-		Endpoint:    url,
-		EntryPoint:  entryPoint,
-		Token:       testToken,
-		BackoffBase: time.Millisecond,
-		BackoffMax:  5 * time.Millisecond,
-		Timeout:     testTimeout,
-		Log:         zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
+	t.Cleanup(func() { requireNoSecret(t, "log", logs.String()) })
+	return zerolog.New(logs).Level(zerolog.DebugLevel), logs
+}
+
+// mustNew builds a Client or a Reader of cfg as edit changes it, and closes it when the test
+// ends.
+func mustNew[C any, T interface{ Close() }](t *testing.T, cfg C, edit func(*C), build func(C) (T, error)) T {
+	t.Helper()
 	if edit != nil {
 		edit(&cfg)
 	}
-	c, err := New(cfg)
+	v, err := build(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		requireNoSecret(t, "log", logs.String())
-	})
-	return c, logs
+	t.Cleanup(v.Close)
+	return v
 }
 
 // newPayload returns a user's update whose body carries testPassword.
@@ -405,27 +411,11 @@ func (d *readDRUID) readRequests() []*http.Request {
 // checks that no log line carries a secret.
 func newTestReader(t *testing.T, url string, edit func(*ReaderConfig)) (*Reader, *logtest.Buffer) {
 	t.Helper()
-	logs := &logtest.Buffer{}
-	cfg := ReaderConfig{
-		Endpoint:     url,
-		EntryPoint:   entryPoint,
-		ClientID:     readClientID,
-		ClientSecret: readClientSecret,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Timeout:      testTimeout,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	r, err := NewReader(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		r.Close()
-		requireNoSecret(t, "log", logs.String())
-	})
-	return r, logs
+	log, logs := debugLog(t)
+	return mustNew(t, ReaderConfig{
+		Endpoint: url, EntryPoint: entryPoint, ClientID: readClientID, ClientSecret: readClientSecret,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Timeout: testTimeout, Log: log,
+	}, edit, NewReader), logs
 }
 
 // readClock is the client token's clock in tests: tokens expire when the test says.

@@ -26,27 +26,11 @@ func newSimReader(t *testing.T, sim *druidsim.Server, edit func(*sink.ReaderConf
 	t.Helper()
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	logs := &logtest.Buffer{}
-	cfg := sink.ReaderConfig{
-		Endpoint:     srv.URL,
-		EntryPoint:   simEntryPoint,
-		ClientID:     simClientID,
-		ClientSecret: simClientSecret,
-		Retries:      3,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	r, err := sink.NewReader(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		r.Close()
-		require.NotContains(t, logs.String(), "SECRET", "a secret reached the log")
-	})
-	return r
+	log, _ := sink.DebugLog(t)
+	return sink.MustNew(t, sink.ReaderConfig{
+		Endpoint: srv.URL, EntryPoint: simEntryPoint, ClientID: simClientID, ClientSecret: simClientSecret,
+		Retries: 3, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: log,
+	}, edit, sink.NewReader)
 }
 
 // seededUser is a user with every part a read returns, and a password it must not.

@@ -12,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
-
-	"druid-migrate/internal/logtest"
 )
 
 func TestNewReaderValidates(t *testing.T) {
@@ -523,10 +520,9 @@ func TestClientReaderSharesConnectionsAndPace(t *testing.T) {
 		ClientSecret: readClientSecret, Limiter: rate.NewLimiter(10, 1)})
 	require.ErrorContains(t, err, "the Client's limiter")
 
-	logs := &logtest.Buffer{}
+	log, logs := debugLog(t)
 	r, err := c.Reader(ReaderConfig{Endpoint: d.srv.URL, EntryPoint: entryPoint, ClientID: readClientID,
-		ClientSecret: readClientSecret, Limiter: lim, Retries: 1, BackoffBase: time.Millisecond,
-		Log: zerolog.New(logs).Level(zerolog.DebugLevel)})
+		ClientSecret: readClientSecret, Limiter: lim, Retries: 1, BackoffBase: time.Millisecond, Log: log})
 	require.NoError(t, err)
 	require.Same(t, c.gate, r.gate)
 
