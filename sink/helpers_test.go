@@ -78,15 +78,22 @@ func newDRUID(t *testing.T, replies ...reply) *druid {
 	t.Helper()
 	require.NotEmpty(t, replies, "script at least one reply")
 	d := &druid{replies: replies, arrived: make(chan int, 1024)}
-	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
-	d.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	d.srv = serveCounting(t, http.HandlerFunc(d.serve), &d.conns)
+	return d
+}
+
+// serveCounting starts a server of h that counts in conns the connections made to it, and
+// closes it when the test ends.
+func serveCounting(t *testing.T, h http.Handler, conns *atomic.Int64) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
-			d.conns.Add(1)
+			conns.Add(1)
 		}
 	}
-	d.srv.Start()
-	t.Cleanup(d.srv.Close)
-	return d
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func (d *druid) serve(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +160,52 @@ func (d *druid) waitArrival(t *testing.T, n int) {
 			t.Fatalf("call %d never reached the fake DRUID", n)
 		}
 	}
+}
+
+// meeting holds the calls that reach it until n of them have, so that their answers come back
+// together.
+type meeting struct {
+	n   int
+	mu  sync.Mutex
+	in  int
+	all chan struct{} // closed when the n-th call arrives
+}
+
+func newMeeting(n int) *meeting { return &meeting{n: n, all: make(chan struct{})} }
+
+// wait counts a call in and holds it until n calls have arrived, or testTimeout has passed:
+// met then tells the test.
+func (m *meeting) wait() {
+	m.mu.Lock()
+	if m.in++; m.in == m.n {
+		close(m.all)
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.all:
+	case <-time.After(testTimeout):
+	}
+}
+
+// met reports whether n calls arrived.
+func (m *meeting) met() bool {
+	select {
+	case <-m.all:
+		return true
+	default:
+		return false
+	}
+}
+
+// sendAll sends p with c from n goroutines at once, and returns their results.
+func sendAll(t *testing.T, c *Client, p *Payload, n int) []SendResult {
+	results := make([]SendResult, n)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = c.Send(t.Context(), p) })
+	}
+	wg.Wait()
+	return results
 }
 
 // newClient returns a Client of the fake DRUID at url, logging at debug into the returned
@@ -344,14 +397,7 @@ func newReadDRUID(t *testing.T, edit func(*readDRUID)) *readDRUID {
 	if edit != nil {
 		edit(d)
 	}
-	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
-	d.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			d.conns.Add(1)
-		}
-	}
-	d.srv.Start()
-	t.Cleanup(d.srv.Close)
+	d.srv = serveCounting(t, http.HandlerFunc(d.serve), &d.conns)
 	return d
 }
 

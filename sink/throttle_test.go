@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,23 +100,11 @@ func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
 	t.Parallel()
 	const workers = 16
-	var (
-		mu      sync.Mutex
-		waiting int
-		all     = make(chan struct{})
-	)
 	// Every first call is held until all of them have arrived, so that the 429s come back
 	// together.
+	all := newMeeting(workers)
 	barrier := reply{fn: func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if waiting++; waiting == workers {
-			close(all)
-		}
-		mu.Unlock()
-		select {
-		case <-all:
-		case <-time.After(testTimeout):
-		}
+		all.wait()
 		w.WriteHeader(http.StatusTooManyRequests)
 	}}
 	replies := make([]reply, 0, workers+1)
@@ -131,19 +118,8 @@ func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
 	})
 	useFakeClock(t, c) // frozen: no recovery blurs the count
 
-	p := newPayload(t)
-	results := make([]SendResult, workers)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Go(func() { results[i] = c.Send(t.Context(), p) })
-	}
-	wg.Wait()
-
-	select {
-	case <-all:
-	default:
-		t.Fatal("the first calls did not all meet at DRUID")
-	}
+	results := sendAll(t, c, newPayload(t), workers)
+	require.True(t, all.met(), "the first calls did not all meet at DRUID")
 	for _, res := range results {
 		require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 2}, res)
 	}
