@@ -445,6 +445,16 @@ func (d *readDRUID) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// answerReads makes the fake DRUID answer every read call with code and body.
+func answerReads(code int, body string) func(*readDRUID) {
+	return func(d *readDRUID) {
+		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
+			w.WriteHeader(code)
+			io.WriteString(w, body)
+		}
+	}
+}
+
 // readRequests returns the read calls the fake DRUID saw, in order.
 func (d *readDRUID) readRequests() []*http.Request {
 	d.mu.Lock()

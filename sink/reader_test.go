@@ -52,11 +52,7 @@ func TestNewReaderValidates(t *testing.T) {
 
 func TestReaderGetRequest(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-			io.WriteString(w, `{"content":{"user":{"objectType":"user"}},"result":{"status":200}}`)
-		}
-	})
+	d := newReadDRUID(t, answerReads(http.StatusOK, `{"content":{"user":{"objectType":"user"}},"result":{"status":200}}`))
 	r, _ := newTestReader(t, d.srv.URL+"/base/", nil)
 
 	u, found, err := r.Get(context.Background(), "a b/c?d#e%")
@@ -298,12 +294,8 @@ func TestReaderRenewsOnceOn401(t *testing.T) {
 
 func TestReaderRenewsOnlyOncePerGet(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"result":{"status":401,"errors":[{"message":"Authorization","details":"expired"}]}}`)
-		}
-	})
+	d := newReadDRUID(t, answerReads(http.StatusUnauthorized,
+		`{"result":{"status":401,"errors":[{"message":"Authorization","details":"expired"}]}}`))
 	r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 5 })
 	_, found, err := r.Get(context.Background(), readObjectID)
 	require.False(t, found)
@@ -368,12 +360,8 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 	})
 	t.Run("exhausted", func(t *testing.T) {
 		t.Parallel()
-		d := newReadDRUID(t, func(d *readDRUID) {
-			d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"result":{"status":503,"errors":[{"message":"server","details":"busy"}]}}`)
-			}
-		})
+		d := newReadDRUID(t, answerReads(http.StatusServiceUnavailable,
+			`{"result":{"status":503,"errors":[{"message":"server","details":"busy"}]}}`))
 		r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 2 })
 		_, found, err := r.Get(context.Background(), readObjectID)
 		require.False(t, found)
