@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,19 +62,10 @@ func (l callLimits) validate() error {
 // withDefaults returns l with the defaults in place of its zero values, and the backoff's cap
 // raised to its base when below it. Retries keep 0: no retries.
 func (l callLimits) withDefaults() callLimits {
-	if l.concurrency == 0 {
-		l.concurrency = ConcurrencyDefault
-	}
-	if l.timeout == 0 {
-		l.timeout = TimeoutDefault
-	}
-	if l.backoffBase == 0 {
-		l.backoffBase = BackoffBaseDefault
-	}
-	if l.backoffMax == 0 {
-		l.backoffMax = BackoffMaxDefault
-	}
-	l.backoffMax = max(l.backoffMax, l.backoffBase)
+	l.concurrency = cmp.Or(l.concurrency, ConcurrencyDefault)
+	l.timeout = cmp.Or(l.timeout, TimeoutDefault)
+	l.backoffBase = cmp.Or(l.backoffBase, BackoffBaseDefault)
+	l.backoffMax = max(cmp.Or(l.backoffMax, BackoffMaxDefault), l.backoffBase)
 	return l
 }
 
