@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -451,6 +452,21 @@ func answerReads(code int, body string) func(*readDRUID) {
 		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
 			w.WriteHeader(code)
 			io.WriteString(w, body)
+		}
+	}
+}
+
+// userAfter makes the fake DRUID answer the first reads with codes, in order, each with header,
+// and every later one with userJSON.
+func userAfter(header http.Header, codes ...int) func(*readDRUID) {
+	return func(d *readDRUID) {
+		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
+			if n <= int64(len(codes)) {
+				maps.Copy(w.Header(), header)
+				w.WriteHeader(codes[n-1])
+				return
+			}
+			io.WriteString(w, userJSON)
 		}
 	}
 }

@@ -329,15 +329,7 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("read", func(t *testing.T) {
 		t.Parallel()
-		d := newReadDRUID(t, func(d *readDRUID) {
-			d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-				if n <= 2 {
-					w.WriteHeader([]int{0, 503, 500}[n])
-					return
-				}
-				io.WriteString(w, userJSON)
-			}
-		})
+		d := newReadDRUID(t, userAfter(nil, http.StatusServiceUnavailable, http.StatusInternalServerError))
 		r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 2 })
 		mustGet(t, r)
 		require.EqualValues(t, 3, d.readCalls.Load())
@@ -389,16 +381,7 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 
 func TestReaderHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-			if n == 1 {
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			io.WriteString(w, userJSON)
-		}
-	})
+	d := newReadDRUID(t, userAfter(http.Header{"Retry-After": {"1"}}, http.StatusTooManyRequests))
 	r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 1 })
 	start := time.Now()
 	mustGet(t, r)
@@ -492,15 +475,7 @@ func TestReaderAbandonedTokenCallIsTakenOver(t *testing.T) {
 
 func TestClientReaderSharesConnectionsAndPace(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-			if n == 1 {
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			io.WriteString(w, userJSON)
-		}
-	})
+	d := newReadDRUID(t, userAfter(nil, http.StatusTooManyRequests))
 	lim := rate.NewLimiter(1000, 1)
 	c, _ := newClient(t, d.srv.URL, func(cfg *Config) { cfg.Limiter = lim; cfg.Retries = 1 })
 
