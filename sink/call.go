@@ -2,11 +2,9 @@ package sink
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 )
 
 const (
@@ -27,64 +24,6 @@ const (
 	// idleConnTimeout is how long a pooled connection may sit unused.
 	idleConnTimeout = 90 * time.Second
 )
-
-// callLimits are the settings a Client and a Reader share, from their Config and ReaderConfig:
-// how many calls go at once, how long one may take, and how failures are retried and paced.
-type callLimits struct {
-	concurrency             int
-	timeout                 time.Duration
-	retries                 int
-	limiter                 *rate.Limiter
-	backoffBase, backoffMax time.Duration
-}
-
-// validate checks what the operator set. Its errors name the flag.
-func (l callLimits) validate() error {
-	switch {
-	case l.concurrency < 0:
-		return fmt.Errorf("--concurrency must be at least 1, not %d", l.concurrency)
-	case l.timeout < 0:
-		return fmt.Errorf("--timeout must be positive, not %s", l.timeout)
-	case l.retries < 0:
-		return fmt.Errorf("--retries must be 0 or more, not %d", l.retries)
-	case l.backoffBase < 0:
-		return fmt.Errorf("backoff base must be positive, not %s", l.backoffBase)
-	case l.backoffMax < 0:
-		return fmt.Errorf("backoff max must be positive, not %s", l.backoffMax)
-	}
-	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
-	if l.limiter != nil && l.limiter.Limit() != rate.Inf && l.limiter.Burst() < 1 {
-		return errors.New("--burst must be at least 1")
-	}
-	return nil
-}
-
-// withDefaults returns l with the defaults in place of its zero values, and the backoff's cap
-// raised to its base when below it. Retries keep 0: no retries.
-func (l callLimits) withDefaults() callLimits {
-	l.concurrency = cmp.Or(l.concurrency, ConcurrencyDefault)
-	l.timeout = cmp.Or(l.timeout, TimeoutDefault)
-	l.backoffBase = cmp.Or(l.backoffBase, BackoffBaseDefault)
-	l.backoffMax = max(cmp.Or(l.backoffMax, BackoffMaxDefault), l.backoffBase)
-	return l
-}
-
-// retry is the retry policy of l.
-func (l callLimits) retry() retryPolicy {
-	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax}
-}
-
-// httpClient returns an http.Client of transport that bounds every call by l's timeout and
-// follows no redirect: a redirected update becomes a GET, or re-sends a full replacement
-// somewhere the operator never named, and a redirected read carries the client token wherever
-// DRUID, or whoever answers in its place, points. The 3xx is reported instead.
-func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
-	return &http.Client{
-		Transport:     transport,
-		Timeout:       l.timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
 
 // caller makes the HTTP calls of a Client, of a Reader and of the Reader's client tokens, each
 // after its turn on the gate: every call is observed, logged at debug, and its answer's code

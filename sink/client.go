@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,6 +118,64 @@ func (cfg *Config) validate() error {
 // limits returns the settings a Client shares with a Reader.
 func (cfg *Config) limits() callLimits {
 	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
+}
+
+// callLimits are the settings a Client and a Reader share, from their Config and ReaderConfig:
+// how many calls go at once, how long one may take, and how failures are retried and paced.
+type callLimits struct {
+	concurrency             int
+	timeout                 time.Duration
+	retries                 int
+	limiter                 *rate.Limiter
+	backoffBase, backoffMax time.Duration
+}
+
+// validate checks what the operator set. Its errors name the flag.
+func (l callLimits) validate() error {
+	switch {
+	case l.concurrency < 0:
+		return fmt.Errorf("--concurrency must be at least 1, not %d", l.concurrency)
+	case l.timeout < 0:
+		return fmt.Errorf("--timeout must be positive, not %s", l.timeout)
+	case l.retries < 0:
+		return fmt.Errorf("--retries must be 0 or more, not %d", l.retries)
+	case l.backoffBase < 0:
+		return fmt.Errorf("backoff base must be positive, not %s", l.backoffBase)
+	case l.backoffMax < 0:
+		return fmt.Errorf("backoff max must be positive, not %s", l.backoffMax)
+	}
+	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
+	if l.limiter != nil && l.limiter.Limit() != rate.Inf && l.limiter.Burst() < 1 {
+		return errors.New("--burst must be at least 1")
+	}
+	return nil
+}
+
+// withDefaults returns l with the defaults in place of its zero values, and the backoff's cap
+// raised to its base when below it. Retries keep 0: no retries.
+func (l callLimits) withDefaults() callLimits {
+	l.concurrency = cmp.Or(l.concurrency, ConcurrencyDefault)
+	l.timeout = cmp.Or(l.timeout, TimeoutDefault)
+	l.backoffBase = cmp.Or(l.backoffBase, BackoffBaseDefault)
+	l.backoffMax = max(cmp.Or(l.backoffMax, BackoffMaxDefault), l.backoffBase)
+	return l
+}
+
+// retry is the retry policy of l.
+func (l callLimits) retry() retryPolicy {
+	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax}
+}
+
+// httpClient returns an http.Client of transport that bounds every call by l's timeout and
+// follows no redirect: a redirected update becomes a GET, or re-sends a full replacement
+// somewhere the operator never named, and a redirected read carries the client token wherever
+// DRUID, or whoever answers in its place, points. The 3xx is reported instead.
+func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport:     transport,
+		Timeout:       l.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // parseEndpoint returns the URL of the update call under endpoint.
