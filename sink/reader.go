@@ -100,7 +100,10 @@ func (cfg *ReaderConfig) limits() callLimits {
 // merges and backups. It is safe for concurrent use, and shares among its callers one client
 // token, its connections and the pace of its gate.
 type Reader struct {
+	// The connections, the observer and the gate: its own, or those of the Client it was made
+	// from.
 	caller
+
 	ownsConns  bool   // false when the transport is a Client's: Close leaves it alone
 	url        string // the read call's URL, up to the objectId
 	path       string // its path: what errors show of the URL
