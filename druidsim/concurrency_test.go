@@ -1,8 +1,7 @@
 package druidsim
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,23 +33,8 @@ func TestConcurrentUpdates(t *testing.T) {
 	s := newSim(t, Config{}, seeds...)
 
 	post := func(objectID, name string) (int, error) {
-		body, err := json.Marshal(with(objectID, func(r *sink.Request) { r.Object.Datas["name"] = sink.Data{Value: name} }))
-		if err != nil {
-			return 0, err
-		}
-		req, err := http.NewRequest(http.MethodPost, s.url+UpdatePath, bytes.NewReader(body))
-		if err != nil {
-			return 0, err
-		}
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("From", entryPoint)
-		resp, err := s.client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, err
+		return s.post(context.Background(), adminToken,
+			with(objectID, func(r *sink.Request) { r.Object.Datas["name"] = sink.Data{Value: name} }))
 	}
 
 	var (

@@ -438,8 +438,16 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		}
 		u.Datas[name] = sink.Data{ObjectType: sink.ObjectTypeUserData, Value: datas[i]}
 	}
-	u.Addresses = b.addresses(&mem.addresses)
-	u.Assertions = b.assertions(&mem.assertions)
+	// Addresses and assertions are optional: an empty collection would tell DRUID nothing more
+	// than its absence.
+	if items := filled(b.addrs, func(a *sink.Address) bool { return a.Type != "" }); len(items) > 0 {
+		mem.addresses = sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
+		u.Addresses = &mem.addresses
+	}
+	if items := filled(b.asserts, func(a *sink.Assertion) bool { return a.Type != "" }); len(items) > 0 {
+		mem.assertions = sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
+		u.Assertions = &mem.assertions
+	}
 
 	if missing := missingSections(u); len(missing) > 0 {
 		return nil, &RecordError{Line: rec.Line, Key: key, Field: missing[0],
@@ -583,37 +591,16 @@ func (b *build) setAddress(o *op, v string) {
 	}
 }
 
-// addresses returns the addresses that have at least one field, sorted by type (the slots
-// are), or nil when there are none: addresses are optional, and an empty collection would
-// tell DRUID nothing more than its absence.
-func (b *build) addresses(c *sink.Addresses) *sink.Addresses {
-	// The filled slots are packed in place: the scratch becomes the payload's items, sorted
-	// because the slots are, at no further allocation.
-	items := b.addrs[:0]
-	for _, a := range b.addrs {
-		if a.Type != "" {
-			items = append(items, a)
+// filled returns the slots that set holds, packed in place: the scratch becomes the payload's
+// items, sorted by type because the slots are, at no further allocation.
+func filled[T any](slots []T, set func(*T) bool) []T {
+	items := slots[:0]
+	for i := range slots {
+		if set(&slots[i]) {
+			items = append(items, slots[i])
 		}
 	}
-	if len(items) == 0 {
-		return nil
-	}
-	*c = sink.Addresses{ObjectType: sink.ObjectTypeAddresses, TotalItems: len(items), Items: items}
-	return c
-}
-
-func (b *build) assertions(c *sink.Assertions) *sink.Assertions {
-	items := b.asserts[:0]
-	for _, a := range b.asserts {
-		if a.Type != "" {
-			items = append(items, a)
-		}
-	}
-	if len(items) == 0 {
-		return nil
-	}
-	*c = sink.Assertions{ObjectType: sink.ObjectTypeAssertions, TotalItems: len(items), Items: items}
-	return c
+	return items
 }
 
 // Mask returns the same request with object.password replaced by "********" when it is set,

@@ -313,32 +313,19 @@ func isPhoneNumber(s string) bool {
 	return true
 }
 
-// parseBool reads the boolean spellings CRM exports use (SPEC §3).
+// boolSpellings are the boolean spellings CRM exports use (SPEC §3), read in any case.
+var boolSpellings = [...]struct {
+	text  string
+	value bool
+}{{"1", true}, {"0", false}, {"no", false}, {"yes", true}, {"true", true}, {"false", false}}
+
+// parseBool reads one of boolSpellings.
 func parseBool(s string) (value, ok bool) {
 	s = strings.TrimSpace(s)
-	switch len(s) {
-	case 1:
-		switch s[0] {
-		case '1':
-			return true, true
-		case '0':
-			return false, true
-		}
-	case 2:
-		if strings.EqualFold(s, "no") {
-			return false, true
-		}
-	case 3:
-		if strings.EqualFold(s, "yes") {
-			return true, true
-		}
-	case 4:
-		if strings.EqualFold(s, "true") {
-			return true, true
-		}
-	case 5:
-		if strings.EqualFold(s, "false") {
-			return false, true
+	for _, b := range boolSpellings {
+		// The length first: EqualFold alone would take a Unicode fold such as "yeſ" for "yes".
+		if len(s) == len(b.text) && strings.EqualFold(s, b.text) {
+			return b.value, true
 		}
 	}
 	return false, false

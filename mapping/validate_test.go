@@ -110,7 +110,7 @@ func TestParseBool(t *testing.T) {
 		require.True(t, ok, s)
 		require.False(t, v, s)
 	}
-	for _, s := range []string{"", "t", "f", "y", "n", "2", "01", "si", "on", "off", "truee", "ye s"} {
+	for _, s := range []string{"", "t", "f", "y", "n", "2", "01", "si", "on", "off", "truee", "ye s", "yeſ", "falſe"} {
 		_, ok := parseBool(s)
 		require.False(t, ok, s)
 	}

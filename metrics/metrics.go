@@ -127,24 +127,22 @@ func (r *Run) Handler() http.Handler {
 // The metrics of watched. Their values are read at scrape time, from counters the run keeps
 // anyway: they cost the run nothing between scrapes.
 var (
-	runInfoDesc = prometheus.NewDesc(Namespace+"_run_info",
-		"The run being served: its command and job; always 1.", []string{"command", "job"}, nil)
-	retriesDesc = prometheus.NewDesc(Namespace+"_retries_total",
-		"Tries of a user after the first: after a transient failure, or once after a 401 with a new token.", nil, nil)
-	throttledDesc = prometheus.NewDesc(Namespace+"_throttled_total",
-		"Answers 429 and 503 of DRUID, to updates, token calls and reads.", nil, nil)
-	slowDownsDesc = prometheus.NewDesc(Namespace+"_slowdowns_total",
-		"Cuts of the shared request rate after DRUID's throttling.", nil, nil)
-	rateLimitDesc = prometheus.NewDesc(Namespace+"_rate_limit_per_second",
-		"The rate the shared limiter lets requests go at now, per second; 0: unlimited.", nil, nil)
-	inFlightDesc = prometheus.NewDesc(Namespace+"_in_flight",
-		"Users being sent to DRUID now.", nil, nil)
-	readDesc = prometheus.NewDesc(Namespace+"_records_read_total",
-		"Records read from the source.", nil, nil)
-	recordsDesc = prometheus.NewDesc(Namespace+"_records_total",
+	runInfoDesc   = desc("run_info", "The run being served: its command and job; always 1.", "command", "job")
+	retriesDesc   = desc("retries_total", "Tries of a user after the first: after a transient failure, or once after a 401 with a new token.")
+	throttledDesc = desc("throttled_total", "Answers 429 and 503 of DRUID, to updates, token calls and reads.")
+	slowDownsDesc = desc("slowdowns_total", "Cuts of the shared request rate after DRUID's throttling.")
+	rateLimitDesc = desc("rate_limit_per_second", "The rate the shared limiter lets requests go at now, per second; 0: unlimited.")
+	inFlightDesc  = desc("in_flight", "Users being sent to DRUID now.")
+	readDesc      = desc("records_read_total", "Records read from the source.")
+	recordsDesc   = desc("records_total",
 		"Records settled, by outcome: skipped, or the outcome of the user (updated, partial, unchanged, invalid, rejected, failed).",
-		[]string{"outcome"}, nil)
+		"outcome")
 )
+
+// desc describes the metric Namespace_name, with its help text and variable labels.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(Namespace+"_"+name, help, labels, nil)
+}
 
 // watched collects the metrics a run keeps for its summary.
 type watched struct {

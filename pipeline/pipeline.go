@@ -116,25 +116,21 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Concurrency <= 0 {
-		c.Concurrency = ConcurrencyDefault
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = DrainTimeoutDefault
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = WriteTimeoutDefault
-	}
-	if c.CheckpointTimeout <= 0 {
-		c.CheckpointTimeout = CheckpointTimeoutDefault
-	}
-	if c.LookupBatch <= 0 {
-		c.LookupBatch = LookupBatchDefault
-	}
-	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = ProgressEveryDefault
-	}
+	c.Concurrency = orDefault(c.Concurrency, ConcurrencyDefault)
+	c.DrainTimeout = orDefault(c.DrainTimeout, DrainTimeoutDefault)
+	c.WriteTimeout = orDefault(c.WriteTimeout, WriteTimeoutDefault)
+	c.CheckpointTimeout = orDefault(c.CheckpointTimeout, CheckpointTimeoutDefault)
+	c.LookupBatch = orDefault(c.LookupBatch, LookupBatchDefault)
+	c.ProgressEvery = orDefault(c.ProgressEvery, ProgressEveryDefault)
 	return c
+}
+
+// orDefault returns v, or def when v is not positive.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Run migrates every record of src. It returns when the source is exhausted and every outcome

@@ -17,6 +17,7 @@ import (
 
 	"druid-migrate/checkpoint"
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/logtest"
 	"druid-migrate/internal/sample"
 	"druid-migrate/mapping"
 	"druid-migrate/pipeline"
@@ -302,7 +303,7 @@ func BenchmarkRecordPath(b *testing.B) {
 func TestProgressIsLoggedAsJSONWithoutATerminal(t *testing.T) {
 	f := newFixture(t, 200, druidsim.Config{Latency: 2 * time.Millisecond}, 2)
 	src, m := f.source(t)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	_, err := pipeline.Run(context.Background(), pipeline.Config{
 		Job: "j", RunID: 1, Concurrency: 2, ProgressEvery: 20 * time.Millisecond, Log: zerolog.New(&logs),
 	}, src, m, f.store, f.client)
@@ -325,7 +326,7 @@ func TestProgressIsLoggedAsJSONWithoutATerminal(t *testing.T) {
 func TestProgressLineOnATerminal(t *testing.T) {
 	f := newFixture(t, 200, druidsim.Config{Latency: 2 * time.Millisecond}, 2)
 	src, m := f.source(t)
-	var term syncBuffer
+	var term logtest.Buffer
 	_, err := pipeline.Run(context.Background(), pipeline.Config{
 		Job: "j", RunID: 1, Concurrency: 2, Progress: &term, Total: 200, ProgressEvery: 20 * time.Millisecond, Log: zerolog.Nop(),
 	}, src, m, f.store, f.client)
@@ -335,23 +336,3 @@ func TestProgressLineOnATerminal(t *testing.T) {
 	require.Contains(t, out, "updated ")
 	require.True(t, strings.HasSuffix(out, "\r\033[K"), "the line is cleared before the summary")
 }
-
-// syncBuffer is a bytes.Buffer safe for the run's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
-func (s *syncBuffer) String() string { return string(s.Bytes()) }

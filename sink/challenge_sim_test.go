@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/logtest"
 	"druid-migrate/sink"
 )
 
@@ -122,53 +122,18 @@ func copyResponse(rw http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	rw.Write(rec.Body.Bytes())
 }
 
-// logBuffer collects log lines written from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // newSimClient serves sim behind a watch and returns a Client of it with challenge codes.
-func newSimClient(t *testing.T, sim *druidsim.Server, failFirst bool, edit func(*sink.Config)) (*sink.Client, *watch, *logBuffer) {
+func newSimClient(t *testing.T, sim *druidsim.Server, failFirst bool, edit func(*sink.Config)) (*sink.Client, *watch, *logtest.Buffer) {
 	t.Helper()
 	w := newWatch(sim)
 	w.failFirst = failFirst
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
-	logs := &logBuffer{}
-	cfg := sink.Config{
-		Endpoint:     srv.URL,
-		EntryPoint:   simEntryPoint,
-		ClientID:     simClientID,
-		ClientSecret: simClientSecret,
-		Concurrency:  8,
-		Retries:      3,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	c, err := sink.New(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		c.Close()
-		require.NotContains(t, logs.String(), "SECRET", "a secret reached the log")
-	})
-	return c, w, logs
+	log, logs := sink.DebugLog(t)
+	return sink.MustNew(t, sink.Config{
+		Endpoint: srv.URL, EntryPoint: simEntryPoint, ClientID: simClientID, ClientSecret: simClientSecret,
+		Concurrency: 8, Retries: 3, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: log,
+	}, edit, sink.New), w, logs
 }
 
 // simPayload is an update of user objectID that the simulator accepts.

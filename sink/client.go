@@ -2,11 +2,11 @@ package sink
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,18 +32,10 @@ const (
 const UpdatePath = "/activityid/v1/user/update"
 
 const (
-	// bodyMax bounds what is read of an answer: DRUID's envelope is a few KiB, and a proxy's
-	// error page must not cost a worker unbounded memory.
-	bodyMax = 1 << 20
-	// drainMax bounds what is thrown away after bodyMax so the connection can be reused;
-	// past it, closing the connection is cheaper than reading on.
-	drainMax = 256 << 10
 	// excerptMax bounds the excerpt of a body that is not DRUID's envelope.
 	excerptMax = 200
 	// errorMax bounds SendResult.Error: it goes into every checkpoint row and report line.
 	errorMax = 1024
-	// idleConnTimeout is how long a pooled connection may sit unused.
-	idleConnTimeout = 90 * time.Second
 )
 
 // Config configures a Client. Its zero values take the defaults below, except Retries, where 0
@@ -120,23 +112,70 @@ func (cfg *Config) validate() error {
 	case cfg.Token == "" && cfg.TokenFile == "" && !cfg.PerUserTokens && !challenge:
 		return errors.New("--token or --token-file is required (or --client-id with --client-secret)")
 	}
+	return cfg.limits().validate()
+}
+
+// limits returns the settings a Client shares with a Reader.
+func (cfg *Config) limits() callLimits {
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
+}
+
+// callLimits are the settings a Client and a Reader share, from their Config and ReaderConfig:
+// how many calls go at once, how long one may take, and how failures are retried and paced.
+type callLimits struct {
+	concurrency             int
+	timeout                 time.Duration
+	retries                 int
+	limiter                 *rate.Limiter
+	backoffBase, backoffMax time.Duration
+}
+
+// validate checks what the operator set. Its errors name the flag.
+func (l callLimits) validate() error {
 	switch {
-	case cfg.Concurrency < 0:
-		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
-	case cfg.Timeout < 0:
-		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
-	case cfg.Retries < 0:
-		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
-	case cfg.BackoffBase < 0:
-		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
-	case cfg.BackoffMax < 0:
-		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
+	case l.concurrency < 0:
+		return fmt.Errorf("--concurrency must be at least 1, not %d", l.concurrency)
+	case l.timeout < 0:
+		return fmt.Errorf("--timeout must be positive, not %s", l.timeout)
+	case l.retries < 0:
+		return fmt.Errorf("--retries must be 0 or more, not %d", l.retries)
+	case l.backoffBase < 0:
+		return fmt.Errorf("backoff base must be positive, not %s", l.backoffBase)
+	case l.backoffMax < 0:
+		return fmt.Errorf("backoff max must be positive, not %s", l.backoffMax)
 	}
 	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
-	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
+	if l.limiter != nil && l.limiter.Limit() != rate.Inf && l.limiter.Burst() < 1 {
 		return errors.New("--burst must be at least 1")
 	}
 	return nil
+}
+
+// withDefaults returns l with the defaults in place of its zero values, and the backoff's cap
+// raised to its base when below it. Retries keep 0: no retries.
+func (l callLimits) withDefaults() callLimits {
+	l.concurrency = cmp.Or(l.concurrency, ConcurrencyDefault)
+	l.timeout = cmp.Or(l.timeout, TimeoutDefault)
+	l.backoffBase = cmp.Or(l.backoffBase, BackoffBaseDefault)
+	l.backoffMax = max(cmp.Or(l.backoffMax, BackoffMaxDefault), l.backoffBase)
+	return l
+}
+
+// retry is the retry policy of l.
+func (l callLimits) retry() retryPolicy {
+	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax}
+}
+
+// httpClient returns an http.Client of transport that bounds every call by l's timeout and
+// follows no redirect: a redirected update becomes a GET, or re-sends a full replacement
+// somewhere the operator never named, and a redirected read carries the client token wherever
+// DRUID, or whoever answers in its place, points. The 3xx is reported instead.
+func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
+	return &http.Client{
+		Transport:     transport,
+		Timeout:       l.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // parseEndpoint returns the URL of the update call under endpoint.
@@ -167,19 +206,16 @@ func parseBase(base, flag, path, credentials string) (*url.URL, error) {
 // Client calls DRUID's update user endpoint. It is safe for concurrent use by every worker of
 // a run, and shares among them its connections, its rate limiter and DRUID's throttling.
 type Client struct {
-	http       *http.Client
+	// The connections, the observer, and the gate (the limiter, its throttle and the hold),
+	// shared with the Readers made by Reader.
+	caller
+
 	url        string // the update call's URL
 	path       string // its path: what errors show of the URL
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token, or with grants
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
-	retries    int
-	base, ceil time.Duration
-	log        zerolog.Logger
-	observe    ObserveFunc
-
-	// The limiter, its throttle and the hold, shared with the Readers made by Reader.
-	*gate
+	retry      retryPolicy
 
 	// Counters of Stats.
 	requests, tokenRequests, retried atomic.Int64
@@ -207,38 +243,20 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = TimeoutDefault
-	}
-	if cfg.BackoffBase == 0 {
-		cfg.BackoffBase = BackoffBaseDefault
-	}
-	if cfg.BackoffMax == 0 {
-		cfg.BackoffMax = BackoffMaxDefault
-	}
-	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
+	lim := cfg.limits().withDefaults()
 	c := &Client{
-		http: &http.Client{
-			Transport: newTransport(cfg.Concurrency),
-			Timeout:   cfg.Timeout,
-			// A redirected POST becomes a GET, or re-sends a full replacement somewhere the
-			// operator never named: the 3xx is reported instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		caller: caller{
+			http:    lim.httpClient(newTransport(lim.concurrency)),
+			gate:    newGate(cfg.Limiter, cfg.Log),
+			log:     cfg.Log,
+			observe: cfg.Observe,
 		},
 		url:        u.String(),
 		path:       u.Path,
 		entryPoint: []string{cfg.EntryPoint},
 		tokens:     tokens,
 		grants:     grants,
-		retries:    cfg.Retries,
-		base:       cfg.BackoffBase,
-		ceil:       cfg.BackoffMax,
-		log:        cfg.Log,
-		observe:    cfg.Observe,
-		gate:       newGate(cfg.Limiter, cfg.Log),
+		retry:      lim.retry(),
 	}
 	return c, nil
 }
@@ -261,37 +279,10 @@ func (c *Client) Stats() Stats {
 	return st
 }
 
-// newTransport returns a transport whose idle pool holds a connection per worker, so that a
-// steady run reuses its connections instead of opening one per call.
-func newTransport(concurrency int) *http.Transport {
-	t, ok := http.DefaultTransport.(*http.Transport)
-	if ok {
-		t = t.Clone()
-	} else {
-		// Someone replaced the default transport; start from its documented settings.
-		t = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}
-	}
-	if t.MaxIdleConns != 0 {
-		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
-	}
-	t.MaxIdleConnsPerHost = concurrency
-	t.IdleConnTimeout = idleConnTimeout
-	return t
-}
-
 // Close closes the idle connections. Calls still running finish normally.
 func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 }
-
-// applicationJSON is shared by every request: RoundTrip does not modify the request's headers.
-var applicationJSON = []string{"application/json"}
 
 // Send makes DRUID update one user and says what became of it. It never returns an error: a
 // failure is an outcome (SPEC §2.1), with the code of DRUID's last answer and the number of
@@ -368,11 +359,7 @@ func (s *send) run(ctx context.Context) SendResult {
 		if err == nil {
 			return s.answered(code, fields)
 		}
-		code, retryAfter := answerOf(err)
-		if throttles(code) {
-			// Every worker honours DRUID's Retry-After, whether or not this one retries.
-			s.c.hold(retryAfter)
-		}
+		code, retryAfter := s.c.honour(err)
 		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && s.refreshable {
 			s.refreshable = false
 			if s.challenge {
@@ -394,16 +381,12 @@ func (s *send) run(ctx context.Context) SendResult {
 			// down.
 			return s.interrupted(ctx, err.Error(), nil)
 		}
-		if !Retryable(err) || retries >= s.c.retries {
+		if !Retryable(err) || retries >= s.c.retry.max {
 			return s.failed(err)
 		}
 		retries++
 		s.c.retried.Add(1)
-		wait := backoff(retries, s.c.base, s.c.ceil, retryAfter)
-		if throttles(code) {
-			// The others wait as long as this one, so they do not spend the slot it waits for.
-			s.c.hold(wait)
-		}
+		wait := s.c.retryWait(&s.c.retry, retries, code, retryAfter)
 		s.c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure, will retry")
 		if err := sleep(ctx, wait); err != nil {
@@ -431,17 +414,6 @@ func (s *send) attempt(ctx context.Context) (code int, fields []FieldError, err 
 	return s.try(ctx)
 }
 
-// answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.
-func answerOf(err error) (code int, retryAfter time.Duration) {
-	if se, ok := errors.AsType[*StatusError](err); ok {
-		return se.Code, se.RetryAfter
-	}
-	if ge, ok := errors.AsType[*GrantError](err); ok {
-		return ge.Code, ge.RetryAfter
-	}
-	return 0, 0
-}
-
 // try makes one HTTP call. It returns DRUID's status (0 when none came), the fields a 206 names,
 // and the try's error: a *StatusError for an answer that is not a success, a *callError when
 // no answer came.
@@ -452,10 +424,6 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		// The verifier is base64url: nothing in it needs escaping.
 		target += "?code_verifier=" + s.verifier
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(s.p.Body))
-	if err != nil {
-		return 0, nil, &callError{op: http.MethodPost, path: c.path, err: errors.New("cannot build the request")}
-	}
 	h := make(http.Header, 6)
 	h["Authorization"] = []string{"Bearer " + s.tok.value}
 	h["Content-Type"] = applicationJSON
@@ -464,57 +432,31 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	if s.p.Locale != "" {
 		h["Accept-Language"] = []string{s.p.Locale}
 	}
-	req.Header = h
-
-	epoch := c.throttle.started()
-	c.requests.Add(1)
-	start := time.Now()
-	resp, err := c.http.Do(req)
+	a, err := c.do(ctx, &exchange{
+		kind: CallUpdate, method: http.MethodPost, url: target, path: c.path, header: h,
+		body: bytes.NewReader(s.p.Body), discardOK: true, counts: [2]*atomic.Int64{&c.requests},
+		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
+	}, s.scrub)
 	if err != nil {
-		elapsed := time.Since(start)
-		c.observe.report(CallUpdate, 0, elapsed)
-		err = &callError{op: http.MethodPost, path: c.path, err: innerError(err)}
-		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts).
-			Float64("duration_ms", millis(elapsed)).Str("error", s.scrub(err.Error())).Msg("druid: update call")
 		return 0, nil, err
 	}
-	code = resp.StatusCode
-	var body []byte
-	var readErr error
-	if code == http.StatusOK {
-		readErr = discardBody(resp) // the updated user, which the run does not keep
-	} else {
-		body, readErr = readBody(resp)
-	}
-	elapsed := time.Since(start)
-	c.observe.report(CallUpdate, code, elapsed)
-	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
-		Float64("duration_ms", millis(elapsed)).Msg("druid: update call")
-	c.noteAnswer(epoch, code)
-	if readErr != nil {
+	if a.readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.
-		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Str("error", s.scrub(readErr.Error())).
+		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", a.code).Str("error", s.scrub(a.readErr.Error())).
 			Msg("druid: answer's body unreadable")
 	}
 
-	switch code {
+	switch a.code {
 	case http.StatusOK, http.StatusNotModified:
 		// A 200's body is the updated user, which the run does not keep; 304 has none.
-		return code, nil, nil
+		return a.code, nil, nil
 	case http.StatusPartialContent:
-		env, _ := parseEnvelope(body)
-		if env != nil {
-			fields = s.scrubFields(env.Errors)
+		if env, ok := parseEnvelope(a.body); ok {
+			fields = scrubFields(env.Errors, s.scrub)
 		}
-		return code, fields, nil
+		return a.code, fields, nil
 	}
-	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	if env, ok := parseEnvelope(body); ok {
-		se.Fields = s.scrubFields(env.Errors)
-	} else if len(body) > 0 {
-		se.Excerpt = excerpt(s.scrub(string(body)), excerptMax)
-	}
-	return code, nil, se
+	return a.code, nil, a.statusError(s.scrub)
 }
 
 // answered is the result of a call DRUID answered with success.
@@ -567,64 +509,6 @@ func (s *send) interrupted(ctx context.Context, what string, err error) SendResu
 	return s.res
 }
 
-// envelope is the part of DRUID's envelope the run uses.
-type envelope struct {
-	Result *Result `json:"result"`
-}
-
-// parseEnvelope reads DRUID's envelope; ok is false when body is not one (a proxy's page, say).
-func parseEnvelope(body []byte) (*Result, bool) {
-	if len(body) == 0 {
-		return nil, false
-	}
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil || env.Result == nil {
-		return nil, false
-	}
-	return env.Result, true
-}
-
-// discardBody reads an answer whose body is not wanted to its end, so that the connection is
-// reused, into no buffer; past bodyMax+drainMax it closes the connection instead.
-func discardBody(resp *http.Response) error {
-	defer resp.Body.Close()
-	_, err := io.CopyN(io.Discard, resp.Body, bodyMax+drainMax)
-	if err == io.EOF {
-		err = nil
-	}
-	return err
-}
-
-// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
-// goes back to the pool.
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
-		return nil, nil
-	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 && resp.ContentLength <= bodyMax {
-		buf.Grow(int(resp.ContentLength))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, bodyMax))
-	if err == nil {
-		_, err = io.CopyN(io.Discard, resp.Body, drainMax)
-		if err == io.EOF {
-			err = nil
-		}
-	}
-	return buf.Bytes(), err
-}
-
-// innerError is what went wrong in a call, without the *url.Error's URL around it: the URL may
-// carry a query with a code verifier (SPEC §2.2).
-func innerError(err error) error {
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		return ue.Err
-	}
-	return err
-}
-
 // scrub removes the secrets of this Send from text bound for an error or a log line: a proxy's
 // error page may echo the request, and DRUID's field errors may quote the password.
 func (s *send) scrub(text string) string {
@@ -642,21 +526,6 @@ func (s *send) scrub(text string) string {
 		text = strings.ReplaceAll(text, sec, "***")
 	}
 	return text
-}
-
-// scrubFields returns DRUID's field errors with the secrets removed and every text sanitized.
-func (s *send) scrubFields(fields []FieldError) []FieldError {
-	if len(fields) == 0 {
-		return nil
-	}
-	out := make([]FieldError, 0, len(fields))
-	for _, f := range fields {
-		out = append(out, FieldError{
-			Message: excerpt(s.scrub(f.Message), excerptMax),
-			Details: excerpt(s.scrub(f.Details), excerptMax),
-		})
-	}
-	return out
 }
 
 // secretsOf lists the forms in which this call's secrets may come back: the bearer token and the
@@ -751,9 +620,4 @@ func excerpt(text string, n int) string {
 		cut--
 	}
 	return text[:cut] + more
-}
-
-// millis is d in milliseconds, to the microsecond: local calls take less than one.
-func millis(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,9 +106,9 @@ func TestNewAppliesDefaults(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, ConcurrencyDefault, tr.MaxIdleConnsPerHost)
 	require.GreaterOrEqual(t, tr.MaxIdleConns, ConcurrencyDefault)
-	require.Equal(t, BackoffBaseDefault, c.base)
-	require.Equal(t, BackoffMaxDefault, c.ceil)
-	require.Zero(t, c.retries, "0 retries means none: the CLI passes RetriesDefault")
+	require.Equal(t, BackoffBaseDefault, c.retry.base)
+	require.Equal(t, BackoffMaxDefault, c.retry.ceil)
+	require.Zero(t, c.retry.max, "0 retries means none: the CLI passes RetriesDefault")
 	require.Nil(t, c.grants, "no client id: no token calls")
 	require.Nil(t, c.throttle, "no limiter: nothing to slow down")
 
@@ -687,15 +686,8 @@ func TestSendIsSafeForConcurrentUse(t *testing.T) {
 	t.Parallel()
 	d := newDRUID(t, reply{code: 503}, reply{code: 200})
 	c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Retries = 3; c.Concurrency = 4 })
-	var wg sync.WaitGroup
-	results := make([]SendResult, 16)
-	p := newPayload(t)
-	for i := range results {
-		wg.Go(func() { results[i] = c.Send(t.Context(), p) })
-	}
-	wg.Wait()
 	attempts := 0
-	for _, res := range results {
+	for _, res := range sendAll(t, c, newPayload(t), 16) {
 		require.Equal(t, Updated, res.Outcome)
 		attempts += res.Attempts
 	}

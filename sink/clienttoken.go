@@ -3,7 +3,6 @@ package sink
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // appToken is one client token and when to stop using it. A new token is a new *appToken, so
@@ -33,16 +30,13 @@ func (t *appToken) valid(now time.Time) bool { return t.expiresAt.IsZero() || no
 // by every Get: one token call serves all of them until the token is due for renewal or a read
 // is refused 401, and concurrent renewals are one call (a single flight).
 type clientTokens struct {
-	url    string // the token call's URL
-	path   string // its path: what errors show of the URL
-	form   string // encoded once: it is the same for every call
-	secret string // the client secret, to scrub from whatever comes back
-	http   *http.Client
-	gate   *gate
-	log    zerolog.Logger
-	now    func() time.Time // tests replace it to move the clock
+	caller // the Reader's
 
-	observe ObserveFunc // told of every token call
+	url    string           // the token call's URL
+	path   string           // its path: what errors show of the URL
+	form   string           // encoded once: it is the same for every call
+	secret string           // the client secret, to scrub from whatever comes back
+	now    func() time.Time // tests replace it to move the clock
 
 	mu     sync.Mutex
 	cur    *appToken    // nil until the first token
@@ -125,41 +119,27 @@ func (s *clientTokens) fetch(ctx context.Context) (*appToken, error) {
 	if err := s.gate.waitTurn(ctx); err != nil {
 		return nil, &errTurn{err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(s.form))
-	if err != nil {
-		return nil, &callError{op: http.MethodPost, path: s.path, err: errors.New("cannot build the request")}
-	}
-	req.Header = http.Header{"Content-Type": formContentType, "Accept": applicationJSON}
-
-	epoch := s.gate.throttle.started()
 	// The lifetime counts from before the call: DRUID starts it somewhere in between, and a
 	// renewal a round trip early costs nothing.
 	sent := s.now()
-	start := time.Now()
-	resp, err := s.http.Do(req)
+	a, err := s.do(ctx, &exchange{
+		kind: CallToken, method: http.MethodPost, url: s.url, path: s.path,
+		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
+		body:   strings.NewReader(s.form),
+		log:    callLog{msg: "druid: client token call"},
+	}, s.scrub)
 	if err != nil {
-		elapsed := time.Since(start)
-		s.observe.report(CallToken, 0, elapsed)
-		err = &callError{op: http.MethodPost, path: s.path, err: innerError(err)}
-		s.log.Debug().Int("status_code", 0).Float64("duration_ms", millis(elapsed)).
-			Str("error", s.scrub(err.Error())).Msg("druid: client token call")
 		return nil, err
 	}
-	code := resp.StatusCode
-	answer, readErr := readBody(resp)
-	elapsed := time.Since(start)
-	s.observe.report(CallToken, code, elapsed)
-	s.log.Debug().Int("status_code", code).Float64("duration_ms", millis(elapsed)).Msg("druid: client token call")
-	s.gate.noteAnswer(epoch, code)
-	if code != http.StatusOK {
-		return nil, grantRefusal(resp, answer, s.scrub)
+	if a.code != http.StatusOK {
+		return nil, grantRefusal(&a, s.scrub)
 	}
 	var body struct {
 		AccessToken string          `json:"access_token"`
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
-	if readErr != nil || json.Unmarshal(answer, &body) != nil || body.AccessToken == "" || !headerSafe(body.AccessToken) {
-		return nil, &GrantError{Code: code, Detail: "the answer holds no usable access_token"}
+	if a.readErr != nil || json.Unmarshal(a.body, &body) != nil || body.AccessToken == "" || !headerSafe(body.AccessToken) {
+		return nil, &GrantError{Code: a.code, Detail: "the answer holds no usable access_token"}
 	}
 	tok := &appToken{value: body.AccessToken}
 	if secs := expiresIn(body.ExpiresIn); secs > 0 {

@@ -151,10 +151,7 @@ func appendCollection(b []byte, key, objectType string, total int, null bool, n 
 }
 
 func appendAddress(b []byte, a *Address) []byte {
-	b = append(b, `{"objectType":`...)
-	b = AppendString(b, a.ObjectType)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, a.Type)
+	b = appendTypedItem(b, a.ObjectType, a.Type)
 	for _, f := range [...]struct{ key, value string }{
 		{`,"streetAddress":`, a.StreetAddress},
 		{`,"locality":`, a.Locality},
@@ -171,15 +168,21 @@ func appendAddress(b []byte, a *Address) []byte {
 }
 
 func appendAssertion(b []byte, a *Assertion) []byte {
-	b = append(b, `{"objectType":`...)
-	b = AppendString(b, a.ObjectType)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, a.Type)
+	b = appendTypedItem(b, a.ObjectType, a.Type)
 	b = append(b, `,"typology":`...)
 	b = AppendString(b, a.Typology)
 	b = append(b, `,"value":`...)
 	b = strconv.AppendBool(b, a.Value)
 	return append(b, '}')
+}
+
+// appendTypedItem opens an address or an assertion with the fields both have, objectType and
+// type; the caller closes it.
+func appendTypedItem(b []byte, objectType, typ string) []byte {
+	b = append(b, `{"objectType":`...)
+	b = AppendString(b, objectType)
+	b = append(b, `,"type":`...)
+	return AppendString(b, typ)
 }
 
 // entry is one key and value of a map, for writing the map in key order.

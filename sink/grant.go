@@ -6,11 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -109,64 +109,46 @@ func (e *GrantError) Error() string {
 func (s *send) grant(ctx context.Context) (code int, err error) {
 	c, g := s.c, s.c.grants
 	verifier, challenge := newVerifier()
-	body := g.form + "&code_challenge=" + challenge
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url, strings.NewReader(body))
+	a, err := c.do(ctx, &exchange{
+		kind: CallToken, method: http.MethodPost, url: g.url, path: g.path,
+		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
+		body:   strings.NewReader(g.form + "&code_challenge=" + challenge),
+		counts: [2]*atomic.Int64{&c.requests, &c.tokenRequests},
+		log:    callLog{msg: "druid: token call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts + 1},
+	}, s.scrub)
 	if err != nil {
-		return 0, &callError{op: http.MethodPost, path: g.path, err: errors.New("cannot build the request")}
-	}
-	req.Header = http.Header{"Content-Type": formContentType, "Accept": applicationJSON}
-
-	epoch := c.throttle.started()
-	c.requests.Add(1)
-	c.tokenRequests.Add(1)
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		elapsed := time.Since(start)
-		c.observe.report(CallToken, 0, elapsed)
-		err = &callError{op: http.MethodPost, path: g.path, err: innerError(err)}
-		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", 0).Int("attempt", s.res.Attempts+1).
-			Float64("duration_ms", millis(elapsed)).Str("error", s.scrub(err.Error())).Msg("druid: token call")
 		return 0, err
 	}
-	code = resp.StatusCode
-	answer, readErr := readBody(resp)
-	elapsed := time.Since(start)
-	c.observe.report(CallToken, code, elapsed)
-	c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts+1).
-		Float64("duration_ms", millis(elapsed)).Msg("druid: token call")
-	c.noteAnswer(epoch, code)
-
-	if code == http.StatusOK {
+	if a.code == http.StatusOK {
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
-		if readErr != nil || json.Unmarshal(answer, &tok) != nil || tok.AccessToken == "" || !headerSafe(tok.AccessToken) {
+		if a.readErr != nil || json.Unmarshal(a.body, &tok) != nil || tok.AccessToken == "" || !headerSafe(tok.AccessToken) {
 			// DRUID said yes but the token cannot be used: not worth a retry, and the next run
 			// tries the user again. No code is kept: a 200 beside a failed user would mislead.
-			return 0, &GrantError{Code: code, Detail: "the answer holds no usable access_token"}
+			return 0, &GrantError{Code: a.code, Detail: "the answer holds no usable access_token"}
 		}
 		s.tok = token{value: tok.AccessToken}
 		s.verifier = verifier
 		s.secrets = nil // a new token: the scrub list is rebuilt with it when needed
 		return 0, nil
 	}
-	return code, grantRefusal(resp, answer, s.scrub)
+	return a.code, grantRefusal(&a, s.scrub)
 }
 
-// grantRefusal is the *GrantError of a token endpoint's answer resp, whose body answer holds no
-// token. scrub removes the caller's secrets from what DRUID or a proxy echoes back.
-func grantRefusal(resp *http.Response, answer []byte, scrub func(string) string) *GrantError {
-	ge := &GrantError{Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+// grantRefusal is the *GrantError of a token endpoint's answer a, which holds no token. scrub
+// removes the caller's secrets from what DRUID or a proxy echoes back.
+func grantRefusal(a *answer, scrub func(string) string) *GrantError {
+	ge := &GrantError{Code: a.code, RetryAfter: a.retryAfter()}
 	var oauth struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	if json.Unmarshal(answer, &oauth) == nil && oauth.Error != "" {
+	if json.Unmarshal(a.body, &oauth) == nil && oauth.Error != "" {
 		ge.OAuthError = excerpt(scrub(oauth.Error), excerptMax)
 		ge.Detail = excerpt(scrub(oauth.Description), excerptMax)
-	} else if len(answer) > 0 {
-		ge.Detail = excerpt(scrub(string(answer)), excerptMax)
+	} else if len(a.body) > 0 {
+		ge.Detail = excerpt(scrub(string(a.body)), excerptMax)
 	}
 	return ge
 }

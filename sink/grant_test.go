@@ -9,44 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
-
-const (
-	testClientID     = "app-1"
-	testClientSecret = "SECRET-client/se cret+=&-SECRET" // changed by form encoding
-)
-
-// issue answers a token call with a new token each time: SECRET-grant-1-SECRET, -2-, …
-func issue() reply {
-	var n atomic.Int64
-	return reply{fn: func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"access_token":"SECRET-grant-%d-SECRET","token_type":"bearer","expires_in":60}`, n.Add(1))
-	}}
-}
-
-// oauthError answers a token call as DRUID refuses one.
-func oauthError(code int, kind, description string) reply {
-	return reply{code: code, body: fmt.Sprintf(`{"error":%q,"error_description":%q}`, kind, description)}
-}
-
-// newChallengeClient returns a Client asking the auth server for a challenge-code token before
-// every update to the update server.
-func newChallengeClient(t *testing.T, auth, update *druid, edit func(*Config)) (*Client, *lockedBuffer) {
-	t.Helper()
-	return newClient(t, update.srv.URL, func(c *Config) {
-		c.Token, c.ClientID, c.ClientSecret, c.AuthEndpoint = "", testClientID, testClientSecret, auth.srv.URL
-		if edit != nil {
-			edit(c)
-		}
-	})
-}
 
 // s256 is the code challenge of verifier.
 func s256(verifier string) string {

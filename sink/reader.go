@@ -87,39 +87,29 @@ func (cfg *ReaderConfig) validate() error {
 		return errors.New("--entry-point is required")
 	case !headerSafe(cfg.EntryPoint):
 		return errors.New("--entry-point holds characters an HTTP header cannot carry")
-	case cfg.Concurrency < 0:
-		return fmt.Errorf("--concurrency must be at least 1, not %d", cfg.Concurrency)
-	case cfg.Timeout < 0:
-		return fmt.Errorf("--timeout must be positive, not %s", cfg.Timeout)
-	case cfg.Retries < 0:
-		return fmt.Errorf("--retries must be 0 or more, not %d", cfg.Retries)
-	case cfg.BackoffBase < 0:
-		return fmt.Errorf("backoff base must be positive, not %s", cfg.BackoffBase)
-	case cfg.BackoffMax < 0:
-		return fmt.Errorf("backoff max must be positive, not %s", cfg.BackoffMax)
 	}
-	// rate.Limiter.Wait fails on every call when the burst cannot hold one token.
-	if l := cfg.Limiter; l != nil && l.Limit() != rate.Inf && l.Burst() < 1 {
-		return errors.New("--burst must be at least 1")
-	}
-	return nil
+	return cfg.limits().validate()
+}
+
+// limits returns the settings a Reader shares with a Client.
+func (cfg *ReaderConfig) limits() callLimits {
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
 }
 
 // Reader reads users from DRUID with the app's client token (SPEC §2.2), for diffs, guards,
 // merges and backups. It is safe for concurrent use, and shares among its callers one client
 // token, its connections and the pace of its gate.
 type Reader struct {
-	http       *http.Client
+	// The connections, the observer and the gate: its own, or those of the Client it was made
+	// from.
+	caller
+
 	ownsConns  bool   // false when the transport is a Client's: Close leaves it alone
 	url        string // the read call's URL, up to the objectId
 	path       string // its path: what errors show of the URL
 	entryPoint []string
 	tokens     *clientTokens
-	gate       *gate
-	retries    int
-	base, ceil time.Duration
-	log        zerolog.Logger
-	observe    ObserveFunc
+	retry      retryPolicy
 }
 
 // NewReader checks cfg and returns a Reader with its own connections. No call is made before
@@ -165,45 +155,23 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = ConcurrencyDefault
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = TimeoutDefault
-	}
-	if cfg.BackoffBase == 0 {
-		cfg.BackoffBase = BackoffBaseDefault
-	}
-	if cfg.BackoffMax == 0 {
-		cfg.BackoffMax = BackoffMaxDefault
-	}
-	cfg.BackoffMax = max(cfg.BackoffMax, cfg.BackoffBase)
-
+	lim := cfg.limits().withDefaults()
 	r := &Reader{
-		http: &http.Client{
-			Timeout: cfg.Timeout,
-			// A redirect would carry the client token wherever DRUID, or whoever answers in its
-			// place, points: the 3xx is reported instead, as for updates.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		caller:     caller{log: cfg.Log, observe: cfg.Observe},
 		url:        u.String(),
 		path:       u.Path,
 		entryPoint: []string{cfg.EntryPoint},
-		retries:    cfg.Retries,
-		base:       cfg.BackoffBase,
-		ceil:       cfg.BackoffMax,
-		log:        cfg.Log,
-		observe:    cfg.Observe,
+		retry:      lim.retry(),
 	}
 	if shared != nil {
 		// The http.Client is the Reader's own, for its Timeout; the connections are not.
-		r.http.Transport = shared.http.Transport
+		r.http = lim.httpClient(shared.http.Transport)
 		r.gate = shared.gate
 		if r.observe == nil {
 			r.observe = shared.observe
 		}
 	} else {
-		r.http.Transport = newTransport(cfg.Concurrency)
+		r.http = lim.httpClient(newTransport(lim.concurrency))
 		r.ownsConns = true
 		r.gate = newGate(cfg.Limiter, cfg.Log)
 	}
@@ -213,15 +181,12 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		"client_secret": {cfg.ClientSecret},
 	}
 	r.tokens = &clientTokens{
-		url:     tu.String(),
-		path:    tu.Path,
-		form:    form.Encode(),
-		secret:  cfg.ClientSecret,
-		http:    r.http,
-		gate:    r.gate,
-		log:     cfg.Log,
-		now:     time.Now,
-		observe: r.observe,
+		caller: r.caller,
+		url:    tu.String(),
+		path:   tu.Path,
+		form:   form.Encode(),
+		secret: cfg.ClientSecret,
+		now:    time.Now,
 	}
 	return r, nil
 }
@@ -264,11 +229,7 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 		if te, ok := err.(*errTurn); ok {
 			return nil, false, fmt.Errorf("read user %q: waiting for a turn to call DRUID: %w", objectID, te.err)
 		}
-		code, retryAfter := answerOf(err)
-		if throttles(code) {
-			// Every caller honours DRUID's Retry-After, whether or not this one retries.
-			r.gate.hold(retryAfter)
-		}
+		code, retryAfter := r.honour(err)
 		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && !renewed {
 			// The token expired early or was revoked: one more try with a new one, which is
 			// not a retry of a transient failure.
@@ -276,15 +237,11 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 			stale = rd.tok
 			continue
 		}
-		if ctx.Err() != nil || !Retryable(err) || retries >= r.retries {
+		if ctx.Err() != nil || !Retryable(err) || retries >= r.retry.max {
 			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
 		}
 		retries++
-		wait := backoff(retries, r.base, r.ceil, retryAfter)
-		if throttles(code) {
-			// The others wait as long as this one, so they do not spend the slot it waits for.
-			r.gate.hold(wait)
-		}
+		wait := r.retryWait(&r.retry, retries, code, retryAfter)
 		r.log.Debug().Str("object_id", objectID).Int("status_code", code).Int("attempt", rd.attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure of a read, will retry")
 		if err := sleep(ctx, wait); err != nil {
@@ -323,43 +280,28 @@ func (rd *read) attempt(ctx context.Context, stale *appToken) (*User, bool, erro
 // for an answer that cannot be DRUID's.
 func (rd *read) call(ctx context.Context) (*User, bool, error) {
 	r := rd.r
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rd.url, nil)
+	a, err := r.do(ctx, &exchange{
+		kind: CallRead, method: http.MethodGet, url: rd.url, path: rd.path,
+		header: http.Header{
+			"Authorization": {"Bearer " + rd.tok.value},
+			"Accept":        applicationJSON,
+			"From":          r.entryPoint,
+		},
+		log: callLog{msg: "druid: read user", idKey: "object_id", id: rd.id, attempt: rd.attempts},
+	}, rd.scrub)
 	if err != nil {
-		return nil, false, &callError{op: http.MethodGet, path: rd.path, err: errors.New("cannot build the request")}
-	}
-	req.Header = http.Header{
-		"Authorization": {"Bearer " + rd.tok.value},
-		"Accept":        applicationJSON,
-		"From":          r.entryPoint,
-	}
-	epoch := r.gate.throttle.started()
-	start := time.Now()
-	resp, err := r.http.Do(req)
-	if err != nil {
-		elapsed := time.Since(start)
-		r.observe.report(CallRead, 0, elapsed)
-		err = &callError{op: http.MethodGet, path: rd.path, err: innerError(err)}
-		r.log.Debug().Str("object_id", rd.id).Int("status_code", 0).Int("attempt", rd.attempts).
-			Float64("duration_ms", millis(elapsed)).Str("error", rd.scrub(err.Error())).Msg("druid: read user")
 		return nil, false, err
 	}
-	code := resp.StatusCode
-	body, readErr := readBody(resp)
-	elapsed := time.Since(start)
-	r.observe.report(CallRead, code, elapsed)
-	r.log.Debug().Str("object_id", rd.id).Int("status_code", code).Int("attempt", rd.attempts).
-		Float64("duration_ms", millis(elapsed)).Msg("druid: read user")
-	r.gate.noteAnswer(epoch, code)
 
-	switch code {
+	switch a.code {
 	case http.StatusOK:
-		if readErr != nil {
+		if a.readErr != nil {
 			// Half a user is no user: read it again.
 			return nil, false, &callError{op: http.MethodGet, path: rd.path,
-				err: fmt.Errorf("reading the answer: %s", rd.scrub(readErr.Error()))}
+				err: fmt.Errorf("reading the answer: %s", rd.scrub(a.readErr.Error()))}
 		}
 		var env Response
-		if err := json.Unmarshal(body, &env); err != nil || env.Content.User == nil {
+		if err := json.Unmarshal(a.body, &env); err != nil || env.Content.User == nil {
 			return nil, false, errors.New("200 without a user in content.user: not DRUID's answer (check --endpoint)")
 		}
 		u := env.Content.User
@@ -376,27 +318,16 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 		}
 		return u, true, nil
 	case http.StatusNotFound:
-		if _, ok := parseEnvelope(body); ok {
+		if _, ok := parseEnvelope(a.body); ok {
 			return nil, false, nil
 		}
 		msg := "404 without DRUID's envelope: not an answer about the user (check --endpoint)"
-		if len(body) > 0 {
-			msg += ": " + excerpt(rd.scrub(string(body)), excerptMax)
+		if len(a.body) > 0 {
+			msg += ": " + excerpt(rd.scrub(string(a.body)), excerptMax)
 		}
 		return nil, false, errors.New(msg)
 	}
-	se := &StatusError{Code: code, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
-	if env, ok := parseEnvelope(body); ok {
-		for _, f := range env.Errors {
-			se.Fields = append(se.Fields, FieldError{
-				Message: excerpt(rd.scrub(f.Message), excerptMax),
-				Details: excerpt(rd.scrub(f.Details), excerptMax),
-			})
-		}
-	} else if len(body) > 0 {
-		se.Excerpt = excerpt(rd.scrub(string(body)), excerptMax)
-	}
-	return nil, false, se
+	return nil, false, a.statusError(rd.scrub)
 }
 
 // scrub removes the secrets a read could see echoed back: its token and the client secret.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/logtest"
 	"druid-migrate/sink"
 )
 
@@ -25,27 +26,11 @@ func newSimReader(t *testing.T, sim *druidsim.Server, edit func(*sink.ReaderConf
 	t.Helper()
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	logs := &logBuffer{}
-	cfg := sink.ReaderConfig{
-		Endpoint:     srv.URL,
-		EntryPoint:   simEntryPoint,
-		ClientID:     simClientID,
-		ClientSecret: simClientSecret,
-		Retries:      3,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	r, err := sink.NewReader(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		r.Close()
-		require.NotContains(t, logs.String(), "SECRET", "a secret reached the log")
-	})
-	return r
+	log, _ := sink.DebugLog(t)
+	return sink.MustNew(t, sink.ReaderConfig{
+		Endpoint: srv.URL, EntryPoint: simEntryPoint, ClientID: simClientID, ClientSecret: simClientSecret,
+		Retries: 3, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Log: log,
+	}, edit, sink.NewReader)
 }
 
 // seededUser is a user with every part a read returns, and a password it must not.
@@ -163,7 +148,7 @@ func TestClientReaderReadsWhatTheClientUpdated(t *testing.T) {
 	})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	logs := &logBuffer{}
+	logs := &logtest.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	c, err := sink.New(sink.Config{
 		Endpoint: srv.URL, EntryPoint: simEntryPoint, Token: adminToken, Limiter: rate.NewLimiter(1000, 4), Log: log,

@@ -5,190 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
-
-const (
-	readClientID     = "app-1"
-	readClientSecret = "SECRET-client/secret+&=-SECRET" // form-encoding changes it
-	readObjectID     = "u-1"
-	userJSON         = `{"content":{"user":{"objectType":"user","objectId":"u-1","ids":{"email":{"objectType":"user_id","value":"ana@example.com"}}}},"result":{"status":200}}`
-)
-
-// clientToken is the n-th token the fake DRUID's token endpoint issues.
-func clientToken(n int64) string { return fmt.Sprintf("SECRET-client-token-%d-SECRET", n) }
-
-// readDRUID is an httptest server with DRUID's token endpoint and read user call, each
-// scripted per case.
-type readDRUID struct {
-	srv   *httptest.Server
-	conns atomic.Int64
-
-	// expiresIn is the token answers' expires_in, as JSON; empty leaves it out.
-	expiresIn string
-	// onToken answers the n-th token call (from 1); nil issues clientToken(n).
-	onToken func(w http.ResponseWriter, r *http.Request, n int64)
-	// onRead answers the n-th read call (from 1) made with tok; nil answers userJSON.
-	onRead func(w http.ResponseWriter, r *http.Request, tok string, n int64)
-	// onUpdate answers update calls; nil answers envelopeOK.
-	onUpdate http.HandlerFunc
-
-	tokenCalls, readCalls atomic.Int64
-	readArrived           chan int64 // the number of each read call, as it arrives
-
-	mu    sync.Mutex
-	forms []url.Values // the token calls' forms
-	reads []*http.Request
-}
-
-func newReadDRUID(t *testing.T, edit func(*readDRUID)) *readDRUID {
-	t.Helper()
-	d := &readDRUID{expiresIn: "3600", readArrived: make(chan int64, 1024)}
-	if edit != nil {
-		edit(d)
-	}
-	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
-	d.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			d.conns.Add(1)
-		}
-	}
-	d.srv.Start()
-	t.Cleanup(d.srv.Close)
-	return d
-}
-
-func (d *readDRUID) serve(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, TokenPath):
-		n := d.tokenCalls.Add(1)
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		d.mu.Lock()
-		d.forms = append(d.forms, form)
-		d.mu.Unlock()
-		if d.onToken != nil {
-			d.onToken(w, r, n)
-			return
-		}
-		expires := ""
-		if d.expiresIn != "" {
-			expires = `,"expires_in":` + d.expiresIn
-		}
-		fmt.Fprintf(w, `{"access_token":%q,"token_type":"bearer"%s}`, clientToken(n), expires)
-	case r.Method == http.MethodPost && r.URL.Path == updateURLPath:
-		if d.onUpdate != nil {
-			d.onUpdate(w, r)
-			return
-		}
-		io.WriteString(w, envelopeOK)
-	case r.Method == http.MethodGet && strings.Contains(r.URL.Path, UserPath):
-		n := d.readCalls.Add(1)
-		d.mu.Lock()
-		d.reads = append(d.reads, r.Clone(context.Background()))
-		d.mu.Unlock()
-		select {
-		case d.readArrived <- n:
-		default:
-		}
-		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if d.onRead != nil {
-			d.onRead(w, r, tok, n)
-			return
-		}
-		io.WriteString(w, userJSON)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// readRequests returns the read calls the fake DRUID saw, in order.
-func (d *readDRUID) readRequests() []*http.Request {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]*http.Request(nil), d.reads...)
-}
-
-// newTestReader returns a Reader of the fake DRUID at url, logging at debug into the returned
-// buffer, with fast backoffs and no retries unless edit says otherwise. When the test ends, it
-// checks that no log line carries a secret.
-func newTestReader(t *testing.T, url string, edit func(*ReaderConfig)) (*Reader, *lockedBuffer) {
-	t.Helper()
-	logs := &lockedBuffer{}
-	cfg := ReaderConfig{
-		Endpoint:     url,
-		EntryPoint:   entryPoint,
-		ClientID:     readClientID,
-		ClientSecret: readClientSecret,
-		BackoffBase:  time.Millisecond,
-		BackoffMax:   5 * time.Millisecond,
-		Timeout:      testTimeout,
-		Log:          zerolog.New(logs).Level(zerolog.DebugLevel),
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	r, err := NewReader(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		r.Close()
-		requireNoSecret(t, "log", logs.String())
-	})
-	return r, logs
-}
-
-// readClock is the client token's clock in tests: tokens expire when the test says.
-type readClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *readClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *readClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func useReadClock(r *Reader) *readClock {
-	c := &readClock{t: time.Unix(1_700_000_000, 0)}
-	r.tokens.now = c.now
-	return c
-}
-
-// mustGet reads readObjectID and requires it found.
-func mustGet(t *testing.T, r *Reader) *User {
-	t.Helper()
-	u, found, err := r.Get(context.Background(), readObjectID)
-	require.NoError(t, err)
-	require.True(t, found)
-	return u
-}
-
-// lastToken is the bearer token of the last read call.
-func (d *readDRUID) lastToken(t *testing.T) string {
-	t.Helper()
-	reads := d.readRequests()
-	require.NotEmpty(t, reads)
-	return strings.TrimPrefix(reads[len(reads)-1].Header.Get("Authorization"), "Bearer ")
-}
 
 func TestNewReaderValidates(t *testing.T) {
 	t.Parallel()
@@ -226,11 +52,7 @@ func TestNewReaderValidates(t *testing.T) {
 
 func TestReaderGetRequest(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-			io.WriteString(w, `{"content":{"user":{"objectType":"user"}},"result":{"status":200}}`)
-		}
-	})
+	d := newReadDRUID(t, answerReads(http.StatusOK, `{"content":{"user":{"objectType":"user"}},"result":{"status":200}}`))
 	r, _ := newTestReader(t, d.srv.URL+"/base/", nil)
 
 	u, found, err := r.Get(context.Background(), "a b/c?d#e%")
@@ -472,12 +294,8 @@ func TestReaderRenewsOnceOn401(t *testing.T) {
 
 func TestReaderRenewsOnlyOncePerGet(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"result":{"status":401,"errors":[{"message":"Authorization","details":"expired"}]}}`)
-		}
-	})
+	d := newReadDRUID(t, answerReads(http.StatusUnauthorized,
+		`{"result":{"status":401,"errors":[{"message":"Authorization","details":"expired"}]}}`))
 	r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 5 })
 	_, found, err := r.Get(context.Background(), readObjectID)
 	require.False(t, found)
@@ -511,15 +329,7 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("read", func(t *testing.T) {
 		t.Parallel()
-		d := newReadDRUID(t, func(d *readDRUID) {
-			d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-				if n <= 2 {
-					w.WriteHeader([]int{0, 503, 500}[n])
-					return
-				}
-				io.WriteString(w, userJSON)
-			}
-		})
+		d := newReadDRUID(t, userAfter(nil, http.StatusServiceUnavailable, http.StatusInternalServerError))
 		r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 2 })
 		mustGet(t, r)
 		require.EqualValues(t, 3, d.readCalls.Load())
@@ -542,12 +352,8 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 	})
 	t.Run("exhausted", func(t *testing.T) {
 		t.Parallel()
-		d := newReadDRUID(t, func(d *readDRUID) {
-			d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, _ int64) {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, `{"result":{"status":503,"errors":[{"message":"server","details":"busy"}]}}`)
-			}
-		})
+		d := newReadDRUID(t, answerReads(http.StatusServiceUnavailable,
+			`{"result":{"status":503,"errors":[{"message":"server","details":"busy"}]}}`))
 		r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 2 })
 		_, found, err := r.Get(context.Background(), readObjectID)
 		require.False(t, found)
@@ -575,16 +381,7 @@ func TestReaderRetriesTransientFailures(t *testing.T) {
 
 func TestReaderHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-			if n == 1 {
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			io.WriteString(w, userJSON)
-		}
-	})
+	d := newReadDRUID(t, userAfter(http.Header{"Retry-After": {"1"}}, http.StatusTooManyRequests))
 	r, _ := newTestReader(t, d.srv.URL, func(c *ReaderConfig) { c.Retries = 1 })
 	start := time.Now()
 	mustGet(t, r)
@@ -678,15 +475,7 @@ func TestReaderAbandonedTokenCallIsTakenOver(t *testing.T) {
 
 func TestClientReaderSharesConnectionsAndPace(t *testing.T) {
 	t.Parallel()
-	d := newReadDRUID(t, func(d *readDRUID) {
-		d.onRead = func(w http.ResponseWriter, _ *http.Request, _ string, n int64) {
-			if n == 1 {
-				w.WriteHeader(http.StatusTooManyRequests)
-				return
-			}
-			io.WriteString(w, userJSON)
-		}
-	})
+	d := newReadDRUID(t, userAfter(nil, http.StatusTooManyRequests))
 	lim := rate.NewLimiter(1000, 1)
 	c, _ := newClient(t, d.srv.URL, func(cfg *Config) { cfg.Limiter = lim; cfg.Retries = 1 })
 
@@ -694,10 +483,9 @@ func TestClientReaderSharesConnectionsAndPace(t *testing.T) {
 		ClientSecret: readClientSecret, Limiter: rate.NewLimiter(10, 1)})
 	require.ErrorContains(t, err, "the Client's limiter")
 
-	logs := &lockedBuffer{}
+	log, logs := debugLog(t)
 	r, err := c.Reader(ReaderConfig{Endpoint: d.srv.URL, EntryPoint: entryPoint, ClientID: readClientID,
-		ClientSecret: readClientSecret, Limiter: lim, Retries: 1, BackoffBase: time.Millisecond,
-		Log: zerolog.New(logs).Level(zerolog.DebugLevel)})
+		ClientSecret: readClientSecret, Limiter: lim, Retries: 1, BackoffBase: time.Millisecond, Log: log})
 	require.NoError(t, err)
 	require.Same(t, c.gate, r.gate)
 

@@ -224,6 +224,45 @@ func backoff(n int, base, ceiling, retryAfter time.Duration) time.Duration {
 	return max(d, retryAfter)
 }
 
+// retryPolicy is how a Client or a Reader retries a transient failure.
+type retryPolicy struct {
+	max        int           // tries after the first; 0: none
+	base, ceil time.Duration // the first retry's backoff window, and the cap of the doubling ones
+}
+
+// answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.
+func answerOf(err error) (code int, retryAfter time.Duration) {
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		return se.Code, se.RetryAfter
+	}
+	if ge, ok := errors.AsType[*GrantError](err); ok {
+		return ge.Code, ge.RetryAfter
+	}
+	return 0, 0
+}
+
+// honour returns the status code and Retry-After of the try that failed with err (0 when DRUID
+// did not answer). When DRUID throttled, every caller holds off for Retry-After, whether or not
+// this one retries.
+func (g *gate) honour(err error) (code int, retryAfter time.Duration) {
+	code, retryAfter = answerOf(err)
+	if throttles(code) {
+		g.hold(retryAfter)
+	}
+	return code, retryAfter
+}
+
+// retryWait is how long to wait before retry n (1 for the first) under p, after a try that
+// ended on code. When DRUID throttled, the other callers wait as long as this one, so that they
+// do not spend the slot it waits for.
+func (g *gate) retryWait(p *retryPolicy, n, code int, retryAfter time.Duration) time.Duration {
+	wait := backoff(n, p.base, p.ceil, retryAfter)
+	if throttles(code) {
+		g.hold(wait)
+	}
+	return wait
+}
+
 // sleep waits d, or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,33 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
-
-// fakeClock is the throttle's clock in tests: recovery happens when the test says, not when a
-// slow machine gets around to it.
-type fakeClock struct{ t atomic.Int64 }
-
-func (c *fakeClock) now() time.Duration      { return time.Duration(c.t.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
-
-// useFakeClock makes c's throttle follow a clock the test moves.
-func useFakeClock(t *testing.T, c *Client) *fakeClock {
-	t.Helper()
-	require.NotNil(t, c.throttle, "the limiter has a rate to adapt")
-	clock := &fakeClock{}
-	c.throttle.now = clock.now
-	return clock
-}
-
-// logLines returns the log lines holding message.
-func logLines(logs *lockedBuffer, message string) []string {
-	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		if strings.Contains(line, `"message":"`+message+`"`) {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 func TestThrottleFloor(t *testing.T) {
 	t.Parallel()
@@ -129,23 +100,11 @@ func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
 	t.Parallel()
 	const workers = 16
-	var (
-		mu      sync.Mutex
-		waiting int
-		all     = make(chan struct{})
-	)
 	// Every first call is held until all of them have arrived, so that the 429s come back
 	// together.
+	all := newMeeting(workers)
 	barrier := reply{fn: func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		if waiting++; waiting == workers {
-			close(all)
-		}
-		mu.Unlock()
-		select {
-		case <-all:
-		case <-time.After(testTimeout):
-		}
+		all.wait()
 		w.WriteHeader(http.StatusTooManyRequests)
 	}}
 	replies := make([]reply, 0, workers+1)
@@ -159,19 +118,8 @@ func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
 	})
 	useFakeClock(t, c) // frozen: no recovery blurs the count
 
-	p := newPayload(t)
-	results := make([]SendResult, workers)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Go(func() { results[i] = c.Send(t.Context(), p) })
-	}
-	wg.Wait()
-
-	select {
-	case <-all:
-	default:
-		t.Fatal("the first calls did not all meet at DRUID")
-	}
+	results := sendAll(t, c, newPayload(t), workers)
+	require.True(t, all.met(), "the first calls did not all meet at DRUID")
 	for _, res := range results {
 		require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 2}, res)
 	}

@@ -5,9 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -113,25 +111,13 @@ func TestSendConcurrent401sRereadTheFileOnce(t *testing.T) {
 			t.Parallel()
 			// Every call with the old token is held until all of them have arrived, so that
 			// the 401s come back together.
-			var (
-				mu      sync.Mutex
-				waiting int
-				all     = make(chan struct{})
-			)
+			all := newMeeting(workers)
 			barrier := reply{fn: func(w http.ResponseWriter, r *http.Request) {
 				if r.Header.Get("Authorization") == "Bearer "+fileToken2 {
 					fmt.Fprint(w, envelopeOK)
 					return
 				}
-				mu.Lock()
-				if waiting++; waiting == workers {
-					close(all)
-				}
-				mu.Unlock()
-				select {
-				case <-all:
-				case <-time.After(testTimeout):
-				}
+				all.wait()
 				w.WriteHeader(http.StatusUnauthorized)
 			}}
 			path := tokenFile(t, fileToken1)
@@ -144,19 +130,8 @@ func TestSendConcurrent401sRereadTheFileOnce(t *testing.T) {
 				writeToken(t, path, fileToken2)
 			}
 
-			p := newPayload(t)
-			results := make([]SendResult, workers)
-			var wg sync.WaitGroup
-			for i := range results {
-				wg.Go(func() { results[i] = c.Send(t.Context(), p) })
-			}
-			wg.Wait()
-
-			select {
-			case <-all:
-			default:
-				t.Fatal("the calls with the old token did not all meet at DRUID")
-			}
+			results := sendAll(t, c, newPayload(t), workers)
+			require.True(t, all.met(), "the calls with the old token did not all meet at DRUID")
 			require.Equal(t, int64(1), reads.Load(), "%d concurrent 401s re-read the file once", workers)
 			for _, res := range results {
 				require.Equal(t, tt.want, res.Outcome, res.Error)

@@ -1,7 +1,6 @@
 package source_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"druid-migrate/internal/logtest"
 	"druid-migrate/internal/pgtest"
 	"druid-migrate/source"
 )
@@ -127,24 +126,6 @@ func (d *pgDB) queryStrings(tb testing.TB, sql string) []string {
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(tb, err)
 	return out
-}
-
-// logBuffer collects log lines from any goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func TestPostgresConvertsValuesByType(t *testing.T) {
@@ -269,7 +250,7 @@ func TestPostgresDuplicateKeysLoseNoRowAtPageBoundaries(t *testing.T) {
 			db.exec(t, `CREATE TABLE users AS `+tt.table)
 			want := db.queryStrings(t, `SELECT crm_id::text || ' ' || n::text FROM users ORDER BY 1`)
 
-			var logs logBuffer
+			var logs logtest.Buffer
 			p := openPg(t, source.PostgresConfig{URL: db.url, Query: "SELECT crm_id, n::text FROM users", PageSize: 10,
 				Log: zerolog.New(&logs).Level(zerolog.DebugLevel)})
 			recs := readPg(t, p, source.Scan{Key: "crm_id"})
@@ -391,7 +372,7 @@ func TestPostgresPasswordNeverInErrorsOrLogs(t *testing.T) {
 	db.exec(t, `CREATE TABLE users (crm_id int)`)
 	const secret = "s3cr3t-Pa55w0rd"
 	ctx := context.Background()
-	var logs logBuffer
+	var logs logtest.Buffer
 	log := zerolog.New(&logs).Level(zerolog.DebugLevel)
 
 	// The local server trusts every password: the one in the URL gets in.
@@ -521,7 +502,7 @@ func TestPostgresReadsInShortQueries(t *testing.T) {
 	db.exec(t, `CREATE TABLE users AS SELECT g AS crm_id, md5(g::text) AS email FROM generate_series(1, 20000) AS g`)
 	db.exec(t, `ALTER TABLE users ADD PRIMARY KEY (crm_id)`)
 	app := db.appName()
-	var logs logBuffer
+	var logs logtest.Buffer
 	p := openPg(t, source.PostgresConfig{URL: db.withParams(t, "application_name", app), Query: "SELECT * FROM users",
 		PageSize: 500, Log: zerolog.New(&logs).Level(zerolog.DebugLevel)})
 

@@ -57,14 +57,7 @@ func Schema(tb testing.TB) (dsn, schema string) {
 	dsn = server(tb)
 	schema = uniqueName(tb)
 	ident := pgx.Identifier{schema}.Sanitize()
-	if err := execSQL(dsn, "CREATE SCHEMA "+ident); err != nil {
-		tb.Fatalf("pgtest: create schema %s: %v", schema, err)
-	}
-	tb.Cleanup(func() {
-		if err := execSQL(dsn, "DROP SCHEMA IF EXISTS "+ident+" CASCADE"); err != nil {
-			tb.Errorf("pgtest: drop schema %s: %v", schema, err)
-		}
-	})
+	createDropped(tb, dsn, "schema "+schema, "CREATE SCHEMA "+ident, "DROP SCHEMA IF EXISTS "+ident+" CASCADE")
 	return dsn, schema
 }
 
@@ -76,20 +69,26 @@ func DB(tb testing.TB) string {
 	admin := server(tb)
 	name := uniqueName(tb)
 	ident := pgx.Identifier{name}.Sanitize()
-	if err := execSQL(admin, "CREATE DATABASE "+ident); err != nil {
-		tb.Fatalf("pgtest: create database %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		if err := execSQL(admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
-			tb.Errorf("pgtest: drop database %s: %v", name, err)
-		}
-	})
+	createDropped(tb, admin, "database "+name, "CREATE DATABASE "+ident, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
 	u, err := url.Parse(admin)
 	if err != nil {
 		tb.Fatalf("pgtest: server URL: %v", err)
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// createDropped runs create on dsn now, and drop when tb ends; what names the object in errors.
+func createDropped(tb testing.TB, dsn, what, create, drop string) {
+	tb.Helper()
+	if err := execSQL(dsn, create); err != nil {
+		tb.Fatalf("pgtest: create %s: %v", what, err)
+	}
+	tb.Cleanup(func() {
+		if err := execSQL(dsn, drop); err != nil {
+			tb.Errorf("pgtest: drop %s: %v", what, err)
+		}
+	})
 }
 
 // server returns the URL of the test server, or ends tb when there is none.

@@ -1,0 +1,245 @@
+package sink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+const (
+	// bodyMax bounds what is read of an answer: DRUID's envelope is a few KiB, and a proxy's
+	// error page must not cost a worker unbounded memory.
+	bodyMax = 1 << 20
+	// drainMax bounds what is thrown away after bodyMax so the connection can be reused;
+	// past it, closing the connection is cheaper than reading on.
+	drainMax = 256 << 10
+	// idleConnTimeout is how long a pooled connection may sit unused.
+	idleConnTimeout = 90 * time.Second
+)
+
+// caller makes the HTTP calls of a Client, of a Reader and of the Reader's client tokens, each
+// after its turn on the gate: every call is observed, logged at debug, and its answer's code
+// noted on the gate, whatever the call is for.
+type caller struct {
+	http *http.Client
+	*gate
+	log     zerolog.Logger
+	observe ObserveFunc
+}
+
+// exchange is one HTTP call to DRUID.
+type exchange struct {
+	kind      string // CallUpdate, CallToken or CallRead: what observe is told
+	method    string
+	url, path string // path is what a *callError shows of url: never its query
+	header    http.Header
+	body      io.Reader
+	discardOK bool             // a 200's body is not wanted: it is drained into no buffer
+	counts    [2]*atomic.Int64 // counters of Stats the call adds one to once it is built; nil: none
+	log       callLog          // what its debug line says of it
+}
+
+// callLog is what the debug line of a call says besides its status and duration.
+type callLog struct {
+	msg     string
+	idKey   string // "user_key" or "object_id"; empty: the call is about no one user
+	id      string
+	attempt int // the number of the try it belongs to; 0: not logged
+}
+
+// answer is what DRUID answered to one call.
+type answer struct {
+	code    int
+	header  http.Header
+	body    []byte // at most bodyMax of it; nil when it was not wanted
+	readErr error  // what cut body short
+}
+
+// retryAfter is the answer's Retry-After header, capped at RetryAfterMax; 0 when absent.
+func (a *answer) retryAfter() time.Duration {
+	return parseRetryAfter(a.header.Get("Retry-After"), time.Now())
+}
+
+// statusError is the *StatusError of an answer that is no success: DRUID's field errors, or an
+// excerpt of a body that is not its envelope, with scrub removing the call's secrets.
+func (a *answer) statusError(scrub func(string) string) *StatusError {
+	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
+	if env, ok := parseEnvelope(a.body); ok {
+		se.Fields = scrubFields(env.Errors, scrub)
+	} else if len(a.body) > 0 {
+		se.Excerpt = excerpt(scrub(string(a.body)), excerptMax)
+	}
+	return se
+}
+
+// scrubFields returns DRUID's field errors with scrub removing the call's secrets and every
+// text sanitized.
+func scrubFields(fields []FieldError, scrub func(string) string) []FieldError {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]FieldError, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, FieldError{
+			Message: excerpt(scrub(f.Message), excerptMax),
+			Details: excerpt(scrub(f.Details), excerptMax),
+		})
+	}
+	return out
+}
+
+// do makes the call x, whose turn the caller has already taken, and reads DRUID's answer. Its
+// error is a *callError when no answer came; an answer, whatever its code, is no error. scrub
+// removes the call's secrets from the error it logs.
+func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, x.method, x.url, x.body)
+	if err != nil {
+		return answer{}, &callError{op: x.method, path: x.path, err: errors.New("cannot build the request")}
+	}
+	req.Header = x.header
+	epoch := c.throttle.started()
+	for _, n := range x.counts {
+		if n != nil {
+			n.Add(1)
+		}
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		elapsed := time.Since(start)
+		c.observe.report(x.kind, 0, elapsed)
+		err = &callError{op: x.method, path: x.path, err: innerError(err)}
+		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
+		return answer{}, err
+	}
+	a := answer{code: resp.StatusCode, header: resp.Header}
+	if x.discardOK && a.code == http.StatusOK {
+		a.readErr = discardBody(resp)
+	} else {
+		a.body, a.readErr = readBody(resp)
+	}
+	elapsed := time.Since(start)
+	c.observe.report(x.kind, a.code, elapsed)
+	c.logCall(&x.log, a.code, elapsed, "")
+	c.noteAnswer(epoch, a.code)
+	return a, nil
+}
+
+// logCall writes the debug line of a call that ended with code after elapsed; errText, when not
+// empty, is why no answer came, already scrubbed.
+func (c *caller) logCall(l *callLog, code int, elapsed time.Duration, errText string) {
+	e := c.log.Debug()
+	if e == nil {
+		return
+	}
+	if l.idKey != "" {
+		e = e.Str(l.idKey, l.id)
+	}
+	e = e.Int("status_code", code)
+	if l.attempt > 0 {
+		e = e.Int("attempt", l.attempt)
+	}
+	e = e.Float64("duration_ms", millis(elapsed))
+	if errText != "" {
+		e = e.Str("error", errText)
+	}
+	e.Msg(l.msg)
+}
+
+// newTransport returns a transport whose idle pool holds a connection per worker, so that a
+// steady run reuses its connections instead of opening one per call.
+func newTransport(concurrency int) *http.Transport {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		// Someone replaced the default transport; start from its documented settings.
+		t = &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	if t.MaxIdleConns != 0 {
+		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
+	}
+	t.MaxIdleConnsPerHost = concurrency
+	t.IdleConnTimeout = idleConnTimeout
+	return t
+}
+
+// applicationJSON is shared by every request: RoundTrip does not modify the request's headers.
+var applicationJSON = []string{"application/json"}
+
+// envelope is the part of DRUID's envelope the run uses.
+type envelope struct {
+	Result *Result `json:"result"`
+}
+
+// parseEnvelope reads DRUID's envelope; ok is false when body is not one (a proxy's page, say).
+func parseEnvelope(body []byte) (*Result, bool) {
+	if len(body) == 0 {
+		return nil, false
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil || env.Result == nil {
+		return nil, false
+	}
+	return env.Result, true
+}
+
+// discardBody reads an answer whose body is not wanted to its end, so that the connection is
+// reused, into no buffer; past bodyMax+drainMax it closes the connection instead.
+func discardBody(resp *http.Response) error {
+	defer resp.Body.Close()
+	_, err := io.CopyN(io.Discard, resp.Body, bodyMax+drainMax)
+	if err == io.EOF {
+		err = nil
+	}
+	return err
+}
+
+// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
+// goes back to the pool.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 && resp.ContentLength <= bodyMax {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, bodyMax))
+	if err == nil {
+		_, err = io.CopyN(io.Discard, resp.Body, drainMax)
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	return buf.Bytes(), err
+}
+
+// innerError is what went wrong in a call, without the *url.Error's URL around it: the URL may
+// carry a query with a code verifier (SPEC §2.2).
+func innerError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// millis is d in milliseconds, to the microsecond: local calls take less than one.
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
