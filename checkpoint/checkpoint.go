@@ -41,14 +41,14 @@ type Run struct {
 
 // Counts are a run's totals.
 type Counts struct {
-	Read      int64
-	Skipped   int64
-	Updated   int64
-	Partial   int64
-	Unchanged int64
-	Invalid   int64
-	Rejected  int64
-	Failed    int64
+	Read      int64 `json:"read"`
+	Skipped   int64 `json:"skipped"`
+	Updated   int64 `json:"updated"`
+	Partial   int64 `json:"partial"`
+	Unchanged int64 `json:"unchanged"`
+	Invalid   int64 `json:"invalid"`
+	Rejected  int64 `json:"rejected"`
+	Failed    int64 `json:"failed"`
 }
 
 // StatusCount is one line of `status`: how many users of the job stand at an outcome and code.

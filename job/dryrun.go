@@ -64,7 +64,7 @@ func DryRun(ctx context.Context, cfg Config) (pipeline.DrySummary, error) {
 	}
 	log.Info().Int64("read", sum.Read).Int64("valid", sum.Valid).Int64("invalid", sum.Invalid).
 		Int64("would_send", sum.WouldSend).Int64("would_skip", sum.WouldSkip).
-		Dur("elapsed", sum.Elapsed).Msg("dry-run finished")
+		Float64("elapsed_seconds", seconds(sum.Elapsed)).Msg("dry-run finished")
 	switch {
 	case sum.Interrupted:
 		return sum, ErrInterrupted

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"druid-migrate/checkpoint"
 	"druid-migrate/internal/pgurl"
@@ -181,10 +182,23 @@ func execute(ctx context.Context, cfg *Config, store checkpoint.Store, client *s
 		MinRate: cs.MinRate, TokenRequests: cs.TokenRequests}
 	end := endOf(sum, runErr)
 	code := ExitCode(end)
-	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), openTimeout)
+	// The run's end is worth waiting out a short outage for, unless the operator asked the run
+	// to stop, or the checkpoint has already been waited for as long as it deserves.
+	finishWithin := openTimeout
+	if sum.Interrupted || errors.Is(runErr, ErrLost) {
+		finishWithin = finishTimeoutStopping
+	}
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishWithin)
 	defer cancel()
-	if err := store.FinishRun(finishCtx, pcfg.RunID, sum.Counts, code); err != nil && runErr == nil {
+	if err := retrying(finishCtx, func(ctx context.Context) error {
+		return store.FinishRun(ctx, pcfg.RunID, sum.Counts, code)
+	}); err != nil {
 		log.Error().Err(err).Msg("record the run's end")
+		if end == nil || errors.Is(end, ErrFailures) {
+			// A run whose end is not on record did not end well: it is not reported so.
+			end = lost("record the run's end", err)
+			code = ExitCode(end)
+		}
 	}
 	if after != nil {
 		after(finishCtx, sum, runErr)
@@ -202,7 +216,8 @@ func execute(ctx context.Context, cfg *Config, store checkpoint.Store, client *s
 		Int64("partial", sum.Partial).Int64("unchanged", sum.Unchanged).Int64("invalid", sum.Invalid).
 		Int64("rejected", sum.Rejected).Int64("failed", sum.Failed).Int64("requests", sum.Requests).
 		Int64("retries", cs.Retries).Int64("throttled", cs.Throttled).Int64("slow_downs", cs.SlowDowns).
-		Float64("min_rate", cs.MinRate).Dur("elapsed", sum.Elapsed).Int("exit_code", code).Msg("run finished")
+		Int64("unrecorded", sum.Unrecorded).Float64("min_rate", cs.MinRate).
+		Float64("elapsed_seconds", seconds(sum.Elapsed)).Int("exit_code", code).Msg("run finished")
 	return rep, end
 }
 
@@ -267,4 +282,24 @@ func selectRetry(ctx context.Context, cfg *Config, store checkpoint.Store) (*ret
 		return nil, lost("select the users to retry", err)
 	}
 	return set, nil
+}
+
+// finishTimeoutStopping bounds the recording of the end of a run that is stopping: interrupted,
+// or its checkpoint lost.
+const finishTimeoutStopping = 3 * time.Second
+
+// retrying calls op until it succeeds or ctx ends, a second apart: the run's end is worth
+// waiting out a checkpoint's restart for.
+func retrying(ctx context.Context, op func(ctx context.Context) error) error {
+	for {
+		err := op(ctx)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, checkpoint.ErrUnavailable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -50,6 +50,9 @@ func writeSummary(w io.Writer, command string, s pipeline.Summary) error {
 		}
 		b.WriteString("\n")
 	}
+	if s.Unrecorded > 0 {
+		fmt.Fprintf(&b, "  unrecorded     %d (DRUID answered, the checkpoint was unreachable: the next run sends them again)\n", s.Unrecorded)
+	}
 	fmt.Fprintf(&b, "  requests       %d (%.1f/s)\n", s.Requests, s.Rate())
 	if t := s.Throttling; t.Retries+t.Throttled+t.TokenRequests > 0 {
 		fmt.Fprintf(&b, "  retries        %d\n", t.Retries)
@@ -74,6 +77,7 @@ type SummaryReport struct {
 	Interrupted    bool                `json:"interrupted"`
 	Counts         checkpoint.Counts   `json:"counts"`
 	StillRejected  int64               `json:"still_rejected"`
+	Unrecorded     int64               `json:"unrecorded"`
 	StatusCodes    map[string]int64    `json:"status_codes"`
 	Requests       int64               `json:"requests"`
 	ElapsedSeconds float64             `json:"elapsed_seconds"`
@@ -88,8 +92,8 @@ func newSummaryReport(job string, runID int64, command string, sum pipeline.Summ
 	}
 	return SummaryReport{
 		Job: job, RunID: runID, Command: command, ExitCode: code, Interrupted: sum.Interrupted,
-		Counts: sum.Counts, StillRejected: sum.StillRejected, StatusCodes: codes, Requests: sum.Requests,
-		ElapsedSeconds: sum.Elapsed.Seconds(), RatePerSecond: sum.Rate(), Throttling: sum.Throttling,
+		Counts: sum.Counts, StillRejected: sum.StillRejected, Unrecorded: sum.Unrecorded, StatusCodes: codes, Requests: sum.Requests,
+		ElapsedSeconds: seconds(sum.Elapsed), RatePerSecond: sum.Rate(), Throttling: sum.Throttling,
 	}
 }
 
@@ -116,4 +120,10 @@ func writeSummaryJSON(path string, rep SummaryReport) error {
 		return fmt.Errorf("--summary-json: %w", err)
 	}
 	return nil
+}
+
+// seconds is d in seconds, rounded to the millisecond: every duration in a log line or a report
+// carries its unit in its key.
+func seconds(d time.Duration) float64 {
+	return d.Round(time.Millisecond).Seconds()
 }

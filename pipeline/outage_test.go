@@ -110,3 +110,47 @@ func TestCheckpointDownPastTheTimeoutStopsTheRun(t *testing.T) {
 	require.LessOrEqual(t, applied-written, int64(workers), "only the calls in flight are unrecorded")
 	require.LessOrEqual(t, sum.Updated, written, "the summary counts only durable outcomes")
 }
+
+// TestInterruptDuringCheckpointOutageStopsWithinTheDrain: a signal while the checkpoint is
+// unreachable stops the run within --timeout (the drain) and a little, not --checkpoint-timeout;
+// the outcomes it could not record are counted, and the interrupt is no error.
+func TestInterruptDuringCheckpointOutageStopsWithinTheDrain(t *testing.T) {
+	const users, workers = 1000, 8
+	f := newFixture(t, users, druidsim.Config{}, workers)
+	store := &flakyStore{Store: f.store}
+	sender := &downAfter{Sender: f.client, store: store, after: 300}
+	src, m := f.source(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	interrupted := make(chan time.Time, 1)
+	go func() {
+		for store.fails.Load() < 3 {
+			time.Sleep(time.Millisecond) // polling the refusals counter
+		}
+		interrupted <- time.Now()
+		cancel()
+	}()
+
+	type result struct {
+		sum pipeline.Summary
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		sum, err := pipeline.Run(ctx, pipeline.Config{Job: "j", RunID: 1, Concurrency: workers,
+			CheckpointTimeout: time.Minute, DrainTimeout: time.Second, Log: zerolog.Nop()}, src, m, store, sender)
+		done <- result{sum, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the interrupted run waited for the checkpoint instead of stopping")
+	}
+	stoppedAfter := time.Since(<-interrupted)
+	require.NoError(t, res.err, "an interrupt is a shutdown, not an error")
+	require.True(t, res.sum.Interrupted)
+	require.Positive(t, res.sum.Unrecorded, "the outcomes held by the outage are counted")
+	require.LessOrEqual(t, res.sum.Unrecorded, int64(workers+1))
+	require.Less(t, stoppedAfter, 10*time.Second, "stopped within the drain and a few seconds, not the minute")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -69,6 +70,9 @@ type Config struct {
 	// when Concurrency is too few workers to reach the rate, or grows the pool under
 	// MaxConcurrency.
 	Pace Pace
+	// Degraded, when set, says whether DRUID is in an outage now (every call failing for want
+	// of it): the run's pace then says nothing of the workers it needs.
+	Degraded func() bool
 	// Force sends users the skip rule would skip.
 	Force bool
 	// NewJob says the checkpoint held no row of the job when the run started: no user can be
@@ -158,14 +162,23 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	r.stopReading = stopReading
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
+	var interruptedAt atomic.Int64 // unix nanoseconds
 	stopDrainTimer := context.AfterFunc(ctx, func() {
+		interruptedAt.Store(time.Now().UnixNano())
 		t := time.AfterFunc(cfg.DrainTimeout, cancelSend)
 		context.AfterFunc(sendCtx, func() { t.Stop() })
 	})
 	defer stopDrainTimer()
 	r.readCtx, r.sendCtx = readCtx, sendCtx
 
-	r.outage = &outage{budget: cfg.CheckpointTimeout, attempt: min(cfg.WriteTimeout, cfg.CheckpointTimeout), log: cfg.Log}
+	r.outage = &outage{budget: cfg.CheckpointTimeout, attempt: min(cfg.WriteTimeout, cfg.CheckpointTimeout), log: cfg.Log,
+		interrupted: ctx.Done(), drain: cfg.DrainTimeout,
+		interruptedAt: func() time.Time {
+			if ns := interruptedAt.Load(); ns != 0 {
+				return time.Unix(0, ns)
+			}
+			return time.Now() // cancelled, its AfterFunc not yet run
+		}}
 	r.commit = newCommitter(st, r.outage, r.tally.inFlight.Load)
 	progress := startProgress(cfg, r.tally, start)
 	r.crew = newCrew(cfg.Concurrency)
@@ -173,7 +186,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	sizingCtx, stopSizing := context.WithCancel(ctx)
 	var sizing sync.WaitGroup
 	if cfg.Pace != nil {
-		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew) })
+		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew, r.outage.recent) })
 	}
 
 	err := r.produce(readCtx, src, workers)
@@ -187,8 +200,15 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	sum.Interrupted = ctx.Err() != nil
 	if cause := context.Cause(readCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // a worker's checkpoint write failed: that, not the cancellation, is the error
-	} else if errors.Is(err, context.Canceled) && sum.Interrupted {
-		err = nil // an interrupt is a shutdown, reported by Summary.Interrupted
+	}
+	if sum.Interrupted && (errors.Is(err, context.Canceled) || errors.Is(err, errAbandoned)) {
+		// An interrupt is a shutdown, reported by Summary.Interrupted, and the outcomes an
+		// outage kept from the checkpoint by Summary.Unrecorded.
+		err = nil
+	}
+	if sum.Unrecorded > 0 {
+		cfg.Log.Warn().Int64("outcomes_unrecorded", sum.Unrecorded).
+			Msg("the checkpoint did not record what DRUID answered for these users: the next run sends them again")
 	}
 	return sum, err
 }
@@ -304,6 +324,7 @@ func (r *run) work(p *sink.Payload, hash string) {
 		RunID:       r.cfg.RunID,
 	}
 	if err := r.commit.write(row); err != nil {
+		r.tally.unrecorded.Add(1)
 		r.stopReading(err)
 		return
 	}

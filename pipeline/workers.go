@@ -116,14 +116,14 @@ type decision struct {
 	achieved, rate float64
 }
 
-// observe takes one sample: elapsed since the last, the client's pace and how long the producer
-// waited for a worker.
-func (s *sizing) observe(elapsed time.Duration, rate float64, calls, throttled int64, waited time.Duration) decision {
+// observe takes one sample: elapsed since the last, the client's pace, how long the producer
+// waited for a worker, and whether an outage (of DRUID or the checkpoint) overlapped it.
+func (s *sizing) observe(elapsed time.Duration, rate float64, calls, throttled int64, waited time.Duration, outage bool) decision {
 	dc, dt := calls-s.calls, throttled-s.throttled
 	s.calls, s.throttled = calls, throttled
-	if elapsed <= 0 || dt > 0 || waited < elapsed/2 {
-		// A throttled second says nothing of latency; a producer that did not wait had no
-		// user for another worker anyway.
+	if elapsed <= 0 || dt > 0 || outage || waited < elapsed/2 {
+		// A throttled second, or one of an outage, says nothing of DRUID's latency; a producer
+		// that did not wait had no user for another worker anyway.
 		return decision{}
 	}
 	achieved := float64(dc) / elapsed.Seconds()
@@ -168,7 +168,10 @@ func (s *sizing) observe(elapsed time.Duration, rate float64, calls, throttled i
 
 // sizePool samples the run every sizeEvery until ctx ends, resizing the crew or warning as
 // sizing decides.
-func sizePool(ctx context.Context, cfg Config, c *crew) {
+// An outage of the checkpoint, or one of DRUID that Config.Degraded reports, explains a slow
+// pace better than the workers do: no advice is given and no worker added for a sample that
+// overlaps one.
+func sizePool(ctx context.Context, cfg Config, c *crew, storeDown func(since time.Time) bool) {
 	pace := cfg.Pace
 	s := &sizing{size: cfg.Concurrency, max: max(cfg.Concurrency, cfg.MaxConcurrency), auto: cfg.MaxConcurrency > cfg.Concurrency}
 	_, s.calls, s.throttled = pace()
@@ -182,7 +185,8 @@ func sizePool(ctx context.Context, cfg Config, c *crew) {
 			return
 		case now := <-tick.C:
 			rate, calls, throttled := pace()
-			d := s.observe(now.Sub(last), rate, calls, throttled, c.sample())
+			outage := storeDown(last) || (cfg.Degraded != nil && cfg.Degraded())
+			d := s.observe(now.Sub(last), rate, calls, throttled, c.sample(), outage)
 			last = now
 			switch {
 			case d.resize > 0:
