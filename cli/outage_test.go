@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,4 +88,35 @@ func TestPostgresCheckpointDownPastTheTimeoutExitsThree(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.EqualValues(t, users-recorded, sim.Stats().Total, "the rerun sends every user not recorded, once")
 	agrees(t, sim, cluster.URL(), users)
+}
+
+// TestSIGTERMDuringCheckpointOutageExits130WithinTheDrain: SIGTERM 5 s into an outage of a
+// Postgres checkpoint, with --checkpoint-timeout 2m and --timeout 5s, ends the process within
+// 15 s, past which Kubernetes would kill it, with exit 130 and the unrecorded outcomes said.
+func TestSIGTERMDuringCheckpointOutageExits130WithinTheDrain(t *testing.T) {
+	const users = 5000
+	cluster := pgtest.NewCluster(t)
+	sim, url := startSim(t, druidsim.Config{Latency: time.Millisecond})
+	csvPath, _ := writeSample(t, sim, sample.Options{Users: users})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), runArgs(url, csvPath, cluster.URL(),
+		"--concurrency", "8", "--checkpoint-timeout", "2m", "--timeout", "5s")...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Start())
+	waitCalls(t, sim, 500)
+	cluster.Stop(t)
+	time.Sleep(5 * time.Second) // 5 s into the outage, as in the scenario
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	signalled := time.Now()
+	err := cmd.Wait()
+	took := time.Since(signalled)
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, errb.String())
+	require.Equal(t, 130, exit.ExitCode(), errb.String())
+	require.Less(t, took, 15*time.Second, "gone within the grace period: %s", errb.String())
+	require.Contains(t, out.String(), "run interrupted")
+	require.Contains(t, errb.String(), "outcomes_unrecorded")
+	require.NotContains(t, errb.String(), "too few workers", "no advice while the checkpoint explains the pace")
 }
