@@ -36,10 +36,62 @@ func oneLine(err error) string {
 // command is what one command does with its validated Config.
 type command func(ctx context.Context, cfg job.Config) error
 
+// Parse parses the command line args (args[0] is the program's name) and the environment into
+// the Config their command would run with, validated, without running it: what a deployment's
+// manifests are checked with. A command with no Config of its own (fake-druid, help) gives a
+// Config holding its name only.
+func Parse(args []string) (job.Config, error) {
+	var parsed job.Config
+	app := newApp(nil, io.Discard, io.Discard)
+	app.CommandNotFound = func(_ *cli.Context, name string) { parsed.Command = "?" + name }
+	for _, cmd := range app.Commands {
+		name := cmd.Name
+		opts := commandOptions(name)
+		cmd.Action = func(c *cli.Context) error {
+			if opts == nil {
+				parsed.Command = name
+				return nil
+			}
+			cfg, err := configOf(c, name, concat(globalOptions(), opts), nil, io.Discard, io.Discard)
+			parsed = cfg
+			return err
+		}
+	}
+	err := app.Run(args)
+	if strings.HasPrefix(parsed.Command, "?") && err == nil {
+		err = &job.ConfigError{Err: fmt.Errorf("unknown command %q", parsed.Command[1:])}
+	}
+	return parsed, err
+}
+
+// commandOptions are the options of the command name.
+func commandOptions(name string) []option {
+	switch name {
+	case job.CommandRun:
+		return runFlags()
+	case job.CommandRetry:
+		return retryFlags()
+	case job.CommandRollback:
+		return rollbackFlags()
+	case job.CommandDryRun:
+		return dryRunFlags()
+	case job.CommandStatus:
+		return statusFlags()
+	case job.CommandFailures:
+		return failuresFlags()
+	case job.CommandRuns:
+		return runsFlags()
+	case job.CommandMigrate:
+		return migrateFlags()
+	}
+	return nil
+}
+
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	usageError := func(_ *cli.Context, err error, _ bool) error { return &job.ConfigError{Err: err} }
 	global := globalOptions()
-	def := func(name, usage string, opts []option, do command) *cli.Command {
+	def := func(name, usage string, do command) *cli.Command {
+		opts := commandOptions(name)
 		return &cli.Command{
 			Name:         name,
 			Usage:        usage,
@@ -62,22 +114,22 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Flags:     flagsOf(global),
 		Commands: []*cli.Command{
 			def(job.CommandRun, "migrate every record of the source; resumes the job from its checkpoint",
-				runFlags(), reportless(job.Run)),
+				reportless(job.Run)),
 			def(job.CommandRetry, "re-send the job's users whose last outcome is failed or rejected, re-reading their records from the source",
-				retryFlags(), reportless(job.Retry)),
+				reportless(job.Retry)),
 			def(job.CommandRollback, "send every user a run --backup changed back to the state it had just before; "+
 				"a run of its own (job J:rollback:R), rate-limited, checkpointed and resumable",
-				rollbackFlags(), reportless(job.Rollback)),
+				reportless(job.Rollback)),
 			def(job.CommandDryRun, "build and validate every payload and print them as JSON Lines (passwords masked); no update, no checkpoint write",
-				dryRunFlags(), reportless(job.DryRun)),
+				reportless(job.DryRun)),
 			def(job.CommandStatus, "counts of the job's users per outcome and status code",
-				statusFlags(), statusCommand),
+				statusCommand),
 			def(job.CommandFailures, "the users whose last outcome is failed, rejected or invalid",
-				failuresFlags(), failuresCommand),
+				failuresCommand),
 			def(job.CommandRuns, "one line per run of the job: id, command, started, finished, counts, exit code",
-				runsFlags(), runsCommand),
+				runsCommand),
 			def(job.CommandMigrate, "create or upgrade the checkpoint schema (run does it too)",
-				migrateFlags(), func(ctx context.Context, cfg job.Config) error { return job.Migrate(ctx, cfg) }),
+				func(ctx context.Context, cfg job.Config) error { return job.Migrate(ctx, cfg) }),
 			fakeDruidCommand(stdout, stderr),
 		},
 		OnUsageError:   usageError,
