@@ -1,5 +1,8 @@
 .DEFAULT_GOAL := help
 BIN := bin/druid-migrate
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X druid-migrate/cli.version=$(VERSION) -X druid-migrate/cli.commit=$(COMMIT)
 
 .PHONY: help build test bench demo lint fmt
 
@@ -7,7 +10,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-8s %s\n", $$1, $$2}'
 
 build: ## build bin/druid-migrate
-	go build -o $(BIN) .
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 test: ## run every test with the race detector (needs PostgreSQL, see README)
 	go test -race -count=1 ./...

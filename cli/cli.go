@@ -87,6 +87,11 @@ func commandOptions(name string) []option {
 	return nil
 }
 
+func init() {
+	// --version prints what `version` prints, to the app's writer.
+	cli.VersionPrinter = func(c *cli.Context) { writeVersion(c.App.Writer) }
+}
+
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	usageError := func(_ *cli.Context, err error, _ bool) error { return &job.ConfigError{Err: err} }
 	global := globalOptions()
@@ -131,7 +136,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			def(job.CommandMigrate, "create or upgrade the checkpoint schema (run does it too)",
 				func(ctx context.Context, cfg job.Config) error { return job.Migrate(ctx, cfg) }),
 			fakeDruidCommand(stdout, stderr),
+			versionCommand(stdout),
 		},
+		Version:        appVersion(),
 		OnUsageError:   usageError,
 		ExitErrHandler: func(*cli.Context, error) {}, // exit codes are decided by Run alone
 	}
