@@ -68,7 +68,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, false, secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, faultStatement, secrets...))
 	}
 	// The password can also come from PGPASSWORD or a .pgpass file.
 	secrets = append(secrets, cfg.ConnConfig.Password)
@@ -83,11 +83,11 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgFault(err), secrets...))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgFault(err), secrets...))
 	}
 	return &Postgres{
 		pool:    pool,
@@ -519,12 +519,12 @@ func (s *Postgres) query(ctx context.Context, query string, args ...any) (rowSca
 }
 
 func (s *Postgres) fail(ctx context.Context, what string, err error) error {
-	return fmt.Errorf("checkpoint postgres: %s: %w", what, translate(ctx, err, pgUnavailable(err), s.secrets...))
+	return fmt.Errorf("checkpoint postgres: %s: %w", what, translate(ctx, err, pgFault(err), s.secrets...))
 }
 
-// pgUnavailable reports whether err means the server could not be reached or went away, rather
-// than that it refused the statement.
-func pgUnavailable(err error) bool {
+// pgFault classifies an error of pgx: the server could not be reached or went away, or it
+// refused the statement.
+func pgFault(err error) fault {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -532,12 +532,18 @@ func pgUnavailable(err error) bool {
 			"57P02", // crash_shutdown
 			"57P03", // cannot_connect_now: starting up or in recovery
 			"53300": // too_many_connections
-			return true
+			return faultUnavailable
 		}
-		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+		if strings.HasPrefix(pgErr.Code, "08") { // connection_exception
+			return faultUnavailable
+		}
+		return faultStatement
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return faultUnavailable
+	}
+	return faultStatement
 }

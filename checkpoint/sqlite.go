@@ -569,8 +569,19 @@ func (s *SQLite) fail(ctx context.Context, what string, err error) error {
 }
 
 func translateSQLite(ctx context.Context, err error) error {
+	return translate(ctx, err, sqliteFault(err))
+}
+
+// sqliteFault classifies an error of the SQLite driver.
+func sqliteFault(err error) fault {
 	var e *sqlite.Error
-	// SQLITE_BUSY and SQLITE_LOCKED outlasting the busy timeout: another writer holds the file.
-	busy := errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
-	return translate(ctx, err, busy)
+	if !errors.As(err, &e) {
+		return faultStatement
+	}
+	switch e.Code() & 0xff { // the primary code; the extended one says more in its high bits
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		// Outlasting the busy timeout: another writer holds the file.
+		return faultUnavailable
+	}
+	return faultStatement
 }

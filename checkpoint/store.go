@@ -205,9 +205,20 @@ type storeError struct {
 func (e *storeError) Error() string { return e.msg }
 func (e *storeError) Unwrap() error { return e.kind }
 
-// translate turns a driver error into a storeError. unavailable says whether the driver's error
-// means the store could not be reached; secrets are removed from the message.
-func translate(ctx context.Context, err error, unavailable bool, secrets ...string) error {
+// fault is what a driver's error says of the call that failed. Each driver classifies its own
+// errors in one place (pgFault, sqliteFault); the stores act on the class.
+type fault int
+
+const (
+	// faultStatement: the statement failed for a reason of its own, such as a missing table.
+	faultStatement fault = iota
+	// faultUnavailable: the store could not be reached; the same call may succeed later.
+	faultUnavailable
+)
+
+// translate turns a driver error, of the class f, into a storeError; secrets are removed from
+// the message.
+func translate(ctx context.Context, err error, f fault, secrets ...string) error {
 	msg := err.Error()
 	for _, secret := range secrets {
 		if secret != "" {
@@ -224,7 +235,7 @@ func translate(ctx context.Context, err error, unavailable bool, secrets ...stri
 		kind = context.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = context.DeadlineExceeded
-	case unavailable:
+	case f == faultUnavailable:
 		kind = ErrUnavailable
 	}
 	return &storeError{msg: msg, kind: kind}
