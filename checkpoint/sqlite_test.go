@@ -98,6 +98,7 @@ func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 	require.Equal(t, specRunsColumns, runs)
 	require.Equal(t, specWatermarksColumns, columns("migration_watermarks"))
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
+	require.Equal(t, specLeasesColumns, columns("migration_leases"))
 
 	rows, err := s.db.Query(`SELECT (SELECT group_concat(name, ',') FROM
 			(SELECT name FROM pragma_index_info(l.name) ORDER BY seqno))
@@ -195,7 +196,8 @@ func columnTypes(t *testing.T, rows interface {
 // The tables, columns (with their types, in both dialects) and indexes of SPEC §6 and of the
 // watermarks; in Postgres the watermark column is timestamptz.
 var (
-	specTables            = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups", "schema_migrations"}
+	specTables = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups",
+		"migration_leases", "schema_migrations"}
 	specWatermarksColumns = map[string]string{
 		"job": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
@@ -203,6 +205,10 @@ var (
 	specBackupsColumns = map[string]string{
 		"job": "text", "run_id": "bigint", "user_key": "text", "object_id": "text", "state": "text",
 		"created_at": "timestamp",
+	}
+	specLeasesColumns = map[string]string{
+		"job": "text", "shard": "text", "host": "text", "pid": "integer", "run_id": "bigint",
+		"since": "timestamp",
 	}
 	specStatusIndexes = []string{"job,user_key"}
 	specStatusColumns = map[string]string{
