@@ -97,6 +97,13 @@ var conformance = []struct {
 	{"SelectOfAnUnknownJobIsNotFound", conformSelectOfAnUnknownJobIsNotFound},
 	{"SelectStopsWithFnsError", conformSelectStopsWithFnsError},
 	{"ConcurrentReadersAndWritersInSeveralProcesses", conformConcurrentReadersAndWritersInSeveralProcesses},
+	{"LeaseIsRefusedAtOnceNamingItsHolder", conformLeaseIsRefusedAtOnceNamingItsHolder},
+	{"LeaseReleasedIsTakenByTheNext", conformLeaseReleasedIsTakenByTheNext},
+	{"LeasesOfOtherJobsAndShardsAreIndependent", conformLeasesOfOtherJobsAndShardsAreIndependent},
+	{"LeaseDefaultsItsHolderToThisProcess", conformLeaseDefaultsItsHolderToThisProcess},
+	{"LeaseRejectsWhatItCannotName", conformLeaseRejectsWhatItCannotName},
+	{"LeaseBeforeMigrateFailsAndLeavesTheLeaseFree", conformLeaseBeforeMigrateFailsAndLeavesTheLeaseFree},
+	{"LeaseDiesWithItsProcess", conformLeaseDiesWithItsProcess},
 }
 
 // conformer makes the checkpoints of one kind of store for the conformance tests.

@@ -29,8 +29,9 @@ const maxIdentifierLength = 63
 // path are never touched, and it works behind poolers that drop startup parameters.
 type Postgres struct {
 	pool    *pgxpool.Pool
-	schema  string   // unquoted
-	secrets []string // passwords the URL or the environment hold, scrubbed from every error
+	lease   *pgx.ConnConfig // of the connections that hold leases, each of its own, outside the pool
+	schema  string          // unquoted
+	secrets []string        // passwords the URL or the environment hold, scrubbed from every error
 	sql     pgSQL
 	writers int // groups written at once: see ParallelWrites
 }
@@ -91,6 +92,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	}
 	return &Postgres{
 		pool:    pool,
+		lease:   cfg.ConnConfig,
 		schema:  schema,
 		secrets: secrets,
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
@@ -105,6 +107,8 @@ type pgSQL struct {
 	watermark, setWatermark string
 
 	saveBackups, backups string
+
+	leaseHolder, describeLease, forgetLease string
 
 	// selects holds Select's query for each combination of restrictions, indexed by
 	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", gives the
@@ -204,6 +208,12 @@ func newPgSQL(schema string) pgSQL {
 		jobExists: q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_runs WHERE job = $1)
 			OR EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		versions: q(`SELECT version FROM {schema}.schema_migrations ORDER BY version`),
+		leaseHolder: q(`SELECT host, pid, run_id, since FROM {schema}.migration_leases
+			WHERE job = $1 AND shard = $2`),
+		describeLease: q(`INSERT INTO {schema}.migration_leases (job, shard, host, pid, run_id, since)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			` + upsertLease),
+		forgetLease: q(`DELETE FROM {schema}.migration_leases WHERE job = $1 AND shard = $2`),
 	}
 }
 

@@ -375,3 +375,51 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
+
+// A Postgres lease lives on its connection: when the server ends that session, the lock is gone,
+// Check says so, and another run can take the lease.
+func TestPostgresLeaseLostWithItsConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, dsn, schema := newPostgres(t)
+	lease, err := s.Lease(ctx, "nightly", "", Holder{})
+	require.NoError(t, err)
+	defer lease.Release()
+	require.NoError(t, lease.Check(ctx))
+
+	// A cancelled Check leaves the connection, and the lock, as they were.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	require.ErrorIs(t, lease.Check(cancelled), context.Canceled)
+	require.NoError(t, lease.Check(ctx))
+
+	pid := lease.hold.(*pgLease).conn.PgConn().PID()
+	var terminated bool
+	require.NoError(t, connect(t, dsn).QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&terminated))
+	require.True(t, terminated)
+
+	require.ErrorIs(t, lease.Check(ctx), ErrLeaseLost)
+	other, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	defer other.Close()
+	next, err := other.Lease(ctx, "nightly", "", Holder{Host: "web-2"})
+	require.NoError(t, err, "the lock died with its session")
+	require.NoError(t, next.Release())
+}
+
+// Leases of the same job in checkpoints of different schemas of one database are independent:
+// each schema is a checkpoint of its own.
+func TestPostgresLeasesOfSchemasAreIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	for _, schema := range []string{"public", "other"} {
+		s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+		require.NoError(t, err)
+		defer s.Close()
+		require.NoError(t, s.Migrate(ctx))
+		lease, err := s.Lease(ctx, "nightly", "", Holder{})
+		require.NoError(t, err, schema)
+		defer lease.Release()
+	}
+}

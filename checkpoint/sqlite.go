@@ -36,7 +36,8 @@ const sqliteTimeLayout = "2006-01-02 15:04:05.000000"
 // SQLite is the Store in an SQLite file. See the package documentation for its durability.
 type SQLite struct {
 	db   *sql.DB
-	path string
+	path string // as given to OpenSQLite
+	real string // absolute, with symbolic links resolved: what lock files are named after
 
 	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
 	// others wait on the mutex, in order, instead of polling in the busy handler.
@@ -133,7 +134,13 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, translateSQLite(ctx, err))
 	}
-	return &SQLite{db: db, path: path}, nil
+	// The file exists now: SQLite created it if it was missing.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	return &SQLite{db: db, path: path, real: real}, nil
 }
 
 // sqliteDSN is the driver's name for the file at abs, with the pragmas every connection needs.

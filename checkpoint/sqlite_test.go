@@ -273,3 +273,25 @@ func TestSQLiteWriteWaitingForTheLockEndsWithItsContext(t *testing.T) {
 	require.NoError(t, s.db.QueryRowContext(ctx, "SELECT count(*) FROM migration_status WHERE job = 'job'").Scan(&n))
 	require.Equal(t, 2, n)
 }
+
+// Every name of one checkpoint file finds the same lock: a run given the path through a symbolic
+// link is refused the lease that a run given the file's own path holds.
+func TestSQLiteLeaseIsTheFilesWhateverItsName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := newSQLite(t)
+	link := filepath.Join(t.TempDir(), "link.db")
+	require.NoError(t, os.Symlink(path, link))
+	viaLink, err := OpenSQLite(ctx, link)
+	require.NoError(t, err)
+	defer viaLink.Close()
+
+	lease, err := viaLink.Lease(ctx, "nightly", "", Holder{})
+	require.NoError(t, err)
+	defer lease.Release()
+	_, err = s.Lease(ctx, "nightly", "", Holder{})
+	require.ErrorIs(t, err, ErrLeased)
+	matches, err := filepath.Glob(path + "-lock-*")
+	require.NoError(t, err)
+	require.Len(t, matches, 1, "the lock file lies beside the database")
+}

@@ -20,7 +20,8 @@ const SQLiteDefault = "druid-migrate.db"
 // MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0. A run holds at most
 // pgWriters+3 connections at once — the committer's Writes, two Prior look-ups, and a Select
 // whose callback uses the store — and a checkpoint that shares a server with the CRM should
-// take no more of its max_connections than that, plus one to spare.
+// take no more of its max_connections than that, plus one to spare. The run's lease holds one
+// more, of its own, outside the pool.
 const MaxConnsDefault = pgWriters + 4
 
 // pgWriters is how many groups of outcomes a Postgres checkpoint writes at once, each in a
@@ -41,8 +42,9 @@ const ConnectTimeoutDefault = 10 * time.Second
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
-// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks) and
-// the users' states that run --backup saved for rollback (migration_backups).
+// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks), the
+// users' states that run --backup saved for rollback (migration_backups) and the leases that let
+// one run of a job at a time (migration_leases).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
 type Store interface {
 	// Migrate creates the schema or upgrades it to the newest migration. It is idempotent, and
@@ -116,6 +118,15 @@ type Store interface {
 	// returns an error, Backups stops and returns that error unchanged. It returns an error
 	// wrapping ErrNotFound when that run has no backups.
 	Backups(ctx context.Context, job string, runID int64, fn func(Backup) error) error
+
+	// Lease takes the lease of job and shard — "" for a job run whole, "I/N" for one of its
+	// shards — for holder h, whose zero fields take their defaults (see Holder). It never
+	// waits: while another Lease of the same job and shard is held, by this process or another
+	// on the same checkpoint, it fails at once with a *LeasedError (wrapping ErrLeased) that
+	// names the holder. Leases of other jobs or shards are independent. The lease lasts until
+	// Lease.Release or the end of its process, however it ends. Call Migrate first: the holder
+	// describes itself in migration_leases.
+	Lease(ctx context.Context, job, shard string, h Holder) (*Lease, error)
 
 	// Close releases the database. Calls after Close return an error.
 	Close() error
