@@ -11,7 +11,10 @@
 //     crash only the calls in flight are sent again. Only a crash of the operating system or a
 //     power cut can lose the last commits; the cost is the re-sending of those few users, and it
 //     buys a commit that waits for no fsync. Writes are serialised inside the process, and a busy
-//     timeout makes another process's writer wait rather than fail.
+//     timeout makes another process's writer wait rather than fail. A new file, its -wal and
+//     -shm files and its lock files are readable by their owner only (0600): they hold user
+//     keys, DRUID's errors and users' data saved for rollback. An existing file keeps its mode,
+//     and Store.Warnings says when others can read it.
 //   - Postgres, chosen by a postgres:// or postgresql:// checkpoint URL, through a pgx pool, for
 //     jobs that run on several machines or want the checkpoint beside the CRM. Options.Schema
 //     puts the tables in a schema of their own.

@@ -518,6 +518,9 @@ func (s *Postgres) notFound(ctx context.Context, what, job string) error {
 	return fmt.Errorf("checkpoint postgres: %s: job %q: %w", what, job, ErrNotFound)
 }
 
+// Warnings implements Store: a Postgres checkpoint has none.
+func (s *Postgres) Warnings() []string { return nil }
+
 // Close implements Store. It waits for the connections in use to be returned.
 func (s *Postgres) Close() error {
 	s.pool.Close()

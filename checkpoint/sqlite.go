@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +36,10 @@ const sqliteTimeLayout = "2006-01-02 15:04:05.000000"
 
 // SQLite is the Store in an SQLite file. See the package documentation for its durability.
 type SQLite struct {
-	db   *sql.DB
-	path string // as given to OpenSQLite
-	real string // absolute, with symbolic links resolved: what lock files are named after
+	db       *sql.DB
+	path     string // as given to OpenSQLite
+	real     string // absolute, with symbolic links resolved: what lock files are named after
+	warnings []string
 
 	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
 	// others wait on the mutex, in order, instead of polling in the busy handler.
@@ -105,6 +107,12 @@ var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens the SQLite checkpoint at path, creating the file when it is missing. The
 // directory must exist.
+//
+// The checkpoint holds user keys, DRUID's errors and users' data saved for rollback: a new file
+// is created readable and writable by its owner only (0600), whatever the umask, and so are its
+// -wal and -shm files and the lock files of its leases, which SQLite and Lease create with the
+// database's mode. An existing file keeps the mode its owner gave it; Warnings says when others
+// can read it.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if path == "" {
 		return nil, errors.New("checkpoint sqlite: empty path")
@@ -121,6 +129,15 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
 	case !info.IsDir():
 		return nil, fmt.Errorf("checkpoint sqlite %q: %q is not a directory", path, dir)
+	}
+
+	created, err := createPrivate(abs)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	var warnings []string
+	if !created {
+		warnings = readableByOthers(path, abs)
 	}
 
 	db, err := sql.Open("sqlite", sqliteDSN(abs))
@@ -140,8 +157,59 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
 	}
-	return &SQLite{db: db, path: path, real: real}, nil
+	return &SQLite{db: db, path: path, real: real, warnings: warnings}, nil
 }
+
+// readableByOthers warns of each file of the checkpoint at abs, the database and its -wal and
+// -shm files, that users other than its owner can read. Windows has no such modes.
+func readableByOthers(path, abs string) []string {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	var warnings []string
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		info, err := os.Stat(abs + suffix)
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o044 == 0 {
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("checkpoint %q is readable by other users (mode %s): "+
+			"it holds user keys, DRUID's errors and users' data saved for rollback; chmod 600 it",
+			path+suffix, info.Mode().Perm()))
+	}
+	return warnings
+}
+
+// openPrivate opens the file at path for reading and writing, creating it as createPrivate does
+// when it is missing.
+func openPrivate(path string) (*os.File, error) {
+	if _, err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_RDWR, 0)
+}
+
+// createPrivate creates an empty file at path, readable and writable by its owner only (0600,
+// whatever the umask), unless a file is there already, which keeps the mode its owner gave it.
+// It says whether it created the file.
+func createPrivate(path string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// The umask may have taken bits away, the owner's too; it cannot have added any.
+	err = f.Chmod(0o600)
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	return true, err
+}
+
+// Warnings implements Store: the files of the checkpoint that users other than their owner can
+// read, one line each, found by OpenSQLite.
+func (s *SQLite) Warnings() []string { return s.warnings }
 
 // sqliteDSN is the driver's name for the file at abs, with the pragmas every connection needs.
 // The "file:" form keeps a '?' or '#' in the path from being read as parameters.

@@ -2,9 +2,7 @@ package checkpoint
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 )
 
@@ -90,23 +88,4 @@ func (l *sqliteLease) release(ctx context.Context) error {
 		return fmt.Errorf("checkpoint sqlite: release the lease of %s: %w", leaseName(l.job, l.shard), closeErr)
 	}
 	return nil
-}
-
-// openPrivate opens the file at path for reading and writing, creating it readable and writable
-// by its owner only (0600, whatever the umask) when it is missing. An existing file keeps the
-// mode its owner gave it.
-func openPrivate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return os.OpenFile(path, os.O_RDWR, 0)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// The umask may have taken bits away, the owner's too; it cannot have added any.
-	if err := f.Chmod(0o600); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	return f, nil
 }

@@ -128,6 +128,11 @@ type Store interface {
 	// describes itself in migration_leases.
 	Lease(ctx context.Context, job, shard string, h Holder) (*Lease, error)
 
+	// Warnings returns what Open found wrong with the checkpoint that does not stop it from
+	// working, one line each, for the log: an SQLite file that other users can read. A
+	// Postgres checkpoint has none.
+	Warnings() []string
+
 	// Close releases the database. Calls after Close return an error.
 	Close() error
 }
