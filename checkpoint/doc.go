@@ -70,5 +70,10 @@
 // and no error carries the password of the checkpoint URL. An error wraps ErrUnavailable when
 // the store could not be reached and the same call may succeed later, ErrNotFound when the run
 // or job asked for does not exist, ErrLeased when another run holds a lease, and the context's
-// error when the call was cancelled.
+// error when the call was cancelled. A row's fault is the row's: a Write whose row the store or
+// the database refuses for what it holds (a key that is not valid UTF-8 or is too long for
+// Postgres's index; SQLSTATE classes 22 and 54, SQLite's TOOBIG, MISMATCH and CONSTRAINT)
+// writes the other rows and returns a *RowsRefused, wrapping ErrRowRefused, which lists the
+// rows left out and why. Each driver classifies its errors in one function, pgFault and
+// sqliteFault.
 package checkpoint

@@ -3,12 +3,14 @@ package checkpoint
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"druid-migrate/internal/pgtest"
@@ -421,5 +423,50 @@ func TestPostgresLeasesOfSchemasAreIndependent(t *testing.T) {
 		lease, err := s.Lease(ctx, "nightly", "", Holder{})
 		require.NoError(t, err, schema)
 		defer lease.Release()
+	}
+}
+
+// Keys too long for the primary key's index, scattered in a large group: the halving finds each
+// of them, every other row is written, in one transaction, and each refused row carries
+// Postgres's reason.
+func TestPostgresWriteSparesTheRowsAroundKeysTooLongForTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newPostgres(t)
+	rows := numbered("job", "u%04d", 1000, "updated", 200)
+	bad := []int{0, 377, 378, 999}
+	for _, i := range bad {
+		rows[i].Key = fmt.Sprintf("%d-%s", i, longKey(3000))
+	}
+	err := s.Write(ctx, rows)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	var refused *RowsRefused
+	require.ErrorAs(t, err, &refused)
+	require.Equal(t, bad, refusedIndexes(refused))
+	for _, r := range refused.Rows {
+		require.Regexp(t, `^index row .*\(SQLSTATE 54000\)$`, r.Reason)
+	}
+	require.Equal(t, []StatusCount{{"updated", 200, 1000 - int64(len(bad))}}, status(t, s, "job"))
+}
+
+func TestPgFault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want fault
+	}{
+		{&pgconn.PgError{Code: "54000"}, faultRow},         // index row too large
+		{&pgconn.PgError{Code: "22021"}, faultRow},         // invalid byte sequence
+		{&pgconn.PgError{Code: "22001"}, faultRow},         // value too long for its type
+		{&pgconn.PgError{Code: "23514"}, faultRow},         // check violation
+		{&pgconn.PgError{Code: "08006"}, faultUnavailable}, // connection failure
+		{&pgconn.PgError{Code: "57P01"}, faultUnavailable}, // admin shutdown
+		{&pgconn.PgError{Code: "42P01"}, faultStatement},   // undefined table
+		{&pgconn.PgError{Code: "23505"}, faultStatement},   // unique violation: not a row's content
+		{&pgconn.PgError{}, faultStatement},                // no code
+		{fmt.Errorf("write: %w", io.ErrUnexpectedEOF), faultUnavailable},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, pgFault(tt.err), "%v", tt.err)
 	}
 }

@@ -333,30 +333,45 @@ func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[stri
 	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), sqlitePrior, job, string(list))
 }
 
-// Write implements Store.
+// Write implements Store. A row whose statement fails on what the row holds (sqliteFault's
+// faultRow) is left out, and the transaction goes on: SQLite undoes that statement alone.
 func (s *SQLite) Write(ctx context.Context, rows []Row) error {
-	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := batch("sqlite", what, rows, prepareRows)
-	if err != nil || len(prepared) == 0 {
-		return err
+	if len(rows) == 0 {
+		return nil
 	}
-
-	return s.execEach(ctx, what, sqliteUpsert, len(prepared), func(i int) (string, []any) {
-		r := prepared[i]
-		return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
-	})
+	what := fmt.Sprintf("write %d outcomes", len(rows))
+	g := newWriteGroup(rows, now())
+	if len(g.rows) > 0 {
+		args := func(i int) (string, []any) {
+			r := g.rows[i]
+			return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
+				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
+		}
+		spare := func(i int, err error) bool {
+			if sqliteFault(err) != faultRow {
+				return false
+			}
+			g.refuse(i, err.Error())
+			return true
+		}
+		if err := s.execEach(ctx, what, sqliteUpsert, len(g.rows), args, spare); err != nil {
+			return err
+		}
+	}
+	return g.result("sqlite", what)
 }
 
 // execEach runs query once per row, in one transaction on the writer under the write lock. args
-// gives a row's key, for errors, and its arguments.
+// gives a row's key, for errors, and its arguments. A row whose statement fails, spare, when
+// not nil, may spare the others: when it returns true, the transaction goes on without that
+// row.
 //
 // ctx bounds BEGIN, which may wait for another process's lock, and COMMIT. The rows' statements
 // run without it: under the write lock they wait for nothing, and each takes microseconds, while
 // the driver watches a cancellable context with a goroutine of its own per statement, a share of
 // a group's cost that BenchmarkWrite shows (README's performance section gives the figures).
 func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
-	args func(i int) (key string, values []any)) error {
+	args func(i int) (key string, values []any), spare func(i int, err error) bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	w, err := s.writeConn(ctx)
@@ -375,6 +390,9 @@ func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
 	for i := range n {
 		key, values := args(i)
 		if _, err := stmt.ExecContext(locked, values...); err != nil {
+			if spare != nil && spare(i, err) {
+				continue
+			}
 			s.rollBack()
 			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, key), err)
 		}
@@ -571,7 +589,7 @@ func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
 		b := prepared[i]
 		// The state is bound as a string: a []byte would be stored as a blob, not text.
 		return b.Key, []any{b.Job, b.RunID, b.Key, b.ObjectID, string(b.State), b.CreatedAt.Format(sqliteTimeLayout)}
-	})
+	}, nil)
 }
 
 // DO NOTHING: a second backup of a user in the same run was read after the run's first update
@@ -657,6 +675,11 @@ func sqliteFault(err error) fault {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		// Outlasting the busy timeout: another writer holds the file.
 		return faultUnavailable
+	case sqlite3.SQLITE_TOOBIG, // a value over the length limit
+		sqlite3.SQLITE_MISMATCH,   // a value of a type the column cannot take
+		sqlite3.SQLITE_CONSTRAINT: // a CHECK, a NOT NULL, a trigger's RAISE
+		// SQLite undoes the statement that failed, and the transaction goes on.
+		return faultRow
 	}
 	return faultStatement
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"druid-migrate/migrations"
 )
@@ -294,4 +296,34 @@ func TestSQLiteLeaseIsTheFilesWhateverItsName(t *testing.T) {
 	matches, err := filepath.Glob(path + "-lock-*")
 	require.NoError(t, err)
 	require.Len(t, matches, 1, "the lock file lies beside the database")
+}
+
+// SQLite's own refusals of a row's content — a value over the length limit, a trigger's RAISE
+// (a constraint) — leave the row out and the others written, in the same transaction.
+func TestSQLiteWriteSparesTheRowsAroundOnesSQLiteRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newSQLite(t)
+	_, err := s.db.ExecContext(ctx, `CREATE TRIGGER refuse_poison BEFORE INSERT ON migration_status
+		WHEN NEW.user_key = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned key'); END`)
+	require.NoError(t, err)
+	s.writeMu.Lock()
+	w, err := s.writeConn(ctx)
+	if err == nil {
+		// The writer's connection takes no string over 1,000 bytes.
+		_, err = sqlite.Limit(w.conn, sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+	}
+	s.writeMu.Unlock()
+	require.NoError(t, err)
+
+	rows := []Row{row("job", "ana", "updated", 200), row("job", longKey(2000), "updated", 200),
+		row("job", "bob", "updated", 200), row("job", "poison", "updated", 200), row("job", "carla", "updated", 200)}
+	err = s.Write(ctx, rows)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	var refused *RowsRefused
+	require.ErrorAs(t, err, &refused)
+	require.Equal(t, []int{1, 3}, refusedIndexes(refused))
+	require.Contains(t, refused.Rows[0].Reason, "too big")
+	require.Contains(t, refused.Rows[1].Reason, "poisoned key")
+	require.Equal(t, []StatusCount{{"updated", 200, 3}}, status(t, s, "job"))
 }

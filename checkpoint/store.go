@@ -56,8 +56,12 @@ type Store interface {
 	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
 
 	// Write upserts rows in one transaction: all of them are durable when it returns nil, none
-	// when it fails. When rows hold the same job and key more than once the last one wins.
-	// A zero UpdatedAt is stored as the current time.
+	// when it fails, with one exception: a row that cannot be kept because of what it holds (a
+	// job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the database's
+	// index) is left out, the others are written, and the error is a *RowsRefused (wrapping
+	// ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When rows hold
+	// the same job and key more than once the last one wins. A zero UpdatedAt is stored as the
+	// current time.
 	Write(ctx context.Context, rows []Row) error
 
 	// HasUsers says whether the job has a row in migration_status, whatever its outcome. A run
@@ -230,17 +234,15 @@ const (
 	faultStatement fault = iota
 	// faultUnavailable: the store could not be reached; the same call may succeed later.
 	faultUnavailable
+	// faultRow: the database refuses what a row holds, and always will; the other rows of the
+	// statement may be fine.
+	faultRow
 )
 
 // translate turns a driver error, of the class f, into a storeError; secrets are removed from
 // the message.
 func translate(ctx context.Context, err error, f fault, secrets ...string) error {
-	msg := err.Error()
-	for _, secret := range secrets {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
-	}
+	msg := scrub(err.Error(), secrets...)
 	// Connection errors can span lines (one per address tried); the CLI prints one line.
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
 	var kind error
@@ -257,7 +259,17 @@ func translate(ctx context.Context, err error, f fault, secrets ...string) error
 	return &storeError{msg: msg, kind: kind}
 }
 
-// batch is how Write and SaveBackups of both stores begin: the rows as prepare gives them, all of
+// scrub removes secrets from msg.
+func scrub(msg string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		}
+	}
+	return msg
+}
+
+// batch is how SaveBackups of both stores begins: the rows as prepare gives them, all of
 // them, or none and an error that names the store and the call (what) when one cannot be kept.
 // No rows is nothing to write: no rows and no error.
 func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]T, error)) ([]T, error) {
@@ -271,14 +283,21 @@ func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]
 	return prepared, nil
 }
 
-// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user. Keys
-// are compared byte for byte: rewriting a bad one would record a different user.
+// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user.
 func checkUser(job, key string) error {
+	if err := userFault(job, key); err != nil {
+		return fmt.Errorf("user %q: %w", key, err)
+	}
+	return nil
+}
+
+// userFault says what of a job and a key a Postgres text column cannot hold, if anything.
+func userFault(job, key string) error {
 	if err := checkText(job); err != nil {
-		return fmt.Errorf("user %q: job %q: %w", key, job, err)
+		return fmt.Errorf("job %q: %w", job, err)
 	}
 	if err := checkText(key); err != nil {
-		return fmt.Errorf("user %q: key: %w", key, err)
+		return fmt.Errorf("key: %w", err)
 	}
 	return nil
 }
