@@ -133,6 +133,15 @@ func (c conformer) fresh(t *testing.T) Store {
 	return s
 }
 
+// twice opens a new, migrated checkpoint twice, as two processes would.
+func (c conformer) twice(t *testing.T) (first, second Store) {
+	t.Helper()
+	dsn, opts := c.location(t)
+	first = c.open(t, dsn, opts)
+	require.NoError(t, first.Migrate(context.Background()))
+	return first, c.open(t, dsn, opts)
+}
+
 // written opens a new, migrated checkpoint that holds rows.
 func (c conformer) written(t *testing.T, rows []Row) Store {
 	t.Helper()
@@ -1202,10 +1211,7 @@ func conformSelectStopsWithFnsError(t *testing.T, c conformer) {
 
 func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	first := c.open(t, dsn, opts)
-	require.NoError(t, first.Migrate(ctx))
-	second := c.open(t, dsn, opts) // another process on the same checkpoint
+	first, second := c.twice(t)
 
 	const goroutines, rounds, batch = 8, 20, 50
 	errs := make(chan error, goroutines)

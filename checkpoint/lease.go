@@ -91,9 +91,28 @@ type leaseHold interface {
 	release(ctx context.Context) error
 }
 
-// takeLease describes h as the holder of a lock that hold has just taken, and returns the
-// lease, or lets the lock go and returns why it could not.
-func takeLease(ctx context.Context, job, shard string, h Holder, hold leaseHold) (*Lease, error) {
+// takeLease is Lease of either store (named by store). lock takes the store's lock without
+// waiting and returns its hold, or nil when another holds the lock, whose description takeLease
+// then reads with holderQuery; once the lock is taken, it describes h, the new holder, or lets
+// the lock go if it cannot.
+func takeLease(ctx context.Context, store string, s querier, holderQuery, job, shard string, h Holder,
+	lock func(what string) (leaseHold, error)) (*Lease, error) {
+	what := "lease of " + leaseName(job, shard)
+	h, err := prepareLease(job, shard, h)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", store, what, err)
+	}
+	hold, err := lock(what)
+	if err != nil {
+		return nil, err
+	}
+	if hold == nil {
+		holder, err := leaseHolder(ctx, s, holderQuery, job, shard)
+		if err != nil {
+			return nil, err
+		}
+		return nil, &LeasedError{Job: job, Shard: shard, Holder: holder}
+	}
 	if err := hold.describe(ctx, h); err != nil {
 		_ = hold.release(ctx)
 		return nil, err

@@ -21,10 +21,7 @@ const refusedAtOnce = time.Second
 
 func conformLeaseIsRefusedAtOnceNamingItsHolder(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s := c.open(t, dsn, opts)
-	require.NoError(t, s.Migrate(ctx))
-	other := c.open(t, dsn, opts) // another process on the same checkpoint
+	s, other := c.twice(t)
 
 	since := time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600))
 	lease, err := s.Lease(ctx, "nightly", "", Holder{Host: "web-1", PID: 4242, Since: since})
@@ -59,10 +56,7 @@ func conformLeaseIsRefusedAtOnceNamingItsHolder(t *testing.T, c conformer) {
 
 func conformLeaseReleasedIsTakenByTheNext(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s := c.open(t, dsn, opts)
-	require.NoError(t, s.Migrate(ctx))
-	other := c.open(t, dsn, opts)
+	s, other := c.twice(t)
 
 	first, err := s.Lease(ctx, "nightly", "2/4", Holder{Host: "web-1"})
 	require.NoError(t, err)
@@ -100,10 +94,7 @@ func conformLeaseReleasedIsTakenByTheNext(t *testing.T, c conformer) {
 
 func conformLeasesOfOtherJobsAndShardsAreIndependent(t *testing.T, c conformer) {
 	ctx := context.Background()
-	dsn, opts := c.location(t)
-	s := c.open(t, dsn, opts)
-	require.NoError(t, s.Migrate(ctx))
-	other := c.open(t, dsn, opts)
+	s, other := c.twice(t)
 
 	// Awkward names too: the lock is named by a hash, never by the text.
 	leases := [][2]string{{"nightly", ""}, {"nightly", "1/2"}, {"nightly", "2/2"}, {"backfill", ""},

@@ -15,31 +15,24 @@ import (
 //
 // The lease holds one connection beyond Options.MaxConns, idle but for Lease.Check.
 func (s *Postgres) Lease(ctx context.Context, job, shard string, h Holder) (*Lease, error) {
-	what := "lease of " + leaseName(job, shard)
-	h, err := prepareLease(job, shard, h)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint postgres: %s: %w", what, err)
-	}
-	conn, err := pgx.ConnectConfig(ctx, s.lease.Copy())
-	if err != nil {
-		return nil, s.fail(ctx, what+": connect", err)
-	}
-	hold := &pgLease{s: s, conn: conn, job: job, shard: shard}
-	var taken bool
-	key := int64(leaseKey(s.schema, job, shard))
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&taken); err != nil {
-		hold.close()
-		return nil, s.fail(ctx, what, err)
-	}
-	if !taken {
-		hold.close()
-		holder, err := leaseHolder(ctx, s, s.sql.leaseHolder, job, shard)
+	return takeLease(ctx, "postgres", s, s.sql.leaseHolder, job, shard, h, func(what string) (leaseHold, error) {
+		conn, err := pgx.ConnectConfig(ctx, s.lease.Copy())
 		if err != nil {
-			return nil, err
+			return nil, s.fail(ctx, what+": connect", err)
 		}
-		return nil, &LeasedError{Job: job, Shard: shard, Holder: holder}
-	}
-	return takeLease(ctx, job, shard, h, hold)
+		hold := &pgLease{s: s, conn: conn, job: job, shard: shard}
+		var taken bool
+		key := int64(leaseKey(s.schema, job, shard))
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&taken); err != nil {
+			hold.close()
+			return nil, s.fail(ctx, what, err)
+		}
+		if !taken {
+			hold.close()
+			return nil, nil
+		}
+		return hold, nil
+	})
 }
 
 // pgLease is the Postgres side of a Lease: the connection whose session holds the lock. The

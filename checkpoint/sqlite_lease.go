@@ -12,30 +12,23 @@ import (
 // process exclude each other as two processes do. The lock files are created 0600 and kept:
 // they hold nothing, and deleting one could let two runs lock two different files of one name.
 func (s *SQLite) Lease(ctx context.Context, job, shard string, h Holder) (*Lease, error) {
-	what := "lease of " + leaseName(job, shard)
-	h, err := prepareLease(job, shard, h)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
-	}
-	path := s.lockPath(job, shard)
-	f, err := openPrivate(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
-	}
-	taken, err := tryLock(f)
-	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("checkpoint sqlite: %s: lock %q: %w", what, path, err)
-	}
-	if !taken {
-		_ = f.Close()
-		holder, err := leaseHolder(ctx, s, sqliteLeaseHolder, job, shard)
+	return takeLease(ctx, "sqlite", s, sqliteLeaseHolder, job, shard, h, func(what string) (leaseHold, error) {
+		path := s.lockPath(job, shard)
+		f, err := openPrivate(path)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 		}
-		return nil, &LeasedError{Job: job, Shard: shard, Holder: holder}
-	}
-	return takeLease(ctx, job, shard, h, &sqliteLease{s: s, lock: f, job: job, shard: shard})
+		taken, err := tryLock(f)
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("checkpoint sqlite: %s: lock %q: %w", what, path, err)
+		}
+		if !taken {
+			_ = f.Close()
+			return nil, nil
+		}
+		return &sqliteLease{s: s, lock: f, job: job, shard: shard}, nil
+	})
 }
 
 // lockPath is the file whose lock is the lease of job and shard: the database's real path (so
