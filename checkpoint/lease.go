@@ -41,9 +41,10 @@ type Holder struct {
 type LeasedError struct {
 	Job   string
 	Shard string // "" for a job run whole
-	// Holder is who holds the lease, as the holder described itself. It is the zero Holder when
-	// the holder has not yet said (it took the lock a moment ago) or died before it could; the
-	// lock, not the description, is what refused the lease.
+	// Holder is who holds the lease, as the holder described itself. The lock, not the
+	// description, is what refused the lease: in the moment between a holder's taking the lock
+	// and describing itself, Holder is the zero Holder, or the holder before it if that one
+	// died without removing its description.
 	Holder Holder
 }
 
@@ -214,21 +215,20 @@ func prepareLease(job, shard string, h Holder) (Holder, error) {
 }
 
 // leaseKey is the 64 bits that name the lease of job and shard within a namespace: the schema
-// of a Postgres checkpoint, the file of an SQLite one. The parts are separated by NUL, which
-// none of them can hold.
+// of a Postgres checkpoint, or "" for SQLite, whose lock files are named after the database.
+// The parts are separated by NUL, which none of them can hold.
 func leaseKey(namespace, job, shard string) uint64 {
 	sum := sha256.Sum256([]byte("druid-migrate lease\x00" + namespace + "\x00" + job + "\x00" + shard))
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-// The statements on migration_leases, the same in both dialects but for the placeholders.
-const (
-	upsertLease = `ON CONFLICT (job, shard) DO UPDATE SET
+// upsertLease is the conflict clause of the description of a lease's holder, in the SQL both
+// stores speak: a new holder replaces every column of the row of the job and shard.
+const upsertLease = `ON CONFLICT (job, shard) DO UPDATE SET
 		host = excluded.host,
 		pid = excluded.pid,
 		run_id = excluded.run_id,
 		since = excluded.since`
-)
 
 // readHolder reads the rows of a look-up of migration_leases: host, pid, run_id, since.
 func readHolder() ([]any, func() Holder) {
