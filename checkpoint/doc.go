@@ -11,7 +11,10 @@
 //     crash only the calls in flight are sent again. Only a crash of the operating system or a
 //     power cut can lose the last commits; the cost is the re-sending of those few users, and it
 //     buys a commit that waits for no fsync. Writes are serialised inside the process, and a busy
-//     timeout makes another process's writer wait rather than fail.
+//     timeout makes another process's writer wait rather than fail. A new file, its -wal and
+//     -shm files and its lock files are readable by their owner only (0600): they hold user
+//     keys, DRUID's errors and users' data saved for rollback. An existing file keeps its mode,
+//     and Store.Warnings says when others can read it.
 //   - Postgres, chosen by a postgres:// or postgresql:// checkpoint URL, through a pgx pool, for
 //     jobs that run on several machines or want the checkpoint beside the CRM. Options.Schema
 //     puts the tables in a schema of their own.
@@ -41,6 +44,9 @@
 //     (created_at). rollback --job J --run R reads a run's rows (Backups) and sends each state
 //     back. A user saved again in the same run keeps its first state (SaveBackups): a later
 //     read would already show the run's change.
+//   - migration_leases: one row per job and shard whose lease is held: who holds it (host, pid,
+//     run_id) and since when, so that a run refused the lease can name its holder. The row only
+//     describes the lease; see below.
 //   - schema_migrations: the migrations applied.
 //
 // Times of the checkpoint's own (updated_at, started_at, finished_at) are UTC: a Postgres
@@ -50,8 +56,24 @@
 // rejects at start a name Postgres would refuse or cut, and Migrate creates the schema when it
 // is missing. The pool holds Options.MaxConns connections, MaxConnsDefault unless set.
 //
+// One run of a job at a time (SPEC §4): run, retry and rollback take the job's lease with
+// Store.Lease, per shard ("" for the job run whole, "I/N" for one of its shards), before they
+// read anything. A second Lease of the same job and shard on the same checkpoint fails at once
+// with a *LeasedError naming the holder. The lease is a lock that dies with its process, kill -9
+// included, so a crash never needs a manual unlock: in Postgres a session advisory lock held on
+// a connection of its own, outside the pool; in SQLite a lock (flock) on a file beside the
+// database, one per job and shard. The holder writes its row in migration_leases once it has the
+// lock and deletes it on Release; a holder that crashed leaves its row behind, and the next one
+// overwrites it.
+//
 // Errors are translated where they leave the package: callers never see a pgx or sqlite type,
 // and no error carries the password of the checkpoint URL. An error wraps ErrUnavailable when
 // the store could not be reached and the same call may succeed later, ErrNotFound when the run
-// or job asked for does not exist, and the context's error when the call was cancelled.
+// or job asked for does not exist, ErrLeased when another run holds a lease, and the context's
+// error when the call was cancelled. A row's fault is the row's: a Write whose row the store or
+// the database refuses for what it holds (a key that is not valid UTF-8 or is too long for
+// Postgres's index; SQLSTATE classes 22 and 54, SQLite's TOOBIG, MISMATCH and CONSTRAINT)
+// writes the other rows and returns a *RowsRefused, wrapping ErrRowRefused, which lists the
+// rows left out and why. Each driver classifies its errors in one function, pgFault and
+// sqliteFault.
 package checkpoint

@@ -29,8 +29,9 @@ const maxIdentifierLength = 63
 // path are never touched, and it works behind poolers that drop startup parameters.
 type Postgres struct {
 	pool    *pgxpool.Pool
-	schema  string   // unquoted
-	secrets []string // passwords the URL or the environment hold, scrubbed from every error
+	lease   *pgx.ConnConfig // of the connections that hold leases, each of its own, outside the pool
+	schema  string          // unquoted
+	secrets []string        // passwords the URL or the environment hold, scrubbed from every error
 	sql     pgSQL
 	writers int // groups written at once: see ParallelWrites
 }
@@ -68,7 +69,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, false, secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, faultStatement, secrets...))
 	}
 	// The password can also come from PGPASSWORD or a .pgpass file.
 	secrets = append(secrets, cfg.ConnConfig.Password)
@@ -83,14 +84,15 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgFault(err), secrets...))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgUnavailable(err), secrets...))
+		return nil, fmt.Errorf("checkpoint %s: %w", name, translate(ctx, err, pgFault(err), secrets...))
 	}
 	return &Postgres{
 		pool:    pool,
+		lease:   cfg.ConnConfig,
 		schema:  schema,
 		secrets: secrets,
 		sql:     newPgSQL(pgx.Identifier{schema}.Sanitize()),
@@ -105,6 +107,8 @@ type pgSQL struct {
 	watermark, setWatermark string
 
 	saveBackups, backups string
+
+	leaseHolder, describeLease, forgetLease string
 
 	// selects holds Select's query for each combination of restrictions, indexed by
 	// selectIndex: a static text per combination, rather than "$2 IS NULL OR …", gives the
@@ -204,6 +208,12 @@ func newPgSQL(schema string) pgSQL {
 		jobExists: q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_runs WHERE job = $1)
 			OR EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		versions: q(`SELECT version FROM {schema}.schema_migrations ORDER BY version`),
+		leaseHolder: q(`SELECT host, pid, run_id, since FROM {schema}.migration_leases
+			WHERE job = $1 AND shard = $2`),
+		describeLease: q(`INSERT INTO {schema}.migration_leases (job, shard, host, pid, run_id, since)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			` + upsertLease),
+		forgetLease: q(`DELETE FROM {schema}.migration_leases WHERE job = $1 AND shard = $2`),
 	}
 }
 
@@ -314,14 +324,75 @@ func (s *Postgres) Prior(ctx context.Context, job string, keys []string) (map[st
 	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), s.sql.prior, job, keys)
 }
 
-// Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own.
+// Write implements Store: one INSERT … ON CONFLICT statement, a transaction of its own. When the
+// database refuses what a row holds (pgFault's faultRow), writeSparing writes the others.
 func (s *Postgres) Write(ctx context.Context, rows []Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := batch("postgres", what, rows, prepareRows)
-	if err != nil || len(prepared) == 0 {
+	g := newWriteGroup(rows, now())
+	if len(g.rows) > 0 {
+		_, err := s.pool.Exec(ctx, s.sql.write, pgStatusArgs(g.rows)...)
+		if err != nil && pgFault(err) == faultRow {
+			err = s.writeSparing(ctx, g, err)
+		}
+		if err != nil {
+			return s.fail(ctx, what, err)
+		}
+	}
+	return g.result("postgres", what)
+}
+
+// writeSparing writes the rows of g, whose statement failed with failed on what a row holds, in
+// one transaction, leaving out each row the database refuses on its own: it halves the rows
+// until each part is written or is one refused row, each part under a savepoint, so that a
+// refused part undoes nothing else. A few bad rows among n cost a few times log2(n) statements.
+func (s *Postgres) writeSparing(ctx context.Context, g *writeGroup, failed error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
 		return err
 	}
-	n := len(prepared)
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	// write writes g.rows[lo:hi], whose statement failed is known to fail, or nil when not yet
+	// tried.
+	var write func(lo, hi int, failed error) error
+	write = func(lo, hi int, failed error) error {
+		if failed == nil {
+			part, err := tx.Begin(ctx) // a savepoint
+			if err != nil {
+				return err
+			}
+			if _, failed = part.Exec(ctx, s.sql.write, pgStatusArgs(g.rows[lo:hi])...); failed == nil {
+				return part.Commit(ctx)
+			}
+			if err := part.Rollback(ctx); err != nil {
+				return err
+			}
+			if pgFault(failed) != faultRow {
+				return failed
+			}
+		}
+		if hi-lo == 1 {
+			g.refuse(lo, s.reason(failed))
+			return nil
+		}
+		mid := lo + (hi-lo)/2
+		if err := write(lo, mid, nil); err != nil {
+			return err
+		}
+		return write(mid, hi, nil)
+	}
+	if err := write(0, len(g.rows), failed); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// pgStatusArgs are the arguments of the write statement for rows: one array per column.
+func pgStatusArgs(rows []Row) []any {
+	n := len(rows)
 	var (
 		jobs     = make([]string, n)
 		keys     = make([]string, n)
@@ -333,16 +404,12 @@ func (s *Postgres) Write(ctx context.Context, rows []Row) error {
 		runIDs   = make([]int64, n)
 		times    = make([]time.Time, n)
 	)
-	for i, r := range prepared {
+	for i, r := range rows {
 		jobs[i], keys[i], outcomes[i], hashes[i], errs[i] = r.Job, r.Key, r.Outcome, r.PayloadHash, r.Error
 		codes[i], attempts[i] = int32(r.StatusCode), int32(r.Attempts)
 		runIDs[i], times[i] = r.RunID, r.UpdatedAt
 	}
-	_, err = s.pool.Exec(ctx, s.sql.write, jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times)
-	if err != nil {
-		return s.fail(ctx, what, err)
-	}
-	return nil
+	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times}
 }
 
 // HasUsers implements Store: one probe of the primary key.
@@ -508,6 +575,9 @@ func (s *Postgres) notFound(ctx context.Context, what, job string) error {
 	return fmt.Errorf("checkpoint postgres: %s: job %q: %w", what, job, ErrNotFound)
 }
 
+// Warnings implements Store: a Postgres checkpoint has none.
+func (s *Postgres) Warnings() []string { return nil }
+
 // Close implements Store. It waits for the connections in use to be returned.
 func (s *Postgres) Close() error {
 	s.pool.Close()
@@ -518,13 +588,22 @@ func (s *Postgres) query(ctx context.Context, query string, args ...any) (rowSca
 	return s.pool.Query(ctx, query, args...)
 }
 
-func (s *Postgres) fail(ctx context.Context, what string, err error) error {
-	return fmt.Errorf("checkpoint postgres: %s: %w", what, translate(ctx, err, pgUnavailable(err), s.secrets...))
+// reason is why the database refused a row, for RefusedRow: its message and SQLSTATE.
+func (s *Postgres) reason(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return scrub(fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code), s.secrets...)
+	}
+	return scrub(err.Error(), s.secrets...)
 }
 
-// pgUnavailable reports whether err means the server could not be reached or went away, rather
-// than that it refused the statement.
-func pgUnavailable(err error) bool {
+func (s *Postgres) fail(ctx context.Context, what string, err error) error {
+	return fmt.Errorf("checkpoint postgres: %s: %w", what, translate(ctx, err, pgFault(err), s.secrets...))
+}
+
+// pgFault classifies an error of pgx: the server could not be reached or went away, it refused
+// what a row holds, or it refused the statement.
+func pgFault(err error) fault {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -532,12 +611,28 @@ func pgUnavailable(err error) bool {
 			"57P02", // crash_shutdown
 			"57P03", // cannot_connect_now: starting up or in recovery
 			"53300": // too_many_connections
-			return true
+			return faultUnavailable
+		case "23514": // check_violation
+			return faultRow
 		}
-		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+		class := pgErr.Code // five characters, of which the first two are the class
+		if len(class) > 2 {
+			class = class[:2]
+		}
+		switch class {
+		case "08": // connection_exception
+			return faultUnavailable
+		case "22", // data_exception: invalid byte sequence, value too long, out of range…
+			"54": // program_limit_exceeded: an index row over its maximum size, for a long key
+			return faultRow
+		}
+		return faultStatement
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return faultUnavailable
+	}
+	return faultStatement
 }

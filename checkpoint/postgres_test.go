@@ -3,12 +3,14 @@ package checkpoint
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"druid-migrate/internal/pgtest"
@@ -122,6 +124,7 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 	require.Equal(t, specWatermarksColumns, watermarks)
 	// text, not jsonb: a backup's state is sent back byte for byte.
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
+	require.Equal(t, specLeasesColumns, columns("migration_leases"))
 
 	// The one index the queries need: the primary key, for the skip look-up and every query of a
 	// job. Writing a second index with every outcome cost more than it saved (migration 0004).
@@ -373,4 +376,97 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	require.NoError(t, err, fmt.Sprintf("connect to %s", pgurl.Redact(dsn)))
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
+}
+
+// A Postgres lease lives on its connection: when the server ends that session, the lock is gone,
+// Check says so, and another run can take the lease.
+func TestPostgresLeaseLostWithItsConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, dsn, schema := newPostgres(t)
+	lease, err := s.Lease(ctx, "nightly", "", Holder{})
+	require.NoError(t, err)
+	defer lease.Release()
+	require.NoError(t, lease.Check(ctx))
+
+	// A cancelled Check leaves the connection, and the lock, as they were.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	require.ErrorIs(t, lease.Check(cancelled), context.Canceled)
+	require.NoError(t, lease.Check(ctx))
+
+	pid := lease.hold.(*pgLease).conn.PgConn().PID()
+	var terminated bool
+	require.NoError(t, connect(t, dsn).QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&terminated))
+	require.True(t, terminated)
+
+	require.ErrorIs(t, lease.Check(ctx), ErrLeaseLost)
+	other, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+	require.NoError(t, err)
+	defer other.Close()
+	next, err := other.Lease(ctx, "nightly", "", Holder{Host: "web-2"})
+	require.NoError(t, err, "the lock died with its session")
+	require.NoError(t, next.Release())
+}
+
+// Leases of the same job in checkpoints of different schemas of one database are independent:
+// each schema is a checkpoint of its own.
+func TestPostgresLeasesOfSchemasAreIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DB(t)
+	for _, schema := range []string{"public", "other"} {
+		s, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
+		require.NoError(t, err)
+		defer s.Close()
+		require.NoError(t, s.Migrate(ctx))
+		lease, err := s.Lease(ctx, "nightly", "", Holder{})
+		require.NoError(t, err, schema)
+		defer lease.Release()
+	}
+}
+
+// Keys too long for the primary key's index, scattered in a large group: the halving finds each
+// of them, every other row is written, in one transaction, and each refused row carries
+// Postgres's reason.
+func TestPostgresWriteSparesTheRowsAroundKeysTooLongForTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newPostgres(t)
+	rows := numbered("job", "u%04d", 1000, "updated", 200)
+	bad := []int{0, 377, 378, 999}
+	for _, i := range bad {
+		rows[i].Key = fmt.Sprintf("%d-%s", i, longKey(3000))
+	}
+	err := s.Write(ctx, rows)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	var refused *RowsRefused
+	require.ErrorAs(t, err, &refused)
+	require.Equal(t, bad, refusedIndexes(refused))
+	for _, r := range refused.Rows {
+		require.Regexp(t, `^index row .*\(SQLSTATE 54000\)$`, r.Reason)
+	}
+	require.Equal(t, []StatusCount{{"updated", 200, 1000 - int64(len(bad))}}, status(t, s, "job"))
+}
+
+func TestPgFault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want fault
+	}{
+		{&pgconn.PgError{Code: "54000"}, faultRow},         // index row too large
+		{&pgconn.PgError{Code: "22021"}, faultRow},         // invalid byte sequence
+		{&pgconn.PgError{Code: "22001"}, faultRow},         // value too long for its type
+		{&pgconn.PgError{Code: "23514"}, faultRow},         // check violation
+		{&pgconn.PgError{Code: "08006"}, faultUnavailable}, // connection failure
+		{&pgconn.PgError{Code: "57P01"}, faultUnavailable}, // admin shutdown
+		{&pgconn.PgError{Code: "42P01"}, faultStatement},   // undefined table
+		{&pgconn.PgError{Code: "23505"}, faultStatement},   // unique violation: not a row's content
+		{&pgconn.PgError{}, faultStatement},                // no code
+		{fmt.Errorf("write: %w", io.ErrUnexpectedEOF), faultUnavailable},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, pgFault(tt.err), "%v", tt.err)
+	}
 }

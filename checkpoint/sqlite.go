@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -35,8 +36,10 @@ const sqliteTimeLayout = "2006-01-02 15:04:05.000000"
 
 // SQLite is the Store in an SQLite file. See the package documentation for its durability.
 type SQLite struct {
-	db   *sql.DB
-	path string
+	db       *sql.DB
+	path     string // as given to OpenSQLite
+	real     string // absolute, with symbolic links resolved: what lock files are named after
+	warnings []string
 
 	// writeMu lets one writer of this process at a time into SQLite, which admits only one: the
 	// others wait on the mutex, in order, instead of polling in the busy handler.
@@ -104,6 +107,12 @@ var _ Store = (*SQLite)(nil)
 
 // OpenSQLite opens the SQLite checkpoint at path, creating the file when it is missing. The
 // directory must exist.
+//
+// The checkpoint holds user keys, DRUID's errors and users' data saved for rollback: a new file
+// is created readable and writable by its owner only (0600), whatever the umask, and so are its
+// -wal and -shm files and the lock files of its leases, which SQLite and Lease create with the
+// database's mode. An existing file keeps the mode its owner gave it; Warnings says when others
+// can read it.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if path == "" {
 		return nil, errors.New("checkpoint sqlite: empty path")
@@ -122,6 +131,15 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("checkpoint sqlite %q: %q is not a directory", path, dir)
 	}
 
+	created, err := createPrivate(abs)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	var warnings []string
+	if !created {
+		warnings = readableByOthers(path, abs)
+	}
+
 	db, err := sql.Open("sqlite", sqliteDSN(abs))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
@@ -133,8 +151,65 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, translateSQLite(ctx, err))
 	}
-	return &SQLite{db: db, path: path}, nil
+	// The file exists now: SQLite created it if it was missing.
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("checkpoint sqlite %q: %w", path, err)
+	}
+	return &SQLite{db: db, path: path, real: real, warnings: warnings}, nil
 }
+
+// readableByOthers warns of each file of the checkpoint at abs, the database and its -wal and
+// -shm files, that users other than its owner can read. Windows has no such modes.
+func readableByOthers(path, abs string) []string {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	var warnings []string
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		info, err := os.Stat(abs + suffix)
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o044 == 0 {
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("checkpoint %q is readable by other users (mode %s): "+
+			"it holds user keys, DRUID's errors and users' data saved for rollback; chmod 600 it",
+			path+suffix, info.Mode().Perm()))
+	}
+	return warnings
+}
+
+// openPrivate opens the file at path for reading and writing, creating it as createPrivate does
+// when it is missing.
+func openPrivate(path string) (*os.File, error) {
+	if _, err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_RDWR, 0)
+}
+
+// createPrivate creates an empty file at path, readable and writable by its owner only (0600,
+// whatever the umask), unless a file is there already, which keeps the mode its owner gave it.
+// It says whether it created the file.
+func createPrivate(path string) (bool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	// The umask may have taken bits away, the owner's too; it cannot have added any.
+	err = f.Chmod(0o600)
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	return true, err
+}
+
+// Warnings implements Store: the files of the checkpoint that users other than their owner can
+// read, one line each, found by OpenSQLite.
+func (s *SQLite) Warnings() []string { return s.warnings }
 
 // sqliteDSN is the driver's name for the file at abs, with the pragmas every connection needs.
 // The "file:" form keeps a '?' or '#' in the path from being read as parameters.
@@ -258,30 +333,45 @@ func (s *SQLite) Prior(ctx context.Context, job string, keys []string) (map[stri
 	return priors(ctx, s, fmt.Sprintf("look up %d keys", len(keys)), len(keys), sqlitePrior, job, string(list))
 }
 
-// Write implements Store.
+// Write implements Store. A row whose statement fails on what the row holds (sqliteFault's
+// faultRow) is left out, and the transaction goes on: SQLite undoes that statement alone.
 func (s *SQLite) Write(ctx context.Context, rows []Row) error {
-	what := fmt.Sprintf("write %d outcomes", len(rows))
-	prepared, err := batch("sqlite", what, rows, prepareRows)
-	if err != nil || len(prepared) == 0 {
-		return err
+	if len(rows) == 0 {
+		return nil
 	}
-
-	return s.execEach(ctx, what, sqliteUpsert, len(prepared), func(i int) (string, []any) {
-		r := prepared[i]
-		return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-			r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
-	})
+	what := fmt.Sprintf("write %d outcomes", len(rows))
+	g := newWriteGroup(rows, now())
+	if len(g.rows) > 0 {
+		args := func(i int) (string, []any) {
+			r := g.rows[i]
+			return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
+				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
+		}
+		spare := func(i int, err error) bool {
+			if sqliteFault(err) != faultRow {
+				return false
+			}
+			g.refuse(i, err.Error())
+			return true
+		}
+		if err := s.execEach(ctx, what, sqliteUpsert, len(g.rows), args, spare); err != nil {
+			return err
+		}
+	}
+	return g.result("sqlite", what)
 }
 
 // execEach runs query once per row, in one transaction on the writer under the write lock. args
-// gives a row's key, for errors, and its arguments.
+// gives a row's key, for errors, and its arguments. A row whose statement fails, spare, when
+// not nil, may spare the others: when it returns true, the transaction goes on without that
+// row.
 //
 // ctx bounds BEGIN, which may wait for another process's lock, and COMMIT. The rows' statements
 // run without it: under the write lock they wait for nothing, and each takes microseconds, while
 // the driver watches a cancellable context with a goroutine of its own per statement, a share of
 // a group's cost that BenchmarkWrite shows (README's performance section gives the figures).
 func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
-	args func(i int) (key string, values []any)) error {
+	args func(i int) (key string, values []any), spare func(i int, err error) bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	w, err := s.writeConn(ctx)
@@ -300,6 +390,9 @@ func (s *SQLite) execEach(ctx context.Context, what string, query string, n int,
 	for i := range n {
 		key, values := args(i)
 		if _, err := stmt.ExecContext(locked, values...); err != nil {
+			if spare != nil && spare(i, err) {
+				continue
+			}
 			s.rollBack()
 			return s.fail(ctx, fmt.Sprintf("%s: user %q", what, key), err)
 		}
@@ -496,7 +589,7 @@ func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
 		b := prepared[i]
 		// The state is bound as a string: a []byte would be stored as a blob, not text.
 		return b.Key, []any{b.Job, b.RunID, b.Key, b.ObjectID, string(b.State), b.CreatedAt.Format(sqliteTimeLayout)}
-	})
+	}, nil)
 }
 
 // DO NOTHING: a second backup of a user in the same run was read after the run's first update
@@ -569,8 +662,24 @@ func (s *SQLite) fail(ctx context.Context, what string, err error) error {
 }
 
 func translateSQLite(ctx context.Context, err error) error {
+	return translate(ctx, err, sqliteFault(err))
+}
+
+// sqliteFault classifies an error of the SQLite driver.
+func sqliteFault(err error) fault {
 	var e *sqlite.Error
-	// SQLITE_BUSY and SQLITE_LOCKED outlasting the busy timeout: another writer holds the file.
-	busy := errors.As(err, &e) && (e.Code()&0xff == sqlite3.SQLITE_BUSY || e.Code()&0xff == sqlite3.SQLITE_LOCKED)
-	return translate(ctx, err, busy)
+	if !errors.As(err, &e) {
+		return faultStatement
+	}
+	switch e.Code() & 0xff { // the primary code; the extended one says more in its high bits
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		// Outlasting the busy timeout: another writer holds the file.
+		return faultUnavailable
+	case sqlite3.SQLITE_TOOBIG, // a value over the length limit
+		sqlite3.SQLITE_MISMATCH,   // a value of a type the column cannot take
+		sqlite3.SQLITE_CONSTRAINT: // a CHECK, a NOT NULL, a trigger's RAISE
+		// SQLite undoes the statement that failed, and the transaction goes on.
+		return faultRow
+	}
+	return faultStatement
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"druid-migrate/migrations"
 )
@@ -98,6 +100,7 @@ func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 	require.Equal(t, specRunsColumns, runs)
 	require.Equal(t, specWatermarksColumns, columns("migration_watermarks"))
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
+	require.Equal(t, specLeasesColumns, columns("migration_leases"))
 
 	rows, err := s.db.Query(`SELECT (SELECT group_concat(name, ',') FROM
 			(SELECT name FROM pragma_index_info(l.name) ORDER BY seqno))
@@ -195,7 +198,8 @@ func columnTypes(t *testing.T, rows interface {
 // The tables, columns (with their types, in both dialects) and indexes of SPEC §6 and of the
 // watermarks; in Postgres the watermark column is timestamptz.
 var (
-	specTables            = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups", "schema_migrations"}
+	specTables = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups",
+		"migration_leases", "schema_migrations"}
 	specWatermarksColumns = map[string]string{
 		"job": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
@@ -203,6 +207,10 @@ var (
 	specBackupsColumns = map[string]string{
 		"job": "text", "run_id": "bigint", "user_key": "text", "object_id": "text", "state": "text",
 		"created_at": "timestamp",
+	}
+	specLeasesColumns = map[string]string{
+		"job": "text", "shard": "text", "host": "text", "pid": "integer", "run_id": "bigint",
+		"since": "timestamp",
 	}
 	specStatusIndexes = []string{"job,user_key"}
 	specStatusColumns = map[string]string{
@@ -266,4 +274,56 @@ func TestSQLiteWriteWaitingForTheLockEndsWithItsContext(t *testing.T) {
 	var n int
 	require.NoError(t, s.db.QueryRowContext(ctx, "SELECT count(*) FROM migration_status WHERE job = 'job'").Scan(&n))
 	require.Equal(t, 2, n)
+}
+
+// Every name of one checkpoint file finds the same lock: a run given the path through a symbolic
+// link is refused the lease that a run given the file's own path holds.
+func TestSQLiteLeaseIsTheFilesWhateverItsName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := newSQLite(t)
+	link := filepath.Join(t.TempDir(), "link.db")
+	require.NoError(t, os.Symlink(path, link))
+	viaLink, err := OpenSQLite(ctx, link)
+	require.NoError(t, err)
+	defer viaLink.Close()
+
+	lease, err := viaLink.Lease(ctx, "nightly", "", Holder{})
+	require.NoError(t, err)
+	defer lease.Release()
+	_, err = s.Lease(ctx, "nightly", "", Holder{})
+	require.ErrorIs(t, err, ErrLeased)
+	matches, err := filepath.Glob(path + "-lock-*")
+	require.NoError(t, err)
+	require.Len(t, matches, 1, "the lock file lies beside the database")
+}
+
+// SQLite's own refusals of a row's content — a value over the length limit, a trigger's RAISE
+// (a constraint) — leave the row out and the others written, in the same transaction.
+func TestSQLiteWriteSparesTheRowsAroundOnesSQLiteRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newSQLite(t)
+	_, err := s.db.ExecContext(ctx, `CREATE TRIGGER refuse_poison BEFORE INSERT ON migration_status
+		WHEN NEW.user_key = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned key'); END`)
+	require.NoError(t, err)
+	s.writeMu.Lock()
+	w, err := s.writeConn(ctx)
+	if err == nil {
+		// The writer's connection takes no string over 1,000 bytes.
+		_, err = sqlite.Limit(w.conn, sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+	}
+	s.writeMu.Unlock()
+	require.NoError(t, err)
+
+	rows := []Row{row("job", "ana", "updated", 200), row("job", longKey(2000), "updated", 200),
+		row("job", "bob", "updated", 200), row("job", "poison", "updated", 200), row("job", "carla", "updated", 200)}
+	err = s.Write(ctx, rows)
+	require.NotErrorIs(t, err, ErrUnavailable)
+	var refused *RowsRefused
+	require.ErrorAs(t, err, &refused)
+	require.Equal(t, []int{1, 3}, refusedIndexes(refused))
+	require.Contains(t, refused.Rows[0].Reason, "too big")
+	require.Contains(t, refused.Rows[1].Reason, "poisoned key")
+	require.Equal(t, []StatusCount{{"updated", 200, 3}}, status(t, s, "job"))
 }

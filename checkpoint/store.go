@@ -20,7 +20,8 @@ const SQLiteDefault = "druid-migrate.db"
 // MaxConnsDefault is the size of the Postgres pool when Options.MaxConns is 0. A run holds at most
 // pgWriters+3 connections at once — the committer's Writes, two Prior look-ups, and a Select
 // whose callback uses the store — and a checkpoint that shares a server with the CRM should
-// take no more of its max_connections than that, plus one to spare.
+// take no more of its max_connections than that, plus one to spare. The run's lease holds one
+// more, of its own, outside the pool.
 const MaxConnsDefault = pgWriters + 4
 
 // pgWriters is how many groups of outcomes a Postgres checkpoint writes at once, each in a
@@ -41,8 +42,9 @@ const ConnectTimeoutDefault = 10 * time.Second
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
-// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks) and
-// the users' states that run --backup saved for rollback (migration_backups).
+// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks), the
+// users' states that run --backup saved for rollback (migration_backups) and the leases that let
+// one run of a job at a time (migration_leases).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
 type Store interface {
 	// Migrate creates the schema or upgrades it to the newest migration. It is idempotent, and
@@ -54,8 +56,12 @@ type Store interface {
 	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
 
 	// Write upserts rows in one transaction: all of them are durable when it returns nil, none
-	// when it fails. When rows hold the same job and key more than once the last one wins.
-	// A zero UpdatedAt is stored as the current time.
+	// when it fails, with one exception: a row that cannot be kept because of what it holds (a
+	// job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the database's
+	// index) is left out, the others are written, and the error is a *RowsRefused (wrapping
+	// ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When rows hold
+	// the same job and key more than once the last one wins. A zero UpdatedAt is stored as the
+	// current time.
 	Write(ctx context.Context, rows []Row) error
 
 	// HasUsers says whether the job has a row in migration_status, whatever its outcome. A run
@@ -116,6 +122,20 @@ type Store interface {
 	// returns an error, Backups stops and returns that error unchanged. It returns an error
 	// wrapping ErrNotFound when that run has no backups.
 	Backups(ctx context.Context, job string, runID int64, fn func(Backup) error) error
+
+	// Lease takes the lease of job and shard — "" for a job run whole, "I/N" for one of its
+	// shards — for holder h, whose zero fields take their defaults (see Holder). It never
+	// waits: while another Lease of the same job and shard is held, by this process or another
+	// on the same checkpoint, it fails at once with a *LeasedError (wrapping ErrLeased) that
+	// names the holder. Leases of other jobs or shards are independent. The lease lasts until
+	// Lease.Release or the end of its process, however it ends. Call Migrate first: the holder
+	// describes itself in migration_leases.
+	Lease(ctx context.Context, job, shard string, h Holder) (*Lease, error)
+
+	// Warnings returns what Open found wrong with the checkpoint that does not stop it from
+	// working, one line each, for the log: an SQLite file that other users can read. A
+	// Postgres checkpoint has none.
+	Warnings() []string
 
 	// Close releases the database. Calls after Close return an error.
 	Close() error
@@ -205,15 +225,24 @@ type storeError struct {
 func (e *storeError) Error() string { return e.msg }
 func (e *storeError) Unwrap() error { return e.kind }
 
-// translate turns a driver error into a storeError. unavailable says whether the driver's error
-// means the store could not be reached; secrets are removed from the message.
-func translate(ctx context.Context, err error, unavailable bool, secrets ...string) error {
-	msg := err.Error()
-	for _, secret := range secrets {
-		if secret != "" {
-			msg = strings.ReplaceAll(msg, secret, "xxxxx")
-		}
-	}
+// fault is what a driver's error says of the call that failed. Each driver classifies its own
+// errors in one place (pgFault, sqliteFault); the stores act on the class.
+type fault int
+
+const (
+	// faultStatement: the statement failed for a reason of its own, such as a missing table.
+	faultStatement fault = iota
+	// faultUnavailable: the store could not be reached; the same call may succeed later.
+	faultUnavailable
+	// faultRow: the database refuses what a row holds, and always will; the other rows of the
+	// statement may be fine.
+	faultRow
+)
+
+// translate turns a driver error, of the class f, into a storeError; secrets are removed from
+// the message.
+func translate(ctx context.Context, err error, f fault, secrets ...string) error {
+	msg := scrub(err.Error(), secrets...)
 	// Connection errors can span lines (one per address tried); the CLI prints one line.
 	msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\n\t", "; "), "\n", "; ")
 	var kind error
@@ -224,44 +253,23 @@ func translate(ctx context.Context, err error, unavailable bool, secrets ...stri
 		kind = context.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = context.DeadlineExceeded
-	case unavailable:
+	case f == faultUnavailable:
 		kind = ErrUnavailable
 	}
 	return &storeError{msg: msg, kind: kind}
 }
 
-// prepareRows gives both stores the same input: one row per job and key (the last one wins, as
-// ON CONFLICT cannot touch a row twice in one statement), times in UTC at the microsecond
-// precision both databases keep, and text Postgres accepts. It does not modify rows.
-func prepareRows(rows []Row, now time.Time) ([]Row, error) {
-	type jobKey struct{ job, key string }
-	index := make(map[jobKey]int, len(rows))
-	out := make([]Row, 0, len(rows))
-	for _, r := range rows {
-		if err := checkUser(r.Job, r.Key); err != nil {
-			return nil, err
+// scrub removes secrets from msg.
+func scrub(msg string, secrets ...string) string {
+	for _, secret := range secrets {
+		if secret != "" {
+			msg = strings.ReplaceAll(msg, secret, "xxxxx")
 		}
-		if r.UpdatedAt.IsZero() {
-			r.UpdatedAt = now
-		}
-		r.UpdatedAt = dbTime(r.UpdatedAt)
-		// The error text comes from DRUID or the network: a stray byte there must not cost the
-		// whole batch.
-		r.Error = cleanText(r.Error)
-		r.Outcome = cleanText(r.Outcome)
-		r.PayloadHash = cleanText(r.PayloadHash)
-		k := jobKey{r.Job, r.Key}
-		if i, ok := index[k]; ok {
-			out[i] = r
-			continue
-		}
-		index[k] = len(out)
-		out = append(out, r)
 	}
-	return out, nil
+	return msg
 }
 
-// batch is how Write and SaveBackups of both stores begin: the rows as prepare gives them, all of
+// batch is how SaveBackups of both stores begins: the rows as prepare gives them, all of
 // them, or none and an error that names the store and the call (what) when one cannot be kept.
 // No rows is nothing to write: no rows and no error.
 func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]T, error)) ([]T, error) {
@@ -275,14 +283,21 @@ func batch[T any](store, what string, rows []T, prepare func([]T, time.Time) ([]
 	return prepared, nil
 }
 
-// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user. Keys
-// are compared byte for byte: rewriting a bad one would record a different user.
+// checkUser rejects a job or a key that a Postgres text column cannot hold, naming the user.
 func checkUser(job, key string) error {
+	if err := userFault(job, key); err != nil {
+		return fmt.Errorf("user %q: %w", key, err)
+	}
+	return nil
+}
+
+// userFault says what of a job and a key a Postgres text column cannot hold, if anything.
+func userFault(job, key string) error {
 	if err := checkText(job); err != nil {
-		return fmt.Errorf("user %q: job %q: %w", key, job, err)
+		return fmt.Errorf("job %q: %w", job, err)
 	}
 	if err := checkText(key); err != nil {
-		return fmt.Errorf("user %q: key: %w", key, err)
+		return fmt.Errorf("key: %w", err)
 	}
 	return nil
 }
