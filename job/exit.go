@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"druid-migrate/checkpoint"
 	"druid-migrate/pipeline"
 )
 
@@ -13,6 +14,7 @@ const (
 	ExitFailures    = 1
 	ExitConfig      = 2
 	ExitLost        = 3
+	ExitLeased      = 4
 	ExitInterrupted = 130
 )
 
@@ -38,6 +40,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrLost):
 		return ExitLost
+	case errors.Is(err, checkpoint.ErrLeased):
+		return ExitLeased
 	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	case errors.As(err, &cfgErr):

@@ -26,6 +26,14 @@ func Rollback(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, err
 	}
 	log := cfg.Log
+	job, run := cfg.Job, cfg.RollbackRun
+	rbJob := rollbackJob(job, run)
+	store, lease, err := claim(ctx, &cfg, rbJob)
+	if err != nil {
+		return SummaryReport{}, err
+	}
+	defer store.Close()
+	defer lease.Release()
 	mx, err := serveMetrics(cfg.MetricsAddr, log)
 	if err != nil {
 		return SummaryReport{}, err
@@ -36,27 +44,20 @@ func Rollback(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, err
 	}
 	defer client.Close()
-	store, err := OpenStore(ctx, &cfg)
-	if err != nil {
-		return SummaryReport{}, err
-	}
-	defer store.Close()
-
-	job, run := cfg.Job, cfg.RollbackRun
 	src, err := openBackups(ctx, store, job, run)
 	if err != nil {
 		return SummaryReport{}, err
 	}
 	defer src.Close()
-	rbJob := rollbackJob(job, run)
-	runID, err := store.StartRun(ctx, rbJob, CommandRollback)
+	runID, err := startRun(ctx, store, lease, rbJob, CommandRollback)
 	if err != nil {
-		return SummaryReport{}, lost("", err)
+		return SummaryReport{}, err
 	}
 	log = log.With().Str("job", rbJob).Int64("run_id", runID).Logger()
 	log.Info().Str("of_job", job).Int64("of_run", run).Msg("rollback started")
 	pcfg := cfg.pipelineConfig(rbJob)
 	pcfg.RunID = runID
+	pcfg.Lease = lease.Check
 	pcfg.Limit = cfg.Limit
 	pcfg.OrderedKeys = true // backups come ordered by key
 	pcfg.Log = log

@@ -35,6 +35,12 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, err
 	}
 	log := cfg.Log
+	store, lease, err := claim(ctx, &cfg, cfg.Job)
+	if err != nil {
+		return SummaryReport{}, err
+	}
+	defer store.Close()
+	defer lease.Release()
 	in, err := openInput(ctx, &cfg)
 	if err != nil {
 		return SummaryReport{}, err
@@ -59,11 +65,6 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 	} else {
 		defer guard.reader.Close()
 	}
-	store, err := OpenStore(ctx, &cfg)
-	if err != nil {
-		return SummaryReport{}, err
-	}
-	defer store.Close()
 
 	job := cfg.Job
 	pcfg := cfg.pipelineConfig(job)
@@ -116,11 +117,12 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, lost("", err)
 	}
 	pcfg.NewJob = !has
-	runID, err := store.StartRun(ctx, job, cfg.Command)
+	runID, err := startRun(ctx, store, lease, job, cfg.Command)
 	if err != nil {
-		return SummaryReport{}, lost("", err)
+		return SummaryReport{}, err
 	}
 	pcfg.RunID = runID
+	pcfg.Lease = lease.Check
 	if guard != nil && cfg.Command == CommandRun && cfg.Backup {
 		guard.backups, guard.job, guard.runID = store, job, runID
 	}

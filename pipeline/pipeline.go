@@ -51,6 +51,7 @@ const (
 	CheckpointTimeoutDefault = 2 * time.Minute
 	LookupBatchDefault       = 512
 	ProgressEveryDefault     = 10 * time.Second
+	LeaseCheckEvery          = 5 * time.Second
 )
 
 // ErrCheckpoint marks a run stopped because its checkpoint could not be written: the outcomes
@@ -70,6 +71,10 @@ type Config struct {
 	// when Concurrency is too few workers to reach the rate, or grows the pool under
 	// MaxConcurrency.
 	Pace Pace
+	// Lease, when set, is checked every LeaseCheckEvery while the run sends: an error (the
+	// run's hold on its job was lost, and another run may have taken it) stops the run as the
+	// loss of its checkpoint does, so that two runs of a job never both send.
+	Lease func(ctx context.Context) error
 	// Degraded, when set, says whether DRUID is in an outage now (every call failing for want
 	// of it): the run's pace then says nothing of the workers it needs.
 	Degraded func() bool
@@ -188,6 +193,9 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	if cfg.Pace != nil {
 		sizing.Go(func() { sizePool(sizingCtx, cfg, r.crew, r.outage.recent) })
 	}
+	if cfg.Lease != nil {
+		sizing.Go(func() { r.watchLease(sizingCtx) })
+	}
 
 	err := r.produce(readCtx, src, workers)
 	workers.Wait()
@@ -211,6 +219,23 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 			Msg("the checkpoint did not record what DRUID answered for these users: the next run sends them again")
 	}
 	return sum, err
+}
+
+// watchLease checks the run's lease until ctx ends, and stops the run when it is lost.
+func (r *run) watchLease(ctx context.Context) {
+	tick := time.NewTicker(LeaseCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := r.cfg.Lease(ctx); err != nil && ctx.Err() == nil {
+				r.stopReading(fmt.Errorf("%w: the run's lease on its job: %w", ErrCheckpoint, err))
+				return
+			}
+		}
+	}
 }
 
 type run struct {
