@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"druid-migrate/checkpoint"
+	"druid-migrate/sink"
 )
 
 // maxGroup bounds the outcomes of one checkpoint transaction.
@@ -55,9 +58,17 @@ type ParallelWriter interface {
 }
 
 type pending struct {
-	rows []checkpoint.Row
-	done chan error
+	rows  []checkpoint.Row
+	lines []int // the source line of each row: what names a row the checkpoint refuses
+	done  chan error
 }
+
+// refusedError is what a write returns to the one who wrote a single row that the checkpoint
+// refused for what it holds (a key too long for its index, say): the row was recorded invalid
+// under its line instead, and the run goes on.
+type refusedError struct{ reason string }
+
+func (e *refusedError) Error() string { return e.reason }
 
 func newCommitter(st Store, o *outage, sending func() int64) *committer {
 	parallel, linger := 1, lingerLocal
@@ -71,9 +82,11 @@ func newCommitter(st Store, o *outage, sending func() int64) *committer {
 	return c
 }
 
-// write returns once rows are durable, or with the error that kept them from being so.
-func (c *committer) write(rows ...checkpoint.Row) error {
-	p := &pending{rows: rows, done: make(chan error, 1)}
+// write returns once rows are durable, or with the error that kept them from being so. lines
+// are the rows' source lines, one each. A single row the checkpoint refused for its content is
+// recorded invalid under its line instead: write then returns a *refusedError.
+func (c *committer) write(rows []checkpoint.Row, lines []int) error {
+	p := &pending{rows: rows, lines: lines, done: make(chan error, 1)}
 	c.in <- p
 	return <-p.done
 }
@@ -91,6 +104,7 @@ func (c *committer) loop() {
 	for first := range c.in {
 		group := []*pending{first}
 		rows := append([]checkpoint.Row(nil), first.rows...)
+		lines := append([]int(nil), first.lines...)
 		lingerTimer.Reset(c.linger)
 		lingering, in := lingerTimer.C, c.in
 		take := func(p *pending, ok bool) {
@@ -98,7 +112,7 @@ func (c *committer) loop() {
 				in = nil // closed: the group goes, the last
 				return
 			}
-			group, rows = append(group, p), append(rows, p.rows...)
+			group, rows, lines = append(group, p), append(rows, p.rows...), append(lines, p.lines...)
 		}
 		for {
 			// Take every outcome already waiting before deciding whether the group is complete.
@@ -136,9 +150,15 @@ func (c *committer) loop() {
 		lingerTimer.Stop()
 		c.wg.Go(func() {
 			defer func() { <-c.flushing }()
-			err := c.flush(rows)
+			refused, err := c.flush(rows, lines)
+			at := 0
 			for _, p := range group {
-				p.done <- err
+				perr := err
+				if reason, ok := refused[at]; ok && perr == nil && len(p.rows) == 1 {
+					perr = &refusedError{reason}
+				}
+				at += len(p.rows)
+				p.done <- perr
 			}
 		})
 	}
@@ -148,12 +168,49 @@ func (c *committer) loop() {
 // answered, the outcome is written even while the run shuts down. While the store cannot be
 // reached the group is held and retried; every worker waits for its outcome meanwhile, so the
 // run takes no new record until the store is back.
-func (c *committer) flush(rows []checkpoint.Row) error {
+//
+// A row the store refuses for what it holds is no outage: the others are durable, and the
+// refused one is recorded invalid under its line, with the database's reason; flush returns the
+// reasons by the rows' indexes.
+func (c *committer) flush(rows []checkpoint.Row, lines []int) (map[int]string, error) {
 	now := time.Now().UTC()
 	for i := range rows {
 		rows[i].UpdatedAt = now
 	}
-	return c.outage.do(fmt.Sprintf("write %d outcomes", len(rows)), len(rows), func(ctx context.Context) error {
-		return c.store.Write(ctx, rows)
+	var refused *checkpoint.RowsRefused
+	err := c.outage.do(fmt.Sprintf("write %d outcomes", len(rows)), len(rows), func(ctx context.Context) error {
+		err := c.store.Write(ctx, rows)
+		if errors.As(err, &refused) {
+			return nil // the others are durable
+		}
+		return err
 	})
+	if err != nil || refused == nil {
+		return nil, err
+	}
+	reasons := make(map[int]string, len(refused.Rows))
+	replacements := make([]checkpoint.Row, 0, len(refused.Rows))
+	for _, rr := range refused.Rows {
+		r := rows[rr.Index]
+		reason := fmt.Sprintf("line %d (key %s): the checkpoint cannot store this user's row: %s",
+			lines[rr.Index], shownKey(r.Key), rr.Reason)
+		reasons[rr.Index] = reason
+		replacements = append(replacements, checkpoint.Row{Job: r.Job, Key: keyless(lines[rr.Index]),
+			Outcome: string(sink.Invalid), Error: reason, RunID: r.RunID, UpdatedAt: now})
+	}
+	err = c.outage.do(fmt.Sprintf("write %d refused rows as invalid", len(replacements)), len(replacements), func(ctx context.Context) error {
+		return c.store.Write(ctx, replacements)
+	})
+	return reasons, err
+}
+
+// shownKeyMax bounds what an error shows of a key: a key may be kilobytes long.
+const shownKeyMax = 64
+
+// shownKey is key quoted for an error or a log line, cut to shownKeyMax bytes.
+func shownKey(key string) string {
+	if len(key) > shownKeyMax {
+		return strconv.Quote(key[:shownKeyMax]) + "…"
+	}
+	return strconv.Quote(key)
 }

@@ -12,6 +12,7 @@ import (
 
 	"druid-migrate/checkpoint"
 	"druid-migrate/druidsim"
+	"druid-migrate/internal/sample"
 	"druid-migrate/pipeline"
 	"druid-migrate/sink"
 )
@@ -153,4 +154,56 @@ func TestInterruptDuringCheckpointOutageStopsWithinTheDrain(t *testing.T) {
 	require.Positive(t, res.sum.Unrecorded, "the outcomes held by the outage are counted")
 	require.LessOrEqual(t, res.sum.Unrecorded, int64(workers+1))
 	require.Less(t, stoppedAfter, 10*time.Second, "stopped within the drain and a few seconds, not the minute")
+}
+
+// refusingStore is the real checkpoint, except that it refuses the row of one key for what it
+// holds, as Postgres refuses a key too long for its index: the others of the group are written.
+type refusingStore struct {
+	pipeline.Store
+	key string
+}
+
+func (s *refusingStore) Write(ctx context.Context, rows []checkpoint.Row) error {
+	var keep []checkpoint.Row
+	var refused checkpoint.RowsRefused
+	for i, r := range rows {
+		if r.Key == s.key {
+			refused.Rows = append(refused.Rows, checkpoint.RefusedRow{Index: i, Key: r.Key,
+				Reason: "index row requires 10024 bytes, maximum size is 8191 (SQLSTATE 54000)"})
+			continue
+		}
+		keep = append(keep, r)
+	}
+	if err := s.Store.Write(ctx, keep); err != nil {
+		return err
+	}
+	if len(refused.Rows) > 0 {
+		return &refused
+	}
+	return nil
+}
+
+// TestARowTheCheckpointRefusesIsThatUsersFault: a row refused for its content is no outage;
+// the user is recorded invalid under its line, with the database's reason, and every other user
+// goes on.
+func TestARowTheCheckpointRefusesIsThatUsersFault(t *testing.T) {
+	const users, workers = 300, 8
+	f := newFixture(t, users, druidsim.Config{}, workers)
+	store := &refusingStore{Store: f.store, key: sample.Key(42)}
+	src, m := f.source(t)
+
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{Job: "j", RunID: 1, Concurrency: workers,
+		CheckpointTimeout: time.Minute, Log: zerolog.Nop()}, src, m, store, f.client)
+	require.NoError(t, err, "a refused row is not an outage")
+	require.EqualValues(t, users-1, sum.Updated)
+	require.EqualValues(t, 1, sum.Invalid)
+	var rows []checkpoint.Row
+	require.NoError(t, f.store.Failures(context.Background(), "j", []string{"invalid"}, func(r checkpoint.Row) error {
+		rows = append(rows, r)
+		return nil
+	}))
+	require.Len(t, rows, 1)
+	require.Equal(t, "#line 43", rows[0].Key, "recorded under its line: the key is what the store refused")
+	require.Contains(t, rows[0].Error, "SQLSTATE 54000")
+	require.Contains(t, rows[0].Error, "line 43")
 }

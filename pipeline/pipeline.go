@@ -221,6 +221,12 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	return sum, err
 }
 
+// isRefused says whether err is a row the checkpoint refused and recorded invalid instead.
+func isRefused(err error) bool {
+	_, ok := err.(*refusedError)
+	return ok
+}
+
 // watchLease checks the run's lease until ctx ends, and stops the run when it is lost.
 func (r *run) watchLease(ctx context.Context) {
 	tick := time.NewTicker(LeaseCheckEvery)
@@ -258,16 +264,18 @@ type run struct {
 // every worker is busy: that is the back-pressure that keeps memory flat.
 func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error {
 	var invalid []checkpoint.Row
+	var lines []int
 	for _, b := range l.batch {
 		if b.invalid != "" {
 			invalid = append(invalid, checkpoint.Row{
 				Job: r.cfg.Job, Key: b.key, Outcome: string(sink.Invalid), Error: b.invalid, RunID: r.cfg.RunID,
 			})
+			lines = append(lines, b.line)
 			r.cfg.Log.Warn().Str("user_key", b.key).Int("line", b.line).Str("error", b.invalid).Msg("invalid record")
 		}
 	}
 	if len(invalid) > 0 {
-		if err := r.commit.write(invalid...); err != nil {
+		if err := r.commit.write(invalid, lines); err != nil && !isRefused(err) {
 			return err
 		}
 		r.tally.invalid.Add(int64(len(invalid)))
@@ -348,7 +356,16 @@ func (r *run) work(p *sink.Payload, hash string) {
 		Error:       res.Error,
 		RunID:       r.cfg.RunID,
 	}
-	if err := r.commit.write(row); err != nil {
+	if err := r.commit.write([]checkpoint.Row{row}, []int{p.Line}); err != nil {
+		if refused, ok := err.(*refusedError); ok {
+			// DRUID answered, but the checkpoint cannot hold this user's row: recorded invalid
+			// under its line, it is sent again by the next run, and fails the same way.
+			r.tally.requests.Add(int64(res.Attempts))
+			r.tally.invalid.Add(1)
+			r.cfg.Log.Warn().Int("line", p.Line).Str("outcome", string(res.Outcome)).Str("error", refused.reason).
+				Msg("invalid record")
+			return
+		}
 		r.tally.unrecorded.Add(1)
 		r.stopReading(err)
 		return
