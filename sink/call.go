@@ -116,6 +116,10 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 	if err != nil {
 		elapsed := time.Since(start)
 		c.observe.report(x.kind, 0, elapsed)
+		if ctx.Err() == nil {
+			// A call its caller cut says nothing of DRUID.
+			c.noteCall(epoch, 0, 0)
+		}
 		err = &callError{op: x.method, path: x.path, err: innerError(err)}
 		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
 		return answer{}, err
@@ -129,7 +133,12 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 	elapsed := time.Since(start)
 	c.observe.report(x.kind, a.code, elapsed)
 	c.logCall(&x.log, a.code, elapsed, "")
-	c.noteAnswer(epoch, a.code)
+	var retryAfter time.Duration
+	if a.code >= 400 {
+		// Only a refusal can ask for a wait; a success's header is not read.
+		retryAfter = a.retryAfter()
+	}
+	c.noteCall(epoch, a.code, retryAfter)
 	return a, nil
 }
 

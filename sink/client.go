@@ -70,8 +70,10 @@ type Config struct {
 	// Retries is the number of tries after the first for transient outcomes. 0 means none.
 	Retries int
 	// Limiter, shared by every worker, is waited on before every call to DRUID, retries and
-	// token calls included. Nil means unlimited. The Client owns its rate from New on: a 429
-	// or 503 halves it, and it climbs back to the rate it had at New, never above (see Stats).
+	// token calls included. Nil means unlimited. The Client owns its rate from New on: a
+	// throttling answer (429, or 503 with Retry-After) or an overloaded second halves it, at
+	// most once a second, and it climbs back to the rate it had at New, never above (see
+	// Stats).
 	// An unlimited limiter (rate.Inf) is left unlimited.
 	Limiter *rate.Limiter
 	// BackoffBase is the first retry's backoff window; each retry doubles it. Defaults to
@@ -271,7 +273,7 @@ func (c *Client) Stats() Stats {
 	}
 	switch {
 	case c.throttle != nil:
-		st.SlowDowns, st.MinRate, st.CurrentRate = c.throttle.rates()
+		st.Overloads, st.SlowDowns, st.MinRate, st.CurrentRate = c.throttle.rates()
 	case c.limiter != nil && c.limiter.Limit() != rate.Inf:
 		st.MinRate = float64(c.limiter.Limit())
 		st.CurrentRate = st.MinRate

@@ -10,7 +10,8 @@ import (
 )
 
 // gate is the pace every caller of one DRUID keeps: the shared rate limiter, the throttle that
-// adapts its rate to DRUID's 429s and 503s, and the hold such an answer puts on every caller.
+// adapts its rate to DRUID's throttling answers (see throttles) and to overload, and the hold a
+// throttling answer puts on every caller.
 // A Client and the Readers made by Client.Reader share one, so that reads and updates are one
 // load for DRUID: a 429 to a read slows the updates down too, and the other way round. Two
 // gates on one limiter would each cut and restore its rate to their own idea of it.
@@ -19,10 +20,10 @@ type gate struct {
 	throttle *throttle // nil when the limiter has no finite rate to cut
 	log      zerolog.Logger
 
-	// throttled counts the 429 and 503 answers (Stats.Throttled).
+	// throttled counts the answers that throttle (Stats.Throttled).
 	throttled atomic.Int64
 
-	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
+	// heldUntil is when DRUID's last throttling answer lets every worker call again, in nanoseconds
 	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
 	// Counting from born keeps to the monotonic clock, which a wall-clock step cannot stretch.
 	heldUntil atomic.Int64
@@ -36,13 +37,16 @@ func newGate(lim *rate.Limiter, log zerolog.Logger) *gate {
 	return g
 }
 
-// noteAnswer counts DRUID's answer code to a call that started in epoch, and slows the whole job
-// down when it says the job is too fast.
-func (g *gate) noteAnswer(epoch int64, code int) {
-	if throttles(code) {
+// noteCall notes how a call that started in epoch ended: DRUID's answer code and Retry-After,
+// or code 0 when no answer came. An answer that throttles slows the whole job down; a fault (a
+// 5xx that does not throttle, or no answer) counts towards overload.
+func (g *gate) noteCall(epoch int64, code int, retryAfter time.Duration) {
+	throttled := throttles(code, retryAfter)
+	if throttled {
 		g.throttled.Add(1)
 		g.throttle.slowDown(epoch, code)
 	}
+	g.throttle.count(!throttled && (code == 0 || code >= 500))
 }
 
 // waitTurn blocks until DRUID's throttling and the rate limiter let the next call go.
@@ -67,7 +71,7 @@ func (g *gate) waitTurn(ctx context.Context) error {
 	}
 }
 
-// waitHeld waits for the hold a 429 or 503 put on every worker.
+// waitHeld waits for the hold a throttling answer put on every worker.
 func (g *gate) waitHeld(ctx context.Context) error {
 	until := g.heldUntil.Load()
 	if until == 0 {

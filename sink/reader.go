@@ -122,7 +122,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 }
 
 // Reader returns a Reader that shares c's connections and c's pace: its calls wait on c's
-// limiter and c's holds, and a 429 or 503 to a read slows the updates down as much as one to an
+// limiter and c's holds, and a throttling answer to a read slows the updates down as much as one to an
 // update does (Stats.Throttled and SlowDowns count both). cfg is checked as NewReader checks
 // it; its Limiter must be nil or c's own, and its Concurrency is ignored, since the connection
 // pool was sized for c's workers, which are the ones reading. Closing the Reader leaves c's

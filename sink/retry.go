@@ -52,10 +52,13 @@ func Classify(code int) (o Outcome, retry bool) {
 	return Failed, false
 }
 
-// throttles reports whether code says the whole job is too fast, not just this call: every
-// worker then holds off, and the shared rate is cut (SPEC §4).
-func throttles(code int) bool {
-	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
+// throttles is the one place that decides whether an answer is DRUID saying "slower" (SPEC §4):
+// a 429, or a 503 whose Retry-After asks for a wait. Then the whole job is too fast, not just
+// this call: every worker holds off, and the shared rate is cut. A 503 without Retry-After (or
+// with one that asks for no wait) is a fault of that one call, like a 500: the user is retried
+// alone, and the pace of the others is left as it is.
+func throttles(code int, retryAfter time.Duration) bool {
+	return code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && retryAfter > 0)
 }
 
 // meanings are DRUID's own words for its codes (SPEC §2.1). The generic HTTP reason phrases
@@ -246,7 +249,7 @@ func answerOf(err error) (code int, retryAfter time.Duration) {
 // this one retries.
 func (g *gate) honour(err error) (code int, retryAfter time.Duration) {
 	code, retryAfter = answerOf(err)
-	if throttles(code) {
+	if throttles(code, retryAfter) {
 		g.hold(retryAfter)
 	}
 	return code, retryAfter
@@ -257,7 +260,7 @@ func (g *gate) honour(err error) (code int, retryAfter time.Duration) {
 // do not spend the slot it waits for.
 func (g *gate) retryWait(p *retryPolicy, n, code int, retryAfter time.Duration) time.Duration {
 	wait := backoff(n, p.base, p.ceil, retryAfter)
-	if throttles(code) {
+	if throttles(code, retryAfter) {
 		g.hold(wait)
 	}
 	return wait
