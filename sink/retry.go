@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -98,6 +97,8 @@ type StatusError struct {
 	Fields     []FieldError  // DRUID's result.errors, secrets scrubbed
 	RetryAfter time.Duration // from the Retry-After header, capped at RetryAfterMax; 0 when absent
 	Excerpt    string        // a short, sanitized excerpt of a body that is not DRUID's envelope
+
+	foreign bool // the body was not DRUID's envelope: maybe not DRUID at all (endpointFault)
 }
 
 // Error says the code and DRUID's field errors ("416: email: invalid format; birthday: not a
@@ -146,6 +147,7 @@ func writeFieldErrors(b *strings.Builder, fields []FieldError) {
 // URL's query may carry a code verifier and its host adds nothing the operator does not know.
 type callError struct {
 	op, path string
+	at       *origin // where the call went, for connFault; nil when unknown
 	err      error
 }
 
@@ -154,8 +156,8 @@ func (e *callError) Unwrap() error { return e.err }
 
 // Retryable reports whether err, the failure of one try, may go away by trying again: a
 // transient status of the update or the token call (see Classify), a network error or a
-// timeout. A cancelled context is a
-// shutdown and a certificate DRUID's server cannot prove is a configuration error: neither is.
+// timeout. A cancelled context is a shutdown, and TLS failing — a server that does not speak
+// it, a certificate it cannot prove — is a configuration error: neither is.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -172,7 +174,7 @@ func Retryable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+	if tlsFailure(err) {
 		return false
 	}
 	if _, ok := errors.AsType[*callError](err); ok {
@@ -231,6 +233,7 @@ func backoff(n int, base, ceiling, retryAfter time.Duration) time.Duration {
 type retryPolicy struct {
 	max        int           // tries after the first; 0: none
 	base, ceil time.Duration // the first retry's backoff window, and the cap of the doubling ones
+	down       time.Duration // how long an outage is waited out (see tries)
 }
 
 // answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.

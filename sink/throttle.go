@@ -67,6 +67,10 @@ type Stats struct {
 	MinRate float64
 	// CurrentRate is the rate the limiter is set to now.
 	CurrentRate float64
+	// DownSince is when the outage in progress began — every call failing for want of DRUID,
+	// for more than one worker, for at least a second (see Config.DownTimeout) — and the zero
+	// Time while DRUID answers. A run slowed by an outage needs no more workers.
+	DownSince time.Time
 }
 
 // throttle cuts the shared rate limiter's rate when DRUID says the job is too fast — a throttling
