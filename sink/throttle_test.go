@@ -108,19 +108,20 @@ func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 }
 
 // TestThrottleCutsAtMostOncePerSecond has DRUID refuse three tries of one user in a row, within
-// a second: the rate is cut once, and the refusals of tries sent at the new pace cut once more
-// when the second is over, not before.
+// a second of its clock: the rate is cut once, and the refusals of tries sent at the new pace
+// cut once more when the second is over, not before.
 func TestThrottleCutsAtMostOncePerSecond(t *testing.T) {
 	t.Parallel()
 	lim := rate.NewLimiter(100, 50)
-	d := newDRUID(t, reply{code: 429}, reply{code: 429}, reply{code: 429}, reply{code: 200})
+	busy := reply{code: 503, header: map[string]string{"Retry-After": "1"}}
+	d := newDRUID(t, reply{code: 429}, busy, reply{code: 429}, reply{code: 200})
 	c, logs := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 5 })
 	clock := useFakeClock(t, c) // frozen until the test moves it
 
 	res := c.Send(t.Context(), newPayload(t))
 	require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 4}, res)
 	require.Equal(t, Stats{Requests: 4, Retries: 3, Throttled: 3, SlowDowns: 1, MinRate: 50, CurrentRate: 50}, c.Stats(),
-		"three 429s within a second: one cut")
+		"three throttling answers within a second: one cut")
 
 	clock.advance(cutInterval - time.Millisecond)
 	require.Equal(t, int64(1), c.Stats().SlowDowns, "still within the second")
