@@ -29,6 +29,22 @@
 // unlimited limiter (rate.Inf, or none) is left unlimited: the operator asked for no limit and
 // there is no rate to come back to, so throttling only holds and backs off.
 //
+// # Faults of the run, and DRUID down
+//
+// Some failures are no user's: a refused connection, a host that does not resolve, TLS failing,
+// a token or credentials DRUID refuses, a 400 about the envelope every request shares. A
+// SendResult carries them in Fault, a *RunFault naming the flag to check, so that the run stops
+// instead of failing every user; Client.Probe sends the run's first user with one retry, not
+// --retries, for a connection that cannot be made, and Preflight proves the token endpoint and
+// the credentials before the first record.
+//
+// When every call fails for want of DRUID — no answer or a 5xx, for more than one worker, with
+// no good answer to any — DRUID is down: the workers wait and try again without spending their
+// users' retries, as through a checkpoint outage, and carry on when DRUID answers. Past
+// Config.DownTimeout (--druid-timeout) a Send returns a result whose Err wraps ErrUnreachable,
+// which is no outcome of the user: the run stops and its next run resends the user. The exact
+// rule is tries's.
+//
 // # Tokens
 //
 // Tokens come from the record (a user's own token, which always wins), from --token, from

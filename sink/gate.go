@@ -13,6 +13,7 @@ import (
 // adapts its rate to DRUID's throttling answers (see throttles) and to overload, the hold a
 // throttling answer puts on every caller, and what DRUID's answers say of an outage (see
 // tries for the rule).
+//
 // A Client and the Readers made by Client.Reader share one, so that reads and updates are one
 // load for DRUID: a 429 to a read slows the updates down too, and the other way round. Two
 // gates on one limiter would each cut and restore its rate to their own idea of it.

@@ -216,9 +216,11 @@ func (r *Reader) Close() {
 // Every call, token calls included, waits for its turn on the limiter. A 401 renews the client
 // token once per Get; concurrent 401s share one renewal. Transient failures (429, 5xx, network
 // errors and timeouts; see Classify and Retryable) are retried up to Retries times with the
-// backoff and Retry-After rules of updates, then returned. Errors name the user and wrap a
-// *StatusError (DRUID's status and result.errors), a *GrantError (the token call's refusal) or
-// the cause; none carries the client secret or a token. When ctx is cancelled, Get returns
+// backoff and Retry-After rules of updates, then returned; while DRUID is down for every
+// caller they spend no retries, and past DownTimeout the error wraps ErrUnreachable, which
+// says nothing of the user (the outage rule of Send). Errors name the user and wrap a
+// *StatusError (DRUID's status and result.errors), a *GrantError (the token call's refusal),
+// ErrUnreachable or the cause; none carries the client secret or a token. When ctx is cancelled, Get returns
 // promptly with an error that wraps ctx's cause.
 func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool, err error) {
 	if objectID == "" || objectID == "." || objectID == ".." {
