@@ -46,6 +46,8 @@ type SendResult struct {
 	// Err, when not nil, says the result is no outcome of the user's and must not be
 	// recorded as one: it wraps ErrUnreachable when DRUID failed every call for longer than
 	// Config.DownTimeout. Outcome is then Failed and Error says why, for a caller that does
-	// not look at Err.
+	// not look at Err. Fault may be set with it, when the last try could not even connect:
+	// the outage is what ended the Send, and Fault says which flag to check if DRUID never
+	// answered the run at all.
 	Err error
 }
