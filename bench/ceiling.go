@@ -30,7 +30,7 @@ const ceilingEnv = "DRUID_MIGRATE_BENCH_CEILING_URL"
 // update calls of -users users with -concurrency clients: the yardstick of the throughput runs.
 func (b *bench) ceiling(ctx context.Context) *scenario {
 	s := &scenario{name: "ceiling (prebuilt bodies)", users: b.cfg.users}
-	sim, err := startSim(0, false)
+	sim, err := startSim(druidsim.Config{}, false)
 	if err != nil {
 		s.err = err
 		return s

@@ -5,6 +5,7 @@
 //	go run ./bench                                                # the full run, minutes
 //	go run ./bench -users 5000 -big 20000 -rate-users 300 -rounds 1  # a quick one
 //	go run ./bench -only throughput                               # the shares alone
+//	go run ./bench -only faults                                   # a DRUID that fails and limits
 //
 // It builds the binary from the module root, generates CSV exports with internal/sample, serves
 // the DRUID simulator on loopback from its own process, and runs every scenario as a child
@@ -19,7 +20,12 @@
 //   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
 //   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
 //   - the big runs again on the same checkpoint: every user skipped;
-//   - rate: --rate 100 against a simulator answering in 50 ms, from the calls' arrival times.
+//   - rate: --rate 100 against a simulator answering in 50 ms, from the calls' arrival times;
+//   - faults (-only faults): 3,000 users at --rate 1000 --concurrency 16 --retries 10 against a
+//     simulator that answers a fifth of the calls 500 or 503, resets 2% of the connections and
+//     answers 429 past 300 calls a second: every user updated once, in at most 25 s;
+//   - rate-limit-300 (-only faults): the same run against a simulator whose one fault is that
+//     limit: users/s within 20% of 300.
 //
 // A run whose child exits non-zero, or that leaves the checkpoint or the simulator without the
 // expected users, is a failure, never a fast figure. The table goes to stdout, progress to

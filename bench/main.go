@@ -50,9 +50,10 @@ const (
 	groupThroughput = "throughput" // the ceiling and the runs of -users users, in rounds
 	groupMemory     = "memory"     // the -small and -big runs, and the re-runs that skip everyone
 	groupRate       = "rate"       // the --rate 100 run
+	groupFaults     = "faults"     // the runs against a DRUID that fails and limits calls
 )
 
-var groups = []string{groupThroughput, groupMemory, groupRate}
+var groups = []string{groupThroughput, groupMemory, groupRate, groupFaults}
 
 // runs says whether -only asks for the group.
 func (cfg config) runs(group string) bool { return slices.Contains(cfg.groups, group) }

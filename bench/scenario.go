@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"druid-migrate/druidsim"
 	"druid-migrate/internal/sample"
 )
 
@@ -112,6 +113,9 @@ func (b *bench) runAll(ctx context.Context) []*scenario {
 	// the tables of a million users.
 	if b.cfg.runs(groupRate) {
 		add(b.rate(ctx))
+	}
+	if b.cfg.runs(groupFaults) {
+		add(b.faults(ctx), b.rateLimited(ctx))
 	}
 	if b.cfg.runs(groupThroughput) {
 		rows = append(rows, b.throughput(ctx)...)
@@ -291,7 +295,7 @@ func (b *bench) rate(ctx context.Context) *scenario {
 	defer st.drop()
 	var arrivals []time.Time
 	s.m, s.err = b.migrate(ctx, migration{users: n, store: st, concurrency: rateConcurrency,
-		rate: rateWanted, latency: rateLatency, arrivals: &arrivals})
+		rate: rateWanted, sim: druidsim.Config{Latency: rateLatency}, arrivals: &arrivals})
 	if s.err != nil {
 		return s
 	}
@@ -312,12 +316,18 @@ type migration struct {
 	users       int
 	store       *store
 	concurrency int
-	rate        float64       // --rate; 0 for no limit
-	latency     time.Duration // of the simulator
+	rate        float64         // --rate; 0 for no limit
+	retries     int             // --retries; 0 for the command's default
+	sim         druidsim.Config // the simulator's latency and faults (startSim sets the rest)
 	// skipped says the checkpoint already holds every user: the run must make no call.
 	skipped bool
 	// arrivals, when not nil, receives the arrival time of every update call.
 	arrivals *[]time.Time
+}
+
+// faulty says the simulator of mg fails or refuses some calls.
+func (mg *migration) faulty() bool {
+	return mg.sim.FailRate > 0 || mg.sim.ResetRate > 0 || mg.sim.RateLimit > 0
 }
 
 // migrate runs druid-migrate as an operator would, against a simulator of its own, and checks
@@ -328,7 +338,7 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 	if err != nil {
 		return nil, err
 	}
-	sim, err := startSim(mg.latency, mg.arrivals != nil)
+	sim, err := startSim(mg.sim, mg.arrivals != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +348,9 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 		"--app-id", appID, "--entry-point", entryPoint, "--job", job,
 		"--rate", strconv.FormatFloat(mg.rate, 'f', -1, 64), "--burst", "1",
 		"--concurrency", strconv.Itoa(mg.concurrency)}
+	if mg.retries > 0 {
+		args = append(args, "--retries", strconv.Itoa(mg.retries))
+	}
 	args = append(args, mg.store.args...)
 	m, err := b.measure(ctx, b.bin, args, nil)
 	if err != nil {
@@ -347,7 +360,13 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 	if mg.skipped {
 		wantCalls = 0
 	}
-	if got := sim.updates.Load(); got != wantCalls {
+	switch got := sim.updates.Load(); {
+	case mg.faulty():
+		// Faults cost retries: the calls outnumber the users, and each must be applied once.
+		if err := sim.appliedOnce(mg.users); err != nil {
+			return nil, err
+		}
+	case got != wantCalls:
 		return nil, fmt.Errorf("the simulator got %d update calls, want %d", got, wantCalls)
 	}
 	if err := b.checkStatus(ctx, mg); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -33,13 +34,16 @@ type simulator struct {
 	arrivals  []time.Time // guarded by mu; only with keepTimes
 }
 
-func startSim(latency time.Duration, keepTimes bool) (*simulator, error) {
+// startSim serves a simulator with the latency and faults of cfg, which accepts the runs' token
+// and makes every user they send exist.
+func startSim(cfg druidsim.Config, keepTimes bool) (*simulator, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	cfg.Tokens, cfg.Autocreate = []string{token}, true
 	s := &simulator{
-		sim:       druidsim.New(druidsim.Config{Tokens: []string{token}, Autocreate: true, Latency: latency}),
+		sim:       druidsim.New(cfg),
 		url:       "http://" + ln.Addr().String(),
 		done:      make(chan struct{}),
 		keepTimes: keepTimes,
@@ -67,6 +71,21 @@ func (s *simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.sim.ServeHTTP(w, r)
+}
+
+// appliedOnce checks that the simulator applied every one of n users exactly once: with faults,
+// the calls outnumber the users, and a user updated twice would hide behind the count.
+func (s *simulator) appliedOnce(n int) error {
+	users := s.sim.Users()
+	if len(users) != n {
+		return fmt.Errorf("the simulator holds %d users, want %d", len(users), n)
+	}
+	for _, u := range users {
+		if u.Updates != 1 {
+			return fmt.Errorf("user %s was applied %d times, want once", u.User.ObjectID, u.Updates)
+		}
+	}
+	return nil
 }
 
 // arrivalTimes returns the arrival times of the update calls so far, earliest first.

@@ -37,12 +37,16 @@
 //     Client-credentials tokens read users but cannot update them (401).
 //   - Faults: RateLimit is checked first, like a gateway would, as a token bucket of one
 //     second's worth of requests: a client paced at the limit is never refused, and one going
-//     faster still gets the limit through. ResetRate and FailRate strike once the user is
-//     known and count as a call to that user, but apply nothing; a challenge-code token they
-//     strike is already consumed, as DRUID would have checked it before failing, so the
-//     client's retry needs a new one. Latency is waited before any work, so a client that
+//     faster still gets the limit through; its 429 carries Retry-After. ResetRate and
+//     FailRate strike once the user is known and count as a call to that user, but apply
+//     nothing (FailRate's 500 and 503 carry no Retry-After: random faults, not throttling);
+//     a challenge-code token they strike is already consumed, as DRUID would have checked it
+//     before failing, so the client's retry needs a new one. Latency is waited before any work, so a client that
 //     gives up during it changes nothing; so is SlowLatency, unless SlowAfterApply puts it
 //     after the work, where a client that gives up leaves the update applied.
+//   - SetDown takes the simulator down while serving, and back up: meanwhile every API request
+//     has its connection reset unanswered, as a DRUID that is restarting, so a test can stop
+//     DRUID mid-run and bring it back.
 //   - SetTokens replaces the static tokens while serving, so a test can expire the token a
 //     client holds (401) and hand it a new one, as a rotated --token-file does.
 //   - Blocked (403) is checked before MFA (428): a blocked user cannot resolve anything by MFA.

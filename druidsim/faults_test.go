@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,9 @@ func TestFailRateAppliesNothing(t *testing.T) {
 		}
 		if len(got.env.Result.Errors) == 0 {
 			t.Errorf("%d without result.errors", got.code)
+		}
+		if ra := got.header.Get("Retry-After"); ra != "" {
+			t.Errorf("%d with Retry-After %q: a random fault must not read as throttling", got.code, ra)
 		}
 		seen[got.code]++
 	}
@@ -156,6 +160,45 @@ func TestResetRateResetsTheConnectionAndAppliesNothing(t *testing.T) {
 				t.Errorf("stats %+v, want %d resets under status %d", st, calls, StatusReset)
 			}
 		})
+	}
+}
+
+func TestSetDownDropsEveryAPIRequestUntilBackUp(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, Config{ClientID: clientID, ClientSecret: secret}, seeded("u1"))
+	s.SetDown(true)
+	for i := range 3 { // more than one: the client must recover from a broken connection
+		code, err := s.post(t.Context(), adminToken, renamed("u1", fmt.Sprint("Down ", i)))
+		if err == nil {
+			t.Fatalf("update %d while down: answered %d, want a connection error", i+1, code)
+		}
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("update %d while down: %v, want connection reset by peer", i+1, err)
+		}
+	}
+	if _, err := s.client.PostForm(s.url+TokenPath, url.Values{"grant_type": {"client_credentials"}}); err == nil {
+		t.Error("the token endpoint answered while down")
+	}
+	if _, err := s.client.Get(s.url + UserPathPrefix + "u1"); err == nil {
+		t.Error("the read user call answered while down")
+	}
+	var st Stats
+	if err := json.Unmarshal(s.do(t, call{method: http.MethodGet, path: FakeStatsPath}).raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Dropped != 5 || st.Total != 0 {
+		t.Errorf("stats while down %+v, want 5 dropped and no request seen", st)
+	}
+	if u := s.mustUser(t, "u1"); u.Calls != 0 || u.User.Datas["name"].Value != "Ana" {
+		t.Errorf("a dropped request reached the user: %+v", u)
+	}
+
+	s.SetDown(false)
+	if got := s.update(t, renamed("u1", "Back")); got.code != http.StatusOK {
+		t.Fatalf("update once back: status %d, want 200", got.code)
+	}
+	if u := s.mustUser(t, "u1"); u.Updates != 1 || u.User.Datas["name"].Value != "Back" {
+		t.Errorf("once back: updates %d name %q, want the update applied", u.Updates, u.User.Datas["name"].Value)
 	}
 }
 

@@ -62,7 +62,8 @@ type Config struct {
 	// Latency is waited before every API response (not the /__fake/ endpoints).
 	Latency time.Duration
 	// FailRate (0..1, clamped) is the share of update calls answered 500 or 503 (half each),
-	// applying nothing. It is drawn from the calls ResetRate leaves: with both set, a call is
+	// applying nothing. Neither carries Retry-After: they are faults of one call, as a DRUID
+	// node in trouble answers them, not DRUID saying "slower" (RateLimit's 429 does that). It is drawn from the calls ResetRate leaves: with both set, a call is
 	// either reset or failed, and the shares add up (at most to 1, resets served first).
 	FailRate float64
 	// ResetRate (0..1, clamped) is the share of update calls whose TCP connection is reset
@@ -135,6 +136,9 @@ type Stats struct {
 	// SlowResponses counts the API requests drawn to be slow (Config.SlowRate), whether or
 	// not their client waited for the answer.
 	SlowResponses int64 `json:"slow_responses"`
+	// Dropped counts the API requests whose connection was closed unanswered while the
+	// simulator was down (Server.SetDown). They are not in Requests: DRUID never saw them.
+	Dropped int64 `json:"dropped"`
 }
 
 // Server is the simulator: an http.Handler holding its users in memory. It is safe for
@@ -152,6 +156,9 @@ type Server struct {
 	// one atomic load and no lock.
 	static atomic.Pointer[map[string]struct{}]
 
+	// down makes every API request's connection close unanswered (SetDown).
+	down atomic.Bool
+
 	shards [shardCount]shard
 
 	tokensMu   sync.RWMutex
@@ -162,7 +169,7 @@ type Server struct {
 
 	requests [600]atomic.Int64 // per status code; an array keeps counting lock-free
 
-	tokenGrants, clientGrants, verifierFailures, resets, slowResponses atomic.Int64
+	tokenGrants, clientGrants, verifierFailures, resets, slowResponses, dropped atomic.Int64
 }
 
 type shard struct {
@@ -230,8 +237,17 @@ func (s *Server) shardOf(objectID string) *shard {
 //     the new one pending confirmation.
 //  7. 206 naming the Required datas the user lacks after the update, which is applied.
 //  8. 200 with content.user (never the password).
+//
+// While the simulator is down (SetDown), no rule applies: every API request's connection is
+// closed unanswered.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if s.down.Load() && path != FakeUsersPath && path != FakeStatsPath {
+		s.dropped.Add(1)
+		s.log.Debug().Str("path", path).Msg("down: connection dropped")
+		dropConn(w)
+		return
+	}
 	switch {
 	case path == UpdatePath:
 		if !s.method(w, r, http.MethodPost) {
@@ -417,6 +433,24 @@ func (s *Server) reply(w http.ResponseWriter, code int, body []byte) {
 func (s *Server) resetConn(w http.ResponseWriter) {
 	s.requests[StatusReset].Add(1)
 	s.resets.Add(1)
+	dropConn(w)
+}
+
+// SetDown takes the simulator down, or brings it back: while it is down, every API request
+// (update, read user, token) has its connection reset with no answer and nothing applied or
+// counted but Stats.Dropped, as a DRUID that is restarting or unreachable behind its load
+// balancer. The /__fake/ endpoints still answer, for the test that watches.
+func (s *Server) SetDown(down bool) {
+	s.down.Store(down)
+	if down {
+		s.log.Info().Msg("simulator down: every API request is dropped")
+	} else {
+		s.log.Info().Msg("simulator up again")
+	}
+}
+
+// dropConn ends a request with a TCP reset and no response.
+func dropConn(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 cannot give its connection away; this panic is net/http's own way to reset
@@ -648,6 +682,7 @@ func (s *Server) Stats() Stats {
 		VerifierFailures: s.verifierFailures.Load(),
 		Resets:           s.resets.Load(),
 		SlowResponses:    s.slowResponses.Load(),
+		Dropped:          s.dropped.Load(),
 	}
 	for code := range s.requests {
 		if n := s.requests[code].Load(); n > 0 {
@@ -664,7 +699,7 @@ func (s *Server) Reset() {
 	for code := range s.requests {
 		s.requests[code].Store(0)
 	}
-	for _, c := range []*atomic.Int64{&s.tokenGrants, &s.clientGrants, &s.verifierFailures, &s.resets, &s.slowResponses} {
+	for _, c := range []*atomic.Int64{&s.tokenGrants, &s.clientGrants, &s.verifierFailures, &s.resets, &s.slowResponses, &s.dropped} {
 		c.Store(0)
 	}
 	for i := range s.shards {

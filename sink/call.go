@@ -37,7 +37,9 @@ type caller struct {
 
 // exchange is one HTTP call to DRUID.
 type exchange struct {
-	kind      string // CallUpdate, CallToken or CallRead: what observe is told
+	kind      string  // CallUpdate, CallToken or CallRead: what observe is told
+	by        any     // the Send, the Get or the token source the call is made for: see tries
+	at        *origin // the base URL the call goes to, as a RunFault names it
 	method    string
 	url, path string // path is what a *callError shows of url: never its query
 	header    http.Header
@@ -74,8 +76,11 @@ func (a *answer) statusError(scrub func(string) string) *StatusError {
 	se := &StatusError{Code: a.code, RetryAfter: a.retryAfter()}
 	if env, ok := parseEnvelope(a.body); ok {
 		se.Fields = scrubFields(env.Errors, scrub)
-	} else if len(a.body) > 0 {
-		se.Excerpt = excerpt(scrub(string(a.body)), excerptMax)
+	} else {
+		se.foreign = true
+		if len(a.body) > 0 {
+			se.Excerpt = excerpt(scrub(string(a.body)), excerptMax)
+		}
 	}
 	return se
 }
@@ -116,7 +121,11 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 	if err != nil {
 		elapsed := time.Since(start)
 		c.observe.report(x.kind, 0, elapsed)
-		err = &callError{op: x.method, path: x.path, err: innerError(err)}
+		if ctx.Err() == nil {
+			// A call its caller cut says nothing of DRUID.
+			c.noteCall(epoch, x.by, 0, 0)
+		}
+		err = &callError{op: x.method, path: x.path, at: x.at, err: innerError(err)}
 		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
 		return answer{}, err
 	}
@@ -129,7 +138,12 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 	elapsed := time.Since(start)
 	c.observe.report(x.kind, a.code, elapsed)
 	c.logCall(&x.log, a.code, elapsed, "")
-	c.noteAnswer(epoch, a.code)
+	var retryAfter time.Duration
+	if a.code >= 400 {
+		// Only a refusal can ask for a wait; a success's header is not read.
+		retryAfter = a.retryAfter()
+	}
+	c.noteCall(epoch, x.by, a.code, retryAfter)
 	return a, nil
 }
 

@@ -204,6 +204,7 @@ func TestChallengeCodeWrongSecret(t *testing.T) {
 	res := c.Send(t.Context(), simPayload(t, "u-1"))
 	require.Equal(t, sink.SendResult{
 		Outcome: sink.Failed, Code: 401, Error: "token: 401 invalid_client (check --client-id/--client-secret)",
+		Fault: &sink.RunFault{Flag: "--client-id/--client-secret", Cause: "the token endpoint refused the credentials (401 invalid_client)"},
 	}, res)
 	require.NotContains(t, res.Error, "SECRET")
 	require.NotContains(t, logs.String(), "SECRET")

@@ -68,10 +68,18 @@ type Config struct {
 	// Timeout bounds one HTTP call, reading the answer included. Defaults to TimeoutDefault.
 	Timeout time.Duration
 	// Retries is the number of tries after the first for transient outcomes. 0 means none.
+	// Tries made while DRUID is down for every caller spend none of them (see DownTimeout).
 	Retries int
+	// DownTimeout (--druid-timeout) is how long a Send waits out an outage — every call
+	// failing with no answer or a 5xx, for more than one worker, with no good answer between
+	// — before it stops with ErrUnreachable (SendResult.Err). Meanwhile the workers wait and
+	// try again without spending Retries. Defaults to DownTimeoutDefault.
+	DownTimeout time.Duration
 	// Limiter, shared by every worker, is waited on before every call to DRUID, retries and
-	// token calls included. Nil means unlimited. The Client owns its rate from New on: a 429
-	// or 503 halves it, and it climbs back to the rate it had at New, never above (see Stats).
+	// token calls included. Nil means unlimited. The Client owns its rate from New on: a
+	// throttling answer (429, or 503 with Retry-After) or an overloaded second halves it, at
+	// most once a second, and it climbs back to the rate it had at New, never above (see
+	// Stats).
 	// An unlimited limiter (rate.Inf) is left unlimited.
 	Limiter *rate.Limiter
 	// BackoffBase is the first retry's backoff window; each retry doubles it. Defaults to
@@ -117,7 +125,7 @@ func (cfg *Config) validate() error {
 
 // limits returns the settings a Client shares with a Reader.
 func (cfg *Config) limits() callLimits {
-	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.DownTimeout, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
 }
 
 // callLimits are the settings a Client and a Reader share, from their Config and ReaderConfig:
@@ -126,6 +134,7 @@ type callLimits struct {
 	concurrency             int
 	timeout                 time.Duration
 	retries                 int
+	downTimeout             time.Duration
 	limiter                 *rate.Limiter
 	backoffBase, backoffMax time.Duration
 }
@@ -139,6 +148,8 @@ func (l callLimits) validate() error {
 		return fmt.Errorf("--timeout must be positive, not %s", l.timeout)
 	case l.retries < 0:
 		return fmt.Errorf("--retries must be 0 or more, not %d", l.retries)
+	case l.downTimeout < 0:
+		return fmt.Errorf("--druid-timeout must be positive, not %s", l.downTimeout)
 	case l.backoffBase < 0:
 		return fmt.Errorf("backoff base must be positive, not %s", l.backoffBase)
 	case l.backoffMax < 0:
@@ -156,6 +167,7 @@ func (l callLimits) validate() error {
 func (l callLimits) withDefaults() callLimits {
 	l.concurrency = cmp.Or(l.concurrency, ConcurrencyDefault)
 	l.timeout = cmp.Or(l.timeout, TimeoutDefault)
+	l.downTimeout = cmp.Or(l.downTimeout, DownTimeoutDefault)
 	l.backoffBase = cmp.Or(l.backoffBase, BackoffBaseDefault)
 	l.backoffMax = max(cmp.Or(l.backoffMax, BackoffMaxDefault), l.backoffBase)
 	return l
@@ -163,7 +175,7 @@ func (l callLimits) withDefaults() callLimits {
 
 // retry is the retry policy of l.
 func (l callLimits) retry() retryPolicy {
-	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax}
+	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax, down: l.downTimeout}
 }
 
 // httpClient returns an http.Client of transport that bounds every call by l's timeout and
@@ -178,7 +190,7 @@ func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
 	}
 }
 
-// parseEndpoint returns the URL of the update call under endpoint.
+// parseEndpoint returns the URL of the update call under endpoint, which --endpoint set.
 func parseEndpoint(endpoint string) (*url.URL, error) {
 	return parseBase(endpoint, "--endpoint", UpdatePath,
 		"--endpoint must not carry credentials: use --token or --token-file")
@@ -210,8 +222,9 @@ type Client struct {
 	// shared with the Readers made by Reader.
 	caller
 
-	url        string // the update call's URL
-	path       string // its path: what errors show of the URL
+	url        string  // the update call's URL
+	path       string  // its path: what errors show of the URL
+	at         *origin // the endpoint, as a RunFault names it
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token, or with grants
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
@@ -236,10 +249,11 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	authFlag := flagAuthEndpoint
 	if cfg.AuthEndpoint == "" {
-		cfg.AuthEndpoint = cfg.Endpoint
+		cfg.AuthEndpoint, authFlag = cfg.Endpoint, flagEndpoint
 	}
-	grants, err := newGrants(cfg.AuthEndpoint, cfg.ClientID, cfg.ClientSecret)
+	grants, err := newGrants(cfg.AuthEndpoint, authFlag, cfg.ClientID, cfg.ClientSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +267,7 @@ func New(cfg Config) (*Client, error) {
 		},
 		url:        u.String(),
 		path:       u.Path,
+		at:         originOf(u, flagEndpoint),
 		entryPoint: []string{cfg.EntryPoint},
 		tokens:     tokens,
 		grants:     grants,
@@ -268,10 +283,11 @@ func (c *Client) Stats() Stats {
 		TokenRequests: c.tokenRequests.Load(),
 		Retries:       c.retried.Load(),
 		Throttled:     c.throttled.Load(),
+		DownSince:     c.downSince(),
 	}
 	switch {
 	case c.throttle != nil:
-		st.SlowDowns, st.MinRate, st.CurrentRate = c.throttle.rates()
+		st.Overloads, st.SlowDowns, st.MinRate, st.CurrentRate = c.throttle.rates()
 	case c.limiter != nil && c.limiter.Limit() != rate.Inf:
 		st.MinRate = float64(c.limiter.Limit())
 		st.CurrentRate = st.MinRate
@@ -292,6 +308,12 @@ func (c *Client) Close() {
 // Retry-After. A 401 on a --token-file token re-reads the file and tries once more if it holds
 // another token.
 //
+// While DRUID is down for every worker (no answer or a 5xx to every call, no good answer to
+// any), the tries spend no retries: Send waits and tries again, and once the outage has lasted
+// DownTimeout it returns a result whose Err wraps ErrUnreachable, which is no outcome of the
+// user (see tries for the exact rule). A result whose last try failed for a fault of the run's
+// configuration carries it in Fault (see RunFault).
+//
 // With ClientID, every update try, retries included, is preceded by a token call with a fresh
 // verifier, unless the record carries its own token: DRUID consumes a challenge-code token at
 // its first use, even by a call that then fails. A transient answer of the token endpoint is
@@ -304,16 +326,34 @@ func (c *Client) Close() {
 // stands, unless it was transient. To let calls in flight finish on shutdown (SPEC §4), the
 // caller passes a ctx that outlives the interrupt, as pipeline.Run does with its drain timeout.
 func (c *Client) Send(ctx context.Context, p *Payload) SendResult {
+	return c.send(ctx, p, false)
+}
+
+// Probe is Send for the run's first user, whose answer says whether the run can work at all
+// (SPEC §4: with a static token, the first update itself proves the endpoint and the token;
+// the pipeline sends it alone, before starting its workers). It differs from Send in two ways:
+// a connection that cannot be made — refused, a host that does not resolve, TLS failing — is
+// tried once more, not Retries times, so that a wrong --endpoint is known after two requests;
+// and it knows no outage, since no other call tells DRUID down from the endpoint wrong: every
+// transient failure spends its retries. Fault then says whether the run must stop; without
+// one, the result is the user's outcome, as from Send.
+func (c *Client) Probe(ctx context.Context, p *Payload) SendResult {
+	return c.send(ctx, p, true)
+}
+
+// send is Send, or Probe when probe.
+func (c *Client) send(ctx context.Context, p *Payload, probe bool) SendResult {
 	if p == nil || len(p.Body) == 0 {
 		return SendResult{Outcome: Failed, Error: "payload has no body: nothing to send"}
 	}
-	s := send{c: c, p: p}
+	s := &send{c: c, p: p}
 	switch {
 	case p.Token != "":
 		if !headerSafe(p.Token) {
 			return SendResult{Outcome: Failed, Error: "the record's token holds characters an HTTP header cannot carry"}
 		}
 		s.tok = token{value: p.Token}
+		s.ownToken = true
 	case c.grants != nil:
 		s.challenge = true
 		s.refreshable = true
@@ -326,7 +366,63 @@ func (c *Client) Send(ctx context.Context, p *Payload) SendResult {
 	if p.Locale != "" && !headerSafe(p.Locale) {
 		return SendResult{Outcome: Failed, Error: "the record's locale holds characters an HTTP header cannot carry"}
 	}
+	s.tries = c.newTries(&c.retry, s, probe)
 	return s.run(ctx)
+}
+
+// Preflight proves, before the first record, that DRUID's token endpoint answers and takes
+// --client-id and --client-secret (SPEC §4): one token request of the grant every update asks
+// for, whose token is left unused. It returns a *RunFault when the endpoint cannot be reached
+// (refused, a host that does not resolve, TLS failing: after one more try) or refuses the
+// credentials; nil once a token came; and another error when the token endpoint kept failing
+// transiently through Retries. Without ClientID there is nothing to prove before the first
+// update, which Probe sends: Preflight returns nil and calls nothing.
+func (c *Client) Preflight(ctx context.Context) error {
+	if c.grants == nil {
+		return nil
+	}
+	s := &send{c: c, p: &Payload{}, challenge: true}
+	return c.preflight(ctx, s, &c.retry, func(ctx context.Context) error {
+		if err := c.waitTurn(ctx); err != nil {
+			return &errTurn{err}
+		}
+		_, err := s.grant(ctx)
+		return err
+	}, s.runFault)
+}
+
+// preflight makes call, a token request made for by that takes its own turn, and retries it
+// under p as a probe; fault says which of its errors are a RunFault.
+func (c *caller) preflight(ctx context.Context, by any, p *retryPolicy, call func(context.Context) error,
+	fault func(error) *RunFault) error {
+	t := c.newTries(p, by, true)
+	for {
+		err := call(ctx)
+		if err == nil {
+			return nil
+		}
+		if te, ok := err.(*errTurn); ok {
+			return fmt.Errorf("preflight: waiting for a turn to call DRUID: %w", te.err)
+		}
+		code, retryAfter := c.honour(err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("preflight: %w", err)
+		}
+		stop := errSpent
+		var wait time.Duration
+		if Retryable(err) {
+			wait, stop = t.next(err, code, retryAfter)
+		}
+		if stop != nil {
+			if f := fault(err); f != nil {
+				return f
+			}
+			return fmt.Errorf("preflight: %w", err)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return fmt.Errorf("preflight: backing off: %w", err)
+		}
+	}
 }
 
 // send is the state of one Send.
@@ -334,9 +430,12 @@ type send struct {
 	c           *Client
 	p           *Payload
 	tok         token
+	ownToken    bool   // tok is the record's own: its 401 is the user's
 	challenge   bool   // every try asks for its own token first
 	verifier    string // the code verifier of tok, with challenge
 	refreshable bool   // a 401 is worth one more try: a token file to re-read, or a new grant
+	unread      bool   // the token file could not be read again after a 401
+	tries       tries
 	res         SendResult
 	secrets     []string // filled on the first error: the happy path never pays for it
 }
@@ -347,7 +446,6 @@ type errTurn struct{ err error }
 func (e *errTurn) Error() string { return e.err.Error() }
 
 func (s *send) run(ctx context.Context) SendResult {
-	retries := 0
 	for {
 		code, fields, err := s.attempt(ctx)
 		if te, ok := err.(*errTurn); ok {
@@ -369,6 +467,7 @@ func (s *send) run(ctx context.Context) SendResult {
 				continue
 			}
 			next, changed := s.c.tokens.refresh(s.tok)
+			s.unread = next.unread
 			if changed {
 				s.tok = next
 				s.secrets = nil // the new token is a secret too
@@ -381,12 +480,17 @@ func (s *send) run(ctx context.Context) SendResult {
 			// down.
 			return s.interrupted(ctx, err.Error(), nil)
 		}
-		if !Retryable(err) || retries >= s.c.retry.max {
+		if !Retryable(err) {
 			return s.failed(err)
 		}
-		retries++
+		wait, stop := s.tries.next(err, code, retryAfter)
+		switch {
+		case stop == errSpent:
+			return s.failed(err)
+		case stop != nil:
+			return s.unreachable(stop, err)
+		}
 		s.c.retried.Add(1)
-		wait := s.c.retryWait(&s.c.retry, retries, code, retryAfter)
 		s.c.log.Debug().Str("user_key", s.p.Key).Int("status_code", code).Int("attempt", s.res.Attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure, will retry")
 		if err := sleep(ctx, wait); err != nil {
@@ -433,7 +537,7 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		h["Accept-Language"] = []string{s.p.Locale}
 	}
 	a, err := c.do(ctx, &exchange{
-		kind: CallUpdate, method: http.MethodPost, url: target, path: c.path, header: h,
+		kind: CallUpdate, by: s, at: c.at, method: http.MethodPost, url: target, path: c.path, header: h,
 		body: bytes.NewReader(s.p.Body), discardOK: true, counts: [2]*atomic.Int64{&c.requests},
 		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
 	}, s.scrub)
@@ -488,7 +592,52 @@ func (s *send) failed(err error) SendResult {
 		}
 	}
 	s.res.Error = excerpt(s.scrub(err.Error()), errorMax)
+	s.res.Fault = s.runFault(err)
 	return s.res
+}
+
+// unreachable is the result of a Send that gave up on DRUID (stop wraps ErrUnreachable) after
+// its last try failed with err. It is no outcome of the user's: Err says so.
+func (s *send) unreachable(stop, err error) SendResult {
+	s.res.Outcome = Failed
+	s.res.Fields = nil
+	s.res.Error = excerpt(s.scrub(stop.Error()+"; the last try: "+err.Error()), errorMax)
+	s.res.Err = stop
+	s.res.Fault = connFault(err)
+	return s.res
+}
+
+// runFault returns the fault of the run's configuration that err, the error the Send ends on,
+// shows (see RunFault); nil when err is the user's, or DRUID's passing trouble.
+func (s *send) runFault(err error) *RunFault {
+	if f := connFault(err); f != nil {
+		return f
+	}
+	if ge, ok := errors.AsType[*GrantError](err); ok {
+		return grantFault(ge, s.c.grants.at)
+	}
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok {
+		return nil
+	}
+	switch {
+	case se.Code == http.StatusUnauthorized:
+		switch {
+		case s.ownToken:
+			return nil
+		case s.challenge:
+			return &RunFault{Flag: flagClientID, Cause: "DRUID refused the update made with a fresh token of the credentials (401)"}
+		case s.unread:
+			// The file was being rewritten: the token it will hold may well work.
+			return nil
+		case s.c.tokens.refreshable():
+			return &RunFault{Flag: flagTokenFile, Cause: "DRUID refused the token (401), and reading the file again did not cure it"}
+		}
+		return &RunFault{Flag: flagToken, Cause: "DRUID refused the token (401)"}
+	case se.Code == http.StatusBadRequest:
+		return envelopeFault(se.Fields)
+	}
+	return endpointFault(se, s.c.at, s.c.path)
 }
 
 // interrupted is the result of a Send that ctx stopped while it was doing what; err, when not

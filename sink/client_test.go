@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,37 +144,40 @@ func TestSendStatusTable(t *testing.T) {
 		want       Outcome
 		wantError  string
 		wantFields []string
+		wantFault  string // the flag a RunFault names; empty: none
 	}{
-		{"200 updated", reply{code: 200, body: envelopeOK}, Updated, "", nil},
+		{"200 updated", reply{code: 200, body: envelopeOK}, Updated, "", nil, ""},
 		{"206 partial names the fields", reply{code: 206, body: envelope(206, "surname", "required")},
-			Partial, "partial: surname: required", []string{"surname"}},
+			Partial, "partial: surname: required", []string{"surname"}, ""},
 		{"206 partial without fields", reply{code: 206, body: envelope(206)},
-			Partial, "partial: the user must still complete some data", nil},
-		{"304 unchanged", reply{code: 304}, Unchanged, "", nil},
+			Partial, "partial: the user must still complete some data", nil, ""},
+		{"304 unchanged", reply{code: 304}, Unchanged, "", nil, ""},
 		{"400 rejected", reply{code: 400, body: envelope(400, "actor", "unknown application")},
-			Rejected, "400: actor: unknown application", []string{"actor"}},
+			Rejected, "400: actor: unknown application", []string{"actor"}, "--app-id"},
 		{"401 failed", reply{code: 401, body: envelope(401, "token", "expired")},
-			Failed, "401: token missing, invalid or expired", nil},
-		{"403 rejected", reply{code: 403, body: envelope(403)}, Rejected, "403: user id or password invalid", nil},
-		{"404 rejected", reply{code: 404, body: envelope(404)}, Rejected, "404: user not found", nil},
+			Failed, "401: token missing, invalid or expired", nil, "--token"},
+		{"403 rejected", reply{code: 403, body: envelope(403)}, Rejected, "403: user id or password invalid", nil, ""},
+		{"404 rejected", reply{code: 404, body: envelope(404)}, Rejected, "404: user not found", nil, ""},
+		{"404 without DRUID's envelope", reply{code: 404, body: "<h1>Not Found</h1>"},
+			Rejected, "404: user not found: <h1>Not Found</h1>", nil, "--endpoint"},
 		{"416 rejected with the fields", reply{code: 416, body: envelope(416, "email", "invalid format", "birthday", "not a date")},
-			Rejected, "416: email: invalid format; birthday: not a date", []string{"email", "birthday"}},
-		{"416 without a body", reply{code: 416}, Rejected, "416: some fields do not comply with their specification", nil},
+			Rejected, "416: email: invalid format; birthday: not a date", []string{"email", "birthday"}, ""},
+		{"416 without a body", reply{code: 416}, Rejected, "416: some fields do not comply with their specification", nil, ""},
 		{"428 rejected", reply{code: 428, body: envelope(428, "mfa", "code required")},
-			Rejected, "428: mfa: code required", []string{"mfa"}},
-		{"429 failed", reply{code: 429}, Failed, "429: Too Many Requests", nil},
-		{"500 failed", reply{code: 500, body: envelope(500)}, Failed, "500: Internal Server Error", nil},
-		{"502 failed", reply{code: 502}, Failed, "502: Bad Gateway", nil},
-		{"503 failed", reply{code: 503}, Failed, "503: Service Unavailable", nil},
-		{"504 failed", reply{code: 504}, Failed, "504: Gateway Timeout", nil},
-		{"unlisted 4xx rejected", reply{code: 418}, Rejected, "418: I'm a teapot", nil},
-		{"unlisted 5xx failed", reply{code: 599}, Failed, "599: unexpected status", nil},
+			Rejected, "428: mfa: code required", []string{"mfa"}, ""},
+		{"429 failed", reply{code: 429}, Failed, "429: Too Many Requests", nil, ""},
+		{"500 failed", reply{code: 500, body: envelope(500)}, Failed, "500: Internal Server Error", nil, ""},
+		{"502 failed", reply{code: 502}, Failed, "502: Bad Gateway", nil, ""},
+		{"503 failed", reply{code: 503}, Failed, "503: Service Unavailable", nil, ""},
+		{"504 failed", reply{code: 504}, Failed, "504: Gateway Timeout", nil, ""},
+		{"unlisted 4xx rejected", reply{code: 418}, Rejected, "418: I'm a teapot", nil, ""},
+		{"unlisted 5xx failed", reply{code: 599}, Failed, "599: unexpected status", nil, ""},
 		{"redirect failed", reply{code: 302, header: map[string]string{"Location": "https://elsewhere/?SECRET"}},
-			Failed, "302: redirects are not followed: check --endpoint", nil},
+			Failed, "302: redirects are not followed: check --endpoint", nil, "--endpoint"},
 		{"proxy page kept as an excerpt", reply{code: 502, body: "<html>\r\n<head><title>502 Bad Gateway</title></head>\n\t<body>nginx</body></html>"},
-			Failed, "502: Bad Gateway: <html> <head><title>502 Bad Gateway</title></head> <body>nginx</body></html>", nil},
+			Failed, "502: Bad Gateway: <html> <head><title>502 Bad Gateway</title></head> <body>nginx</body></html>", nil, ""},
 		{"field errors repeat a field once", reply{code: 416, body: envelope(416, "email", "invalid format", "email", "taken")},
-			Rejected, "416: email: invalid format; email: taken", []string{"email"}},
+			Rejected, "416: email: invalid format; email: taken", []string{"email"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +185,13 @@ func TestSendStatusTable(t *testing.T) {
 			d := newDRUID(t, tt.reply)
 			c, _ := newClient(t, d.srv.URL, nil)
 			res := c.Send(t.Context(), newPayload(t))
+			if tt.wantFault == "" {
+				require.Nil(t, res.Fault)
+			} else {
+				require.NotNil(t, res.Fault)
+				require.Equal(t, tt.wantFault, res.Fault.Flag, res.Fault.Error())
+				res.Fault = nil
+			}
 			require.Equal(t, SendResult{
 				Outcome: tt.want, Code: tt.reply.code, Attempts: 1, Error: tt.wantError, Fields: tt.wantFields,
 			}, res)
@@ -535,7 +546,7 @@ func TestSendInterrupted(t *testing.T) {
 		want  SendResult
 	}{
 		{reply{code: 200, body: envelopeOK}, SendResult{Outcome: Updated, Code: 200, Attempts: 1}},
-		{reply{code: 404}, SendResult{Outcome: Rejected, Code: 404, Attempts: 1, Error: "404: user not found"}},
+		{reply{code: 404, body: `{"result":{"status":404}}`}, SendResult{Outcome: Rejected, Code: 404, Attempts: 1, Error: "404: user not found"}},
 		{reply{code: 206, body: `{"result":{"status":206,"errors":[{"message":"surname"}]}}`},
 			SendResult{Outcome: Partial, Code: 206, Attempts: 1, Error: "partial: surname", Fields: []string{"surname"}}},
 		{reply{code: 503}, SendResult{Outcome: Failed, Code: 503, Attempts: 1, Error: "interrupted: 503: Service Unavailable"}},
@@ -577,23 +588,35 @@ func waitResult(t *testing.T, done <-chan SendResult) SendResult {
 
 func TestSendReusesConnections(t *testing.T) {
 	t.Parallel()
+	// proxyPageEveryOther answers a long proxy page with 503 to every other call, and 200 to
+	// the others: between good answers a 503 is its user's, not DRUID down.
+	var calls atomic.Int64
+	proxyPageEveryOther := reply{fn: func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1)%2 == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, strings.Repeat("<p>busy</p>", 1000))
+			return
+		}
+		io.WriteString(w, envelopeOK)
+	}}
 	tests := []struct {
 		name  string
 		reply reply
+		codes []int // the code of each Send, in turn
 	}{
-		{"updated", reply{code: 200, body: envelopeOK + strings.Repeat(" ", 64<<10)}},
-		{"unchanged", reply{code: 304}},
-		{"rejected", reply{code: 416, body: `{"result":{"status":416,"errors":[{"message":"email"}]}}`}},
-		{"failed with a proxy page", reply{code: 503, body: strings.Repeat("<p>busy</p>", 1000)}},
+		{"updated", reply{code: 200, body: envelopeOK + strings.Repeat(" ", 64<<10)}, []int{200}},
+		{"unchanged", reply{code: 304}, []int{304}},
+		{"rejected", reply{code: 416, body: `{"result":{"status":416,"errors":[{"message":"email"}]}}`}, []int{416}},
+		{"failed with a proxy page", proxyPageEveryOther, []int{503, 200}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := newDRUID(t, tt.reply)
 			c, _ := newClient(t, d.srv.URL, nil)
-			for range 10 {
+			for i := range 10 {
 				res := c.Send(t.Context(), newPayload(t))
-				require.Equal(t, tt.reply.code, res.Code)
+				require.Equal(t, tt.codes[i%len(tt.codes)], res.Code)
 			}
 			require.Len(t, d.requests(), 10)
 			require.Equal(t, int64(1), d.conns.Load(), "sequential sends share one connection")

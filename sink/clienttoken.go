@@ -34,6 +34,7 @@ type clientTokens struct {
 
 	url    string           // the token call's URL
 	path   string           // its path: what errors show of the URL
+	at     *origin          // the auth endpoint, as a RunFault names it
 	form   string           // encoded once: it is the same for every call
 	secret string           // the client secret, to scrub from whatever comes back
 	now    func() time.Time // tests replace it to move the clock
@@ -123,7 +124,7 @@ func (s *clientTokens) fetch(ctx context.Context) (*appToken, error) {
 	// renewal a round trip early costs nothing.
 	sent := s.now()
 	a, err := s.do(ctx, &exchange{
-		kind: CallToken, method: http.MethodPost, url: s.url, path: s.path,
+		kind: CallToken, by: s, at: s.at, method: http.MethodPost, url: s.url, path: s.path,
 		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
 		body:   strings.NewReader(s.form),
 		log:    callLog{msg: "druid: client token call"},

@@ -9,22 +9,41 @@
 // of the run.
 //
 // A Client is shared by every worker of a run, and so is what it knows about DRUID's limits:
-// the rate limiter is waited on before every call, retries and token calls included, and a 429
-// or 503 holds every worker back for Retry-After, not only the one that got it. Transient
-// answers are retried with exponential backoff and full jitter, never sooner than Retry-After
-// says.
+// the rate limiter is waited on before every call, retries and token calls included, and an
+// answer that says "slower" — a 429, or a 503 with Retry-After — holds every worker back for
+// Retry-After, not only the one that got it. Transient answers are retried with exponential
+// backoff and full jitter, never sooner than Retry-After says.
 //
 // # Throttling: AIMD on the shared limiter
 //
-// A 429 or 503 also halves the shared limiter's rate (never below 0.5 requests per second or
-// 1% of the configured rate, whichever is larger), and every second without one gives back 5%
-// of the configured rate, up to the rate the limiter had at New and never above it. The tries
-// in flight when the rate is cut were sent at the old pace, so their 429s count for one
-// slow-down: sixteen workers hit by the same burst halve the rate once, not sixteen times.
-// Each slow-down is logged at warn, the return to full rate at info, and Client.Stats counts
-// them for the run's summary. An unlimited limiter (rate.Inf, or none) is left unlimited: the
-// operator asked for no limit and there is no rate to come back to, so throttling only holds
-// and backs off.
+// A throttling answer also halves the shared limiter's rate (never below 0.5 requests per
+// second or 1% of the configured rate, whichever is larger), at most once a second, and every
+// second without one gives back 10% of the configured rate, up to the rate the limiter had at
+// New and never above it. The tries in flight when the rate is cut were sent at the old pace,
+// so their 429s count for one slow-down: sixteen workers hit by the same burst halve the rate
+// once, not sixteen times. A 500, 502, 503 or 504 without Retry-After, a reset or a timeout is
+// a fault of that one call: the user is retried alone and the rate is left as it is, unless
+// such faults are most of a second's calls (more than half of at least 20), which is overload
+// and cuts the rate as one throttling answer does. Each slow-down is logged at warn, the
+// return to full rate at info, and Client.Stats counts them for the run's summary. An
+// unlimited limiter (rate.Inf, or none) is left unlimited: the operator asked for no limit and
+// there is no rate to come back to, so throttling only holds and backs off.
+//
+// # Faults of the run, and DRUID down
+//
+// Some failures are no user's: a refused connection, a host that does not resolve, TLS failing,
+// a token or credentials DRUID refuses, a 400 about the envelope every request shares. A
+// SendResult carries them in Fault, a *RunFault naming the flag to check, so that the run stops
+// instead of failing every user; Client.Probe sends the run's first user with one retry, not
+// --retries, for a connection that cannot be made, and Preflight proves the token endpoint and
+// the credentials before the first record.
+//
+// When every call fails for want of DRUID — no answer or a 5xx, for more than one worker, with
+// no good answer to any — DRUID is down: the workers wait and try again without spending their
+// users' retries, as through a checkpoint outage, and carry on when DRUID answers. Past
+// Config.DownTimeout (--druid-timeout) a Send returns a result whose Err wraps ErrUnreachable,
+// which is no outcome of the user: the run stops and its next run resends the user. The exact
+// rule is tries's.
 //
 // # Tokens
 //

@@ -10,7 +10,10 @@ import (
 )
 
 // gate is the pace every caller of one DRUID keeps: the shared rate limiter, the throttle that
-// adapts its rate to DRUID's 429s and 503s, and the hold such an answer puts on every caller.
+// adapts its rate to DRUID's throttling answers (see throttles) and to overload, the hold a
+// throttling answer puts on every caller, and what DRUID's answers say of an outage (see
+// tries for the rule).
+//
 // A Client and the Readers made by Client.Reader share one, so that reads and updates are one
 // load for DRUID: a 429 to a read slows the updates down too, and the other way round. Two
 // gates on one limiter would each cut and restore its rate to their own idea of it.
@@ -19,31 +22,43 @@ type gate struct {
 	throttle *throttle // nil when the limiter has no finite rate to cut
 	log      zerolog.Logger
 
-	// throttled counts the 429 and 503 answers (Stats.Throttled).
+	// throttled counts the answers that throttle (Stats.Throttled).
 	throttled atomic.Int64
 
-	// heldUntil is when DRUID's last 429 or 503 lets every worker call again, in nanoseconds
-	// since born: a throttled job slows down as a whole, not one worker at a time (SPEC §4).
-	// Counting from born keeps to the monotonic clock, which a wall-clock step cannot stretch.
+	// heldUntil is when DRUID's last throttling answer lets every worker call again, on the
+	// gate's clock (elapsed): a throttled job slows down as a whole, not one worker at a time
+	// (SPEC §4).
 	heldUntil atomic.Int64
 	born      time.Time
+
+	down outage
 }
 
 // newGate returns the gate of lim (nil: unlimited), which it owns from now on: see throttle.
 func newGate(lim *rate.Limiter, log zerolog.Logger) *gate {
 	g := &gate{limiter: lim, log: log, born: time.Now()}
-	g.throttle = newThrottle(lim, log, func() time.Duration { return time.Since(g.born) })
+	g.throttle = newThrottle(lim, log, g.elapsed)
 	return g
 }
 
-// noteAnswer counts DRUID's answer code to a call that started in epoch, and slows the whole job
-// down when it says the job is too fast.
-func (g *gate) noteAnswer(epoch int64, code int) {
-	if throttles(code) {
+// noteCall notes how a call made for by, which started in epoch, ended: DRUID's answer code and
+// Retry-After, or code 0 when no answer came. An answer that throttles slows the whole job down;
+// a fault (no answer, or a 5xx) counts towards an outage and, unless it throttles, towards
+// overload.
+func (g *gate) noteCall(epoch int64, by any, code int, retryAfter time.Duration) {
+	throttled := throttles(code, retryAfter)
+	if throttled {
 		g.throttled.Add(1)
 		g.throttle.slowDown(epoch, code)
 	}
+	fault := code == 0 || code >= 500
+	g.throttle.count(fault && !throttled)
+	g.noteDown(g.elapsed(), by, fault)
 }
+
+// elapsed is the gate's clock: the monotonic time since it was made, which a wall-clock step
+// cannot stretch.
+func (g *gate) elapsed() time.Duration { return time.Since(g.born) }
 
 // waitTurn blocks until DRUID's throttling and the rate limiter let the next call go.
 func (g *gate) waitTurn(ctx context.Context) error {
@@ -67,19 +82,19 @@ func (g *gate) waitTurn(ctx context.Context) error {
 	}
 }
 
-// waitHeld waits for the hold a 429 or 503 put on every worker.
+// waitHeld waits for the hold a throttling answer put on every worker.
 func (g *gate) waitHeld(ctx context.Context) error {
 	until := g.heldUntil.Load()
 	if until == 0 {
 		return ctx.Err()
 	}
-	return sleep(ctx, time.Duration(until)-time.Since(g.born))
+	return sleep(ctx, time.Duration(until)-g.elapsed())
 }
 
 // held reports whether a hold is in force.
 func (g *gate) held() bool {
 	until := g.heldUntil.Load()
-	return until != 0 && time.Duration(until) > time.Since(g.born)
+	return until != 0 && time.Duration(until) > g.elapsed()
 }
 
 // hold keeps every worker from calling DRUID for d, unless a longer hold is already in force.
@@ -87,7 +102,7 @@ func (g *gate) hold(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	until := int64(time.Since(g.born) + d)
+	until := int64(g.elapsed() + d)
 	for {
 		cur := g.heldUntil.Load()
 		if cur >= until {

@@ -31,14 +31,16 @@ var formContentType = []string{"application/x-www-form-urlencoded"}
 // grants asks DRUID for a challenge-code token per update (SPEC §2.2). Each token is consumed by
 // the first update that uses it, even one that then fails, so every try asks for its own.
 type grants struct {
-	url    string // the token call's URL
-	path   string // its path: what errors show of the URL
-	form   string // the form without code_challenge, encoded once: it is the same for every call
-	secret string // the client secret, to scrub from whatever DRUID echoes
+	url    string  // the token call's URL
+	path   string  // its path: what errors show of the URL
+	at     *origin // the auth endpoint, as a RunFault names it
+	form   string  // the form without code_challenge, encoded once: it is the same for every call
+	secret string  // the client secret, to scrub from whatever DRUID echoes
 }
 
 // newGrants returns the token source of the client id and secret, or nil when none is set.
-func newGrants(authEndpoint, clientID, clientSecret string) (*grants, error) {
+// flag is the flag that set authEndpoint: --auth-endpoint, or --endpoint when it defaulted.
+func newGrants(authEndpoint, flag, clientID, clientSecret string) (*grants, error) {
 	if clientID == "" {
 		return nil, nil
 	}
@@ -54,7 +56,7 @@ func newGrants(authEndpoint, clientID, clientSecret string) (*grants, error) {
 		"code_challenge_method": {"S256"},
 		"scope":                 {"update"},
 	}
-	return &grants{url: u.String(), path: u.Path, form: form.Encode(), secret: clientSecret}, nil
+	return &grants{url: u.String(), path: u.Path, at: originOf(u, flag), form: form.Encode(), secret: clientSecret}, nil
 }
 
 // newVerifier returns a fresh code verifier and its S256 challenge:
@@ -110,7 +112,7 @@ func (s *send) grant(ctx context.Context) (code int, err error) {
 	c, g := s.c, s.c.grants
 	verifier, challenge := newVerifier()
 	a, err := c.do(ctx, &exchange{
-		kind: CallToken, method: http.MethodPost, url: g.url, path: g.path,
+		kind: CallToken, by: s, at: g.at, method: http.MethodPost, url: g.url, path: g.path,
 		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
 		body:   strings.NewReader(g.form + "&code_challenge=" + challenge),
 		counts: [2]*atomic.Int64{&c.requests, &c.tokenRequests},

@@ -342,8 +342,13 @@ func (c *fakeClock) advance(d time.Duration) { c.t.Add(int64(d)) }
 // useFakeClock makes c's throttle follow a clock the test moves.
 func useFakeClock(t *testing.T, c *Client) *fakeClock {
 	t.Helper()
+	return useClock(t, c, &fakeClock{})
+}
+
+// useClock makes c's throttle follow clock.
+func useClock(t *testing.T, c *Client, clock *fakeClock) *fakeClock {
+	t.Helper()
 	require.NotNil(t, c.throttle, "the limiter has a rate to adapt")
-	clock := &fakeClock{}
 	c.throttle.now = clock.now
 	return clock
 }

@@ -39,4 +39,15 @@ type SendResult struct {
 	Attempts int    // calls made, retries included
 	Error    string // DRUID's field errors or the transport error; empty for updated and unchanged
 	Fields   []string
+	// Fault, when not nil, says the last try failed for a fault of the run's configuration,
+	// which every user would meet (see RunFault): the run should stop rather than go on. The
+	// Outcome is still what DRUID's answer means for the user (a 400 is rejected).
+	Fault *RunFault
+	// Err, when not nil, says the result is no outcome of the user's and must not be
+	// recorded as one: it wraps ErrUnreachable when DRUID failed every call for longer than
+	// Config.DownTimeout. Outcome is then Failed and Error says why, for a caller that does
+	// not look at Err. Fault may be set with it, when the last try could not even connect:
+	// the outage is what ended the Send, and Fault says which flag to check if DRUID never
+	// answered the run at all.
+	Err error
 }

@@ -53,7 +53,12 @@ type ReaderConfig struct {
 	// Timeout bounds one HTTP call, reading the answer included. Defaults to TimeoutDefault.
 	Timeout time.Duration
 	// Retries is the number of tries after the first for transient answers. 0 means none.
+	// Tries made while DRUID is down for every caller spend none of them (see DownTimeout).
 	Retries int
+	// DownTimeout (--druid-timeout) is how long a Get waits out an outage, as Config's does
+	// for a Send, before it fails with an error wrapping ErrUnreachable. Defaults to
+	// DownTimeoutDefault.
+	DownTimeout time.Duration
 	// Limiter is waited on before every call, token calls included. Reads must share the
 	// updates' rate: pass the Client's limiter, or build the Reader with Client.Reader, which
 	// also shares the Client's throttling. Nil means unlimited. A Reader made by NewReader owns
@@ -93,7 +98,7 @@ func (cfg *ReaderConfig) validate() error {
 
 // limits returns the settings a Reader shares with a Client.
 func (cfg *ReaderConfig) limits() callLimits {
-	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
+	return callLimits{cfg.Concurrency, cfg.Timeout, cfg.Retries, cfg.DownTimeout, cfg.Limiter, cfg.BackoffBase, cfg.BackoffMax}
 }
 
 // Reader reads users from DRUID with the app's client token (SPEC §2.2), for diffs, guards,
@@ -104,9 +109,10 @@ type Reader struct {
 	// from.
 	caller
 
-	ownsConns  bool   // false when the transport is a Client's: Close leaves it alone
-	url        string // the read call's URL, up to the objectId
-	path       string // its path: what errors show of the URL
+	ownsConns  bool    // false when the transport is a Client's: Close leaves it alone
+	url        string  // the read call's URL, up to the objectId
+	path       string  // its path: what errors show of the URL
+	at         *origin // the endpoint, as a RunFault names it
 	entryPoint []string
 	tokens     *clientTokens
 	retry      retryPolicy
@@ -122,7 +128,7 @@ func NewReader(cfg ReaderConfig) (*Reader, error) {
 }
 
 // Reader returns a Reader that shares c's connections and c's pace: its calls wait on c's
-// limiter and c's holds, and a 429 or 503 to a read slows the updates down as much as one to an
+// limiter and c's holds, and a throttling answer to a read slows the updates down as much as one to an
 // update does (Stats.Throttled and SlowDowns count both). cfg is checked as NewReader checks
 // it; its Limiter must be nil or c's own, and its Concurrency is ignored, since the connection
 // pool was sized for c's workers, which are the ones reading. Closing the Reader leaves c's
@@ -147,8 +153,9 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	authFlag := flagAuthEndpoint
 	if cfg.AuthEndpoint == "" {
-		cfg.AuthEndpoint = cfg.Endpoint
+		cfg.AuthEndpoint, authFlag = cfg.Endpoint, flagEndpoint
 	}
 	tu, err := parseBase(cfg.AuthEndpoint, "--auth-endpoint", TokenPath,
 		"--auth-endpoint must not carry credentials: use --client-id and --client-secret")
@@ -160,6 +167,7 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		caller:     caller{log: cfg.Log, observe: cfg.Observe},
 		url:        u.String(),
 		path:       u.Path,
+		at:         originOf(u, flagEndpoint),
 		entryPoint: []string{cfg.EntryPoint},
 		retry:      lim.retry(),
 	}
@@ -184,6 +192,7 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		caller: r.caller,
 		url:    tu.String(),
 		path:   tu.Path,
+		at:     originOf(tu, authFlag),
 		form:   form.Encode(),
 		secret: cfg.ClientSecret,
 		now:    time.Now,
@@ -207,9 +216,11 @@ func (r *Reader) Close() {
 // Every call, token calls included, waits for its turn on the limiter. A 401 renews the client
 // token once per Get; concurrent 401s share one renewal. Transient failures (429, 5xx, network
 // errors and timeouts; see Classify and Retryable) are retried up to Retries times with the
-// backoff and Retry-After rules of updates, then returned. Errors name the user and wrap a
-// *StatusError (DRUID's status and result.errors), a *GrantError (the token call's refusal) or
-// the cause; none carries the client secret or a token. When ctx is cancelled, Get returns
+// backoff and Retry-After rules of updates, then returned; while DRUID is down for every
+// caller they spend no retries, and past DownTimeout the error wraps ErrUnreachable, which
+// says nothing of the user (the outage rule of Send). Errors name the user and wrap a
+// *StatusError (DRUID's status and result.errors), a *GrantError (the token call's refusal),
+// ErrUnreachable or the cause; none carries the client secret or a token. When ctx is cancelled, Get returns
 // promptly with an error that wraps ctx's cause.
 func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool, err error) {
 	if objectID == "" || objectID == "." || objectID == ".." {
@@ -217,10 +228,10 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 		return nil, false, fmt.Errorf("read user %q: not an objectId", objectID)
 	}
 	escaped := url.PathEscape(objectID)
-	rd := read{r: r, id: objectID, url: r.url + escaped, path: r.path + escaped}
+	rd := &read{r: r, id: objectID, url: r.url + escaped, path: r.path + escaped}
+	t := r.newTries(&r.retry, rd, false)
 	var stale *appToken // the token a 401 refused: the next try needs another
 	renewed := false
-	retries := 0
 	for {
 		u, found, err := rd.attempt(ctx, stale)
 		if err == nil {
@@ -237,17 +248,43 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 			stale = rd.tok
 			continue
 		}
-		if ctx.Err() != nil || !Retryable(err) || retries >= r.retry.max {
+		if ctx.Err() != nil || !Retryable(err) {
 			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
 		}
-		retries++
-		wait := r.retryWait(&r.retry, retries, code, retryAfter)
+		wait, stop := t.next(err, code, retryAfter)
+		switch {
+		case stop == errSpent:
+			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
+		case stop != nil:
+			return nil, false, fmt.Errorf("read user %q: %w; the last try: %v", objectID, stop, err)
+		}
 		r.log.Debug().Str("object_id", objectID).Int("status_code", code).Int("attempt", rd.attempts).
 			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure of a read, will retry")
 		if err := sleep(ctx, wait); err != nil {
 			return nil, false, fmt.Errorf("read user %q: backing off after try %d: %w", objectID, rd.attempts, err)
 		}
 	}
+}
+
+// Preflight proves, before the first record, that DRUID's token endpoint answers and takes
+// --client-id and --client-secret, with the client token every Get needs (SPEC §4). It returns
+// a *RunFault when the endpoint cannot be reached (refused, a host that does not resolve, TLS
+// failing: after one more try) or refuses the credentials; nil once a token came, which the
+// next Get uses; and another error when the token endpoint kept failing transiently through
+// Retries.
+func (r *Reader) Preflight(ctx context.Context) error {
+	return r.preflight(ctx, r.tokens, &r.retry, func(ctx context.Context) error {
+		_, err := r.tokens.get(ctx, nil)
+		return err
+	}, func(err error) *RunFault {
+		if f := connFault(err); f != nil {
+			return f
+		}
+		if ge, ok := errors.AsType[*GrantError](err); ok {
+			return grantFault(ge, r.tokens.at)
+		}
+		return nil
+	})
 }
 
 // read is the state of one Get.
@@ -281,7 +318,7 @@ func (rd *read) attempt(ctx context.Context, stale *appToken) (*User, bool, erro
 func (rd *read) call(ctx context.Context) (*User, bool, error) {
 	r := rd.r
 	a, err := r.do(ctx, &exchange{
-		kind: CallRead, method: http.MethodGet, url: rd.url, path: rd.path,
+		kind: CallRead, by: rd, at: r.at, method: http.MethodGet, url: rd.url, path: rd.path,
 		header: http.Header{
 			"Authorization": {"Bearer " + rd.tok.value},
 			"Accept":        applicationJSON,

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -52,10 +51,13 @@ func Classify(code int) (o Outcome, retry bool) {
 	return Failed, false
 }
 
-// throttles reports whether code says the whole job is too fast, not just this call: every
-// worker then holds off, and the shared rate is cut (SPEC §4).
-func throttles(code int) bool {
-	return code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable
+// throttles is the one place that decides whether an answer is DRUID saying "slower" (SPEC §4):
+// a 429, or a 503 whose Retry-After asks for a wait. Then the whole job is too fast, not just
+// this call: every worker holds off, and the shared rate is cut. A 503 without Retry-After (or
+// with one that asks for no wait) is a fault of that one call, like a 500: the user is retried
+// alone, and the pace of the others is left as it is.
+func throttles(code int, retryAfter time.Duration) bool {
+	return code == http.StatusTooManyRequests || (code == http.StatusServiceUnavailable && retryAfter > 0)
 }
 
 // meanings are DRUID's own words for its codes (SPEC §2.1). The generic HTTP reason phrases
@@ -95,6 +97,8 @@ type StatusError struct {
 	Fields     []FieldError  // DRUID's result.errors, secrets scrubbed
 	RetryAfter time.Duration // from the Retry-After header, capped at RetryAfterMax; 0 when absent
 	Excerpt    string        // a short, sanitized excerpt of a body that is not DRUID's envelope
+
+	foreign bool // the body was not DRUID's envelope: maybe not DRUID at all (endpointFault)
 }
 
 // Error says the code and DRUID's field errors ("416: email: invalid format; birthday: not a
@@ -143,6 +147,7 @@ func writeFieldErrors(b *strings.Builder, fields []FieldError) {
 // URL's query may carry a code verifier and its host adds nothing the operator does not know.
 type callError struct {
 	op, path string
+	at       *origin // where the call went, for connFault; nil when unknown
 	err      error
 }
 
@@ -151,8 +156,8 @@ func (e *callError) Unwrap() error { return e.err }
 
 // Retryable reports whether err, the failure of one try, may go away by trying again: a
 // transient status of the update or the token call (see Classify), a network error or a
-// timeout. A cancelled context is a
-// shutdown and a certificate DRUID's server cannot prove is a configuration error: neither is.
+// timeout. A cancelled context is a shutdown, and TLS failing — a server that does not speak
+// it, a certificate it cannot prove — is a configuration error: neither is.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -169,7 +174,7 @@ func Retryable(err error) bool {
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+	if tlsFailure(err) {
 		return false
 	}
 	if _, ok := errors.AsType[*callError](err); ok {
@@ -228,6 +233,7 @@ func backoff(n int, base, ceiling, retryAfter time.Duration) time.Duration {
 type retryPolicy struct {
 	max        int           // tries after the first; 0: none
 	base, ceil time.Duration // the first retry's backoff window, and the cap of the doubling ones
+	down       time.Duration // how long an outage is waited out (see tries)
 }
 
 // answerOf returns the status code and Retry-After of a try DRUID answered; 0 when it did not.
@@ -246,7 +252,7 @@ func answerOf(err error) (code int, retryAfter time.Duration) {
 // this one retries.
 func (g *gate) honour(err error) (code int, retryAfter time.Duration) {
 	code, retryAfter = answerOf(err)
-	if throttles(code) {
+	if throttles(code, retryAfter) {
 		g.hold(retryAfter)
 	}
 	return code, retryAfter
@@ -257,7 +263,7 @@ func (g *gate) honour(err error) (code int, retryAfter time.Duration) {
 // do not spend the slot it waits for.
 func (g *gate) retryWait(p *retryPolicy, n, code int, retryAfter time.Duration) time.Duration {
 	wait := backoff(n, p.base, p.ceil, retryAfter)
-	if throttles(code) {
+	if throttles(code, retryAfter) {
 		g.hold(wait)
 	}
 	return wait

@@ -32,7 +32,11 @@ func TestThrottleFloor(t *testing.T) {
 				return
 			}
 			require.Equal(t, tt.wantFloor, th.floor)
+			clock := &fakeClock{}
+			th.now = clock.now
 			for range 20 {
+				// A second apart: a cut each time, and no recovery between them.
+				clock.advance(cutInterval)
 				th.slowDown(th.started(), http.StatusTooManyRequests)
 			}
 			require.Equal(t, tt.wantFloor, float64(th.lim.Limit()), "cuts stop at the floor")
@@ -42,23 +46,28 @@ func TestThrottleFloor(t *testing.T) {
 	require.Nil(t, newThrottle(nil, zerolog.Nop(), nil), "no limiter, nothing to adapt")
 }
 
-// TestThrottleSlowsDownThenRecovers scripts DRUID answering 429 for a while, then 200: each
-// throttled try halves the shared rate, and the rate climbs back to the configured one, never
-// above it.
+// TestThrottleSlowsDownThenRecovers scripts DRUID answering 429 for a while, a second apart, then
+// 200: each throttled try halves the shared rate, and after a calm second the rate climbs back to
+// the configured one, never above it.
 func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 	t.Parallel()
 	const configured = 100
 	// A burst large enough that the test never waits on the slowed-down limiter.
 	lim := rate.NewLimiter(configured, 50)
-	d := newDRUID(t, reply{code: 429}, reply{code: 429}, reply{code: 429}, reply{code: 200})
+	clock := &fakeClock{}
+	aSecondLater := reply{fn: func(w http.ResponseWriter, _ *http.Request) {
+		clock.advance(cutInterval)
+		w.WriteHeader(http.StatusTooManyRequests)
+	}}
+	d := newDRUID(t, aSecondLater, aSecondLater, aSecondLater, reply{code: 200})
 	c, logs := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 5 })
-	clock := useFakeClock(t, c)
+	useClock(t, c, clock)
 
 	res := c.Send(t.Context(), newPayload(t))
 	require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 4}, res)
 	require.Equal(t, Stats{
 		Requests: 4, Retries: 3, Throttled: 3, SlowDowns: 3, MinRate: 12.5, CurrentRate: 12.5,
-	}, c.Stats(), "each retry started after the previous cut, so each 429 cuts again")
+	}, c.Stats(), "each retry started after the previous cut, a second later, so each 429 cuts again")
 	require.Equal(t, rate.Limit(12.5), lim.Limit(), "the shared limiter itself is slowed")
 
 	warns := logLines(logs, "druid: throttled, the whole job slows down")
@@ -69,7 +78,10 @@ func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 		require.Contains(t, warns[i], `"rate_per_second":`+want)
 	}
 
-	// 10% of the configured rate comes back per second without throttling.
+	// The rate stays as cut for a second, then 10% of the configured rate comes back per
+	// second without throttling.
+	clock.advance(cutInterval)
+	require.Equal(t, 12.5, c.Stats().CurrentRate, "the calm after a cut")
 	clock.advance(time.Second)
 	require.Equal(t, 22.5, c.Stats().CurrentRate)
 	res = c.Send(t.Context(), newPayload(t))
@@ -93,6 +105,80 @@ func TestThrottleSlowsDownThenRecovers(t *testing.T) {
 
 	clock.advance(time.Hour)
 	require.Equal(t, rate.Limit(configured), lim.Limit(), "still not above the configured rate")
+}
+
+// TestThrottleCutsAtMostOncePerSecond has DRUID refuse three tries of one user in a row, within
+// a second of its clock: the rate is cut once, and the refusals of tries sent at the new pace
+// cut once more when the second is over, not before.
+func TestThrottleCutsAtMostOncePerSecond(t *testing.T) {
+	t.Parallel()
+	lim := rate.NewLimiter(100, 50)
+	busy := reply{code: 503, header: map[string]string{"Retry-After": "1"}}
+	d := newDRUID(t, reply{code: 429}, busy, reply{code: 429}, reply{code: 200})
+	c, logs := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 5 })
+	clock := useFakeClock(t, c) // frozen until the test moves it
+
+	res := c.Send(t.Context(), newPayload(t))
+	require.Equal(t, SendResult{Outcome: Updated, Code: 200, Attempts: 4}, res)
+	require.Equal(t, Stats{Requests: 4, Retries: 3, Throttled: 3, SlowDowns: 1, MinRate: 50, CurrentRate: 50}, c.Stats(),
+		"three throttling answers within a second: one cut")
+
+	clock.advance(cutInterval - time.Millisecond)
+	require.Equal(t, int64(1), c.Stats().SlowDowns, "still within the second")
+	clock.advance(time.Millisecond)
+	st := c.Stats()
+	require.Equal(t, int64(2), st.SlowDowns, "the 429s to tries sent at the new pace cut once the second is over")
+	require.Equal(t, 25.0, st.CurrentRate)
+	require.Len(t, logLines(logs, "druid: throttled, the whole job slows down"), 2)
+
+	clock.advance(cutInterval)
+	require.Equal(t, int64(2), c.Stats().SlowDowns, "the deferred cut is made once")
+}
+
+// TestOverloadCountsAsOneThrottle feeds the gate the calls of whole seconds: faults that are
+// more than half of at least 20 calls in a second cut the rate once, as a 429 would; fewer
+// calls, or no majority, cut nothing; throttling answers are not faults.
+func TestOverloadCountsAsOneThrottle(t *testing.T) {
+	t.Parallel()
+	type calls struct {
+		code int // 0: no answer
+		n    int
+	}
+	tests := []struct {
+		name          string
+		second        []calls
+		wantOverloads int64
+		wantSlowDowns int64
+	}{
+		{"most of 20 calls fail", []calls{{500, 6}, {503, 3}, {0, 2}, {200, 9}}, 1, 1},
+		{"every call fails", []calls{{0, 40}}, 1, 1},
+		{"504s and 502s", []calls{{504, 15}, {502, 15}, {304, 5}}, 1, 1},
+		{"19 calls are too few", []calls{{500, 19}}, 0, 0},
+		{"half is no majority", []calls{{500, 10}, {200, 10}}, 0, 0},
+		{"20% faults", []calls{{500, 100}, {503, 100}, {0, 20}, {200, 780}}, 0, 0},
+		{"4xx are DRUID's answers", []calls{{500, 10}, {404, 5}, {416, 5}, {401, 1}}, 0, 0},
+		{"429s throttle on their own", []calls{{429, 30}, {500, 10}}, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGate(rate.NewLimiter(100, 1), zerolog.Nop())
+			clock := &fakeClock{}
+			g.throttle.now = clock.now
+			epoch := g.throttle.started() // the calls were in flight together
+			for _, c := range tt.second {
+				for range c.n {
+					g.noteCall(epoch, nil, c.code, 0)
+				}
+			}
+			require.Zero(t, g.throttle.overloads.Load(), "a second is judged once it is over")
+			clock.advance(cutInterval)
+			g.noteCall(g.throttle.started(), nil, 200, 0)
+			overloads, slowDowns, _, _ := g.throttle.rates()
+			require.Equal(t, tt.wantOverloads, overloads)
+			require.Equal(t, tt.wantSlowDowns, slowDowns)
+		})
+	}
 }
 
 // TestThrottleConcurrent429sSlowDownOnce has sixteen workers throttled by the same burst: the
@@ -130,27 +216,30 @@ func TestThrottleConcurrent429sSlowDownOnce(t *testing.T) {
 	require.Len(t, logLines(logs, "druid: throttled, the whole job slows down"), 1)
 }
 
-// TestThrottleCodes checks which answers slow the job down: 429 and 503 say it is too fast;
-// other failures say nothing about its pace.
+// TestThrottleCodes checks which answers slow the job down: 429, and 503 with Retry-After, say it
+// is too fast; other failures say nothing about its pace.
 func TestThrottleCodes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		code          int
+		name          string
+		first         reply
 		wantSlowDowns int64
 		wantRate      rate.Limit
 	}{
-		{429, 1, 5},
-		{503, 1, 5},
-		{500, 0, 10},
-		{502, 0, 10},
-		{504, 0, 10},
-		{404, 0, 10},
+		{"429", reply{code: 429}, 1, 5},
+		{"503 with Retry-After", reply{code: 503, header: map[string]string{"Retry-After": "1"}}, 1, 5},
+		{"503", reply{code: 503}, 0, 10}, // a fault of the call, not a word on the pace
+		{"503 with Retry-After 0", reply{code: 503, header: map[string]string{"Retry-After": "0"}}, 0, 10},
+		{"500", reply{code: 500}, 0, 10},
+		{"502", reply{code: 502}, 0, 10},
+		{"504", reply{code: 504}, 0, 10},
+		{"404", reply{code: 404}, 0, 10},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			lim := rate.NewLimiter(10, 5)
-			d := newDRUID(t, reply{code: tt.code}, reply{code: 200})
+			d := newDRUID(t, tt.first, reply{code: 200})
 			c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Limiter, c.Retries = lim, 1 })
 			useFakeClock(t, c)
 			c.Send(t.Context(), newPayload(t))

@@ -25,6 +25,9 @@ var errNoToken = errors.New("no token: the record has no token column value and 
 type token struct {
 	value string
 	gen   uint64
+	// unread says the re-read that made this generation failed: the file was being
+	// rewritten, or could not be opened. A 401 then says nothing of the file's token.
+	unread bool
 }
 
 // tokenSource hands out the static bearer token (--token) or the one read from --token-file, and
@@ -89,6 +92,7 @@ func (s *tokenSource) refresh(used token) (token, bool) {
 	v, err := s.readFile(s.path)
 	switch {
 	case err != nil:
+		next.unread = true
 		s.log.Warn().Err(err).Msg("re-read of the token file failed; keeping the token in force")
 	case v == cur.value:
 		s.log.Warn().Str("token_file", s.path).Msg("token rejected by DRUID and the token file still holds it")
