@@ -88,6 +88,9 @@ type Config struct {
 	Retries                            int // tries after the first for transient failures
 	Timeout                            time.Duration
 	Concurrency                        string // a number of workers, or ConcurrencyAuto
+	// DruidTimeout (--druid-timeout) is how long a run holds its workers while every call
+	// fails for want of DRUID before it stops with exit 3.
+	DruidTimeout time.Duration
 
 	// The checkpoint (--checkpoint, --checkpoint-schema, --job, --checkpoint-timeout).
 	Checkpoint, CheckpointSchema, Job string
@@ -175,6 +178,7 @@ func Defaults(command string) Config {
 		Burst:             BurstDefault,
 		Retries:           sink.RetriesDefault,
 		Timeout:           sink.TimeoutDefault,
+		DruidTimeout:      sink.DownTimeoutDefault,
 		Concurrency:       strconv.Itoa(pipeline.ConcurrencyDefault),
 		Checkpoint:        checkpoint.SQLiteDefault,
 		Job:               JobDefault,
@@ -261,6 +265,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--rate must be 0 (unlimited) or more, not %v", c.Rate)
 		case c.Burst < 1:
 			return fmt.Errorf("--burst must be 1 or more, not %d", c.Burst)
+		case c.DruidTimeout <= 0:
+			return fmt.Errorf("--druid-timeout must be positive, not %s", c.DruidTimeout)
 		}
 	}
 	if c.sends() {

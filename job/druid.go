@@ -1,6 +1,10 @@
 package job
 
 import (
+	"context"
+	"errors"
+	"fmt"
+
 	"golang.org/x/time/rate"
 
 	"druid-migrate/sink"
@@ -20,6 +24,7 @@ func newClient(cfg *Config, perUserTokens bool, observe sink.ObserveFunc) (*sink
 		Concurrency:   cfg.maxConcurrency(),
 		Timeout:       cfg.Timeout,
 		Retries:       cfg.Retries,
+		DownTimeout:   cfg.DruidTimeout,
 		Limiter:       cfg.limiter(),
 		Log:           cfg.Log,
 		Observe:       observe,
@@ -28,6 +33,23 @@ func newClient(cfg *Config, perUserTokens bool, observe sink.ObserveFunc) (*sink
 		return nil, configErr(err)
 	}
 	return client, nil
+}
+
+// preflight proves, before the first record, that DRUID answers and takes the credentials the
+// run reads users or asks tokens with (SPEC §4): a fault of the run's own configuration is a
+// configuration error, reported at once. With a static token nothing is called here: the run's
+// first update is its probe.
+func preflight(ctx context.Context, p interface{ Preflight(context.Context) error }) error {
+	err := p.Preflight(ctx)
+	var fault *sink.RunFault
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &fault):
+		return configErr(err)
+	}
+	// DRUID answers, but only with failures: as when it goes away mid-run, run again later.
+	return fmt.Errorf("%w: %w", sink.ErrUnreachable, err)
 }
 
 // readerConfig is how the run reads users from DRUID: with the client token of --client-id.
@@ -40,6 +62,7 @@ func (c *Config) readerConfig() sink.ReaderConfig {
 		ClientSecret: c.ClientSecret,
 		Timeout:      c.Timeout,
 		Retries:      c.Retries,
+		DownTimeout:  c.DruidTimeout,
 	}
 }
 

@@ -42,6 +42,9 @@ func DryRun(ctx context.Context, cfg Config) (pipeline.DrySummary, error) {
 			return pipeline.DrySummary{}, err
 		}
 		defer d.reader.Close()
+		if err := preflight(ctx, d.reader); err != nil {
+			return pipeline.DrySummary{}, err
+		}
 		opts.Inspect = d.inspect
 	}
 	if !cfg.Force {

@@ -6,6 +6,7 @@ import (
 
 	"druid-migrate/checkpoint"
 	"druid-migrate/pipeline"
+	"druid-migrate/sink"
 )
 
 // Exit codes of SPEC §5.
@@ -27,7 +28,9 @@ var ErrFailures = errors.New("some records are invalid, rejected or failed")
 var ErrInterrupted = errors.New("interrupted")
 
 // ErrLost ends a run whose checkpoint was lost mid-run and did not come back in time: nothing is
-// lost, the next run resumes.
+// lost, the next run resumes. A run that lost DRUID past --druid-timeout ends with an error
+// wrapping sink.ErrUnreachable, which means the same, and a run whose first call found its own
+// configuration wrong with a *sink.RunFault, a configuration error.
 var ErrLost = pipeline.ErrCheckpoint
 
 // ExitCode is the process exit code that a command's error calls for: the one place errors
@@ -35,11 +38,14 @@ var ErrLost = pipeline.ErrCheckpoint
 // migration_runs.
 func ExitCode(err error) int {
 	var cfgErr *ConfigError
+	var fault *sink.RunFault
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, ErrLost):
+	case errors.Is(err, ErrLost), errors.Is(err, sink.ErrUnreachable):
 		return ExitLost
+	case errors.As(err, &fault):
+		return ExitConfig
 	case errors.Is(err, checkpoint.ErrLeased):
 		return ExitLeased
 	case errors.Is(err, ErrInterrupted), errors.Is(err, context.Canceled):

@@ -44,6 +44,9 @@ func Rollback(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, err
 	}
 	defer client.Close()
+	if err := preflight(ctx, client); err != nil {
+		return SummaryReport{}, err
+	}
 	src, err := openBackups(ctx, store, job, run)
 	if err != nil {
 		return SummaryReport{}, err

@@ -64,6 +64,12 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 		log.Info().Msg("removal guards are off: reading each user from DRUID needs --client-id and --client-secret")
 	} else {
 		defer guard.reader.Close()
+		if err := preflight(ctx, guard.reader); err != nil {
+			return SummaryReport{}, err
+		}
+	}
+	if err := preflight(ctx, client); err != nil {
+		return SummaryReport{}, err
 	}
 
 	job := cfg.Job
@@ -178,6 +184,7 @@ func execute(ctx context.Context, cfg *Config, store checkpoint.Store, client *s
 		st := client.Stats()
 		return st.CurrentRate, st.Requests, st.Throttled
 	}
+	pcfg.Degraded = func() bool { return !client.Stats().DownSince.IsZero() }
 	sum, runErr := pipeline.Run(ctx, pcfg, src, b, store, client)
 	cs := client.Stats()
 	sum.Throttling = pipeline.Throttling{Retries: cs.Retries, Throttled: cs.Throttled, SlowDowns: cs.SlowDowns,

@@ -57,7 +57,7 @@ func writeSummary(w io.Writer, command string, s pipeline.Summary) error {
 	if t := s.Throttling; t.Retries+t.Throttled+t.TokenRequests > 0 {
 		fmt.Fprintf(&b, "  retries        %d\n", t.Retries)
 		if t.Throttled > 0 {
-			fmt.Fprintf(&b, "  throttled      %d answers 429/503; the rate was cut %d times, down to %.1f/s\n",
+			fmt.Fprintf(&b, "  throttled      %d answers saying slower (429, 503 with Retry-After); the rate was cut %d times, down to %.1f/s\n",
 				t.Throttled, t.SlowDowns, t.MinRate)
 		}
 		if t.TokenRequests > 0 {

@@ -129,7 +129,7 @@ func (r *Run) Handler() http.Handler {
 var (
 	runInfoDesc   = desc("run_info", "The run being served: its command and job; always 1.", "command", "job")
 	retriesDesc   = desc("retries_total", "Tries of a user after the first: after a transient failure, or once after a 401 with a new token.")
-	throttledDesc = desc("throttled_total", "Answers 429 and 503 of DRUID, to updates, token calls and reads.")
+	throttledDesc = desc("throttled_total", "Answers of DRUID that say slower: 429, and 503 with Retry-After; to updates, token calls and reads.")
 	slowDownsDesc = desc("slowdowns_total", "Cuts of the shared request rate after DRUID's throttling.")
 	rateLimitDesc = desc("rate_limit_per_second", "The rate the shared limiter lets requests go at now, per second; 0: unlimited.")
 	inFlightDesc  = desc("in_flight", "Users being sent to DRUID now.")

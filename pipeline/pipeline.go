@@ -35,6 +35,14 @@ type Sender interface {
 	Send(ctx context.Context, p *sink.Payload) sink.SendResult
 }
 
+// Prober is a Sender that can send a run's first user as a probe, before any other: an answer
+// that says the run itself is misconfigured (DRUID refuses the connection or the credentials,
+// or the envelope) comes back at once as SendResult.Fault, instead of costing every user. When
+// the Sender is a Prober, Run sends its first user so, alone, and stops with the Fault.
+type Prober interface {
+	Probe(ctx context.Context, p *sink.Payload) sink.SendResult
+}
+
 // Store is the checkpoint as the run needs it. Prior answers the skip rule for a batch of keys
 // in one call; Write makes a group of outcomes durable in one transaction. Errors of either are
 // errors of the run.
@@ -221,6 +229,19 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 	return sum, err
 }
 
+// runStopper is the error a call's result stops the run with, nil when the result is the user's
+// outcome: DRUID unreachable past --druid-timeout, or a fault of the run's own configuration
+// found by the probe.
+func runStopper(res sink.SendResult, probe bool) error {
+	switch {
+	case res.Err != nil:
+		return res.Err
+	case probe && res.Fault != nil:
+		return res.Fault
+	}
+	return nil
+}
+
 // isRefused says whether err is a row the checkpoint refused and recorded invalid instead.
 func isRefused(err error) bool {
 	_, ok := err.(*refusedError)
@@ -245,6 +266,7 @@ func (r *run) watchLease(ctx context.Context) {
 }
 
 type run struct {
+	probed      bool // the first user was sent as the probe (producer's goroutine only)
 	cfg         Config
 	build       Builder
 	store       Store
@@ -323,10 +345,14 @@ func (r *run) prior(batch []built) (map[string]checkpoint.Prior, error) {
 	return prior, err
 }
 
-// prepareAndSend sends p, or what Prepare makes of it.
-func (r *run) prepareAndSend(p *sink.Payload) sink.SendResult {
+// prepareAndSend sends p, or what Prepare makes of it; as the run's probe when probe is set.
+func (r *run) prepareAndSend(p *sink.Payload, probe Prober) sink.SendResult {
+	send := r.send.Send
+	if probe != nil {
+		send = probe.Probe
+	}
 	if r.cfg.Prepare == nil {
-		return r.send.Send(r.sendCtx, p)
+		return send(r.sendCtx, p)
 	}
 	q, refuse, err := r.cfg.Prepare(r.sendCtx, p)
 	switch {
@@ -335,17 +361,25 @@ func (r *run) prepareAndSend(p *sink.Payload) sink.SendResult {
 	case refuse != "":
 		return sink.SendResult{Outcome: sink.Invalid, Error: refuse}
 	}
-	return r.send.Send(r.sendCtx, q)
+	return send(r.sendCtx, q)
 }
 
 // work sends one user and makes its outcome durable before the worker takes another record.
-func (r *run) work(p *sink.Payload, hash string) {
+// A call that was not the user's to answer — DRUID unreachable past --druid-timeout, or the
+// probe finding the run misconfigured — is not recorded: it stops the run, and the next run
+// sends the user again.
+func (r *run) work(p *sink.Payload, hash string, probe Prober) {
 	if r.readCtx.Err() != nil {
 		return // queued but not yet sent when the run stopped: the next run sends it
 	}
 	r.tally.inFlight.Add(1)
-	res := r.prepareAndSend(p)
+	res := r.prepareAndSend(p, probe)
 	r.tally.inFlight.Add(-1)
+	if stop := runStopper(res, probe != nil); stop != nil {
+		r.tally.requests.Add(int64(res.Attempts))
+		r.stopReading(stop)
+		return
+	}
 	row := checkpoint.Row{
 		Job:         r.cfg.Job,
 		Key:         p.Key,

@@ -30,10 +30,10 @@ type Summary struct {
 	Unrecorded int64
 }
 
-// Throttling is how the run slowed down when DRUID answered 429 or 503.
+// Throttling is how the run slowed down when DRUID answered 429, or 503 with Retry-After.
 type Throttling struct {
 	Retries       int64   `json:"retries"`        // tries after a transient failure or a refreshed token
-	Throttled     int64   `json:"throttled"`      // answers 429 and 503
+	Throttled     int64   `json:"throttled"`      // answers 429, and 503 with Retry-After
 	SlowDowns     int64   `json:"slow_downs"`     // cuts of the shared rate
 	MinRate       float64 `json:"min_rate"`       // the lowest rate the job went down to, per second; 0: unlimited
 	TokenRequests int64   `json:"token_requests"` // challenge-code token calls

@@ -22,11 +22,20 @@ const sizeEvery = time.Second
 
 // launch hands one user to the workers. It blocks while every worker allowed is busy, which is
 // the back-pressure that keeps the run's memory flat.
+//
+// The run's first user, when the Sender is a Prober, is sent alone and waited for: the pool
+// starts only once DRUID has accepted the run's endpoint, credentials and envelope.
 func (r *run) launch(workers *pool.Pool, p *sink.Payload, hash string) {
 	r.crew.acquire()
+	if prober, ok := r.send.(Prober); ok && !r.probed {
+		r.probed = true
+		r.work(p, hash, prober)
+		r.crew.release()
+		return
+	}
 	workers.Go(func() {
 		defer r.crew.release()
-		r.work(p, hash)
+		r.work(p, hash, nil)
 	})
 }
 
