@@ -28,6 +28,7 @@ func FuzzBuild(f *testing.F) {
 	f.Add(",,,,,,,,,,,,,,,", 5)
 	f.Add("c-1,u,Luis", 6)
 	f.Add("c-1,u,\xff,,a@b.co,1,+1234567,1999-12-31,s,l,p,s,l,Unsubscribed,secretpassword,n", 7)
+	f.Add("c-1,u,Nu\x00ñez,\u2028,a\x1bb@c.co,1,+1234567,1999-12-31,s\u0085,l\r\n,p,s,l,Unsubscribed,pw\x7f,n", 8)
 
 	passwordColumn := slices.Index(crmHeader, "Initial Password")
 	f.Fuzz(func(t *testing.T, line string, n int) {
@@ -44,11 +45,15 @@ func FuzzBuild(f *testing.F) {
 			if re.Line != n {
 				t.Fatalf("error line %d, record line %d", re.Line, n)
 			}
-			// The password column has no transform in crm.yaml, so its value can make no record
-			// invalid: an error that changes with it would be one that shows it.
+			// The password column has no transform in crm.yaml, so its value can make a record
+			// invalid only by holding a control character, which the error says without showing
+			// it: an error that changes otherwise with the password would be one that shows it.
 			if len(values) == len(crmHeader) && strings.TrimSpace(values[passwordColumn]) != "" {
 				other := append([]string(nil), values...)
 				other[passwordColumn] = "replaced"
+				if at, _ := FindControl(values[passwordColumn]); at >= 0 {
+					other[passwordColumn] = "replaced\x00"
+				}
 				_, err2 := m.Build(source.Record{Line: n, Values: other})
 				if err2 == nil || err2.Error() != err.Error() {
 					t.Fatalf("the password cell changes the error: %v, then %v", err, err2)
@@ -97,6 +102,9 @@ func checkBody(t *testing.T, body []byte) {
 	walkStrings(all, func(s string) {
 		if s == "" {
 			t.Fatalf("body holds an empty string: %s", body)
+		}
+		if at, r := FindControl(s); at >= 0 {
+			t.Fatalf("body holds the control character %U: %s", r, body)
 		}
 	})
 }

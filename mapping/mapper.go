@@ -333,6 +333,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	if key == "" {
 		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: "key", Reason: "the key is empty"}
 	}
+	if reason := checkControl(key, false); reason != "" {
+		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: m.keyField(), Reason: reason}
+	}
 
 	mem := &payloadMem{}
 	p := &mem.payload

@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -616,4 +621,106 @@ func TestBuildEmptyMarker(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, p.Request.Object.Datas, "surname", "left out like an empty cell")
 	require.Equal(t, []string{"datas.surname"}, p.Empty, "and named, for merge mode to remove")
+}
+
+// TestBuildControlCharacters: a value holding a control character makes the record invalid
+// (SPEC §3), whatever the column, with the line, the field and the column named, and the value
+// escaped so that the reason is one line: or not shown at all when it is a secret.
+func TestBuildControlCharacters(t *testing.T) {
+	t.Parallel()
+	header := []string{"crm_id", "First Name", "ids.email", "addresses.home.streetAddress", "password", "token", "assertions.terms"}
+	m := compile(t, &File{Key: "crm_id", Columns: map[string]Column{
+		"First Name": {To: "datas.name", Trim: true},
+	}}, header, Options{})
+	row := func(column, value string) []string {
+		values := []string{"c-17", "Ana", "ana@example.com", "Gran Vía 1", "Pa55-w0rd-XYZ", "tok-QWERTY-987", "yes"}
+		values[slices.Index(header, column)] = value
+		return values
+	}
+	controls := []struct {
+		name  string
+		value string
+		char  rune
+	}{
+		{"NUL", "Nu\x00ñez", 0x00},
+		{"SOH", "Ana\x01", 0x01},
+		{"line feed", "Calle 1\nPiso 2", '\n'},
+		{"carriage return", "Calle 1\r\nPiso 2", '\r'},
+		{"vertical tab", "Ana\vB", '\v'},
+		{"ESC", "\x1b[31mAna", 0x1B},
+		{"unit separator", "Ana\x1f", 0x1F},
+		{"DEL", "Ana\x7f", 0x7F},
+		{"C1 first", "Ana\u0080", 0x80},
+		{"NEL", "Ana\u0085García", 0x85},
+		{"C1 last", "\u009fAna", 0x9F},
+		{"line separator", "Ana\u2028García", 0x2028},
+		{"paragraph separator", "Ana\u2029Bea", 0x2029},
+	}
+	for _, c := range controls {
+		for _, tt := range []struct {
+			column, field string
+			secret        bool
+		}{
+			{"First Name", "datas.name", false},
+			{"addresses.home.streetAddress", "addresses.home.streetAddress", false},
+			{"password", "password", true},
+			{"token", "token", true},
+			{"crm_id", "key", false},
+		} {
+			t.Run(c.name+"/"+tt.column, func(t *testing.T) {
+				t.Parallel()
+				value := c.value
+				if tt.secret {
+					value = "Secret-" + value + "-42"
+				}
+				re := buildErr(t, m, source.Record{Line: 9, Values: row(tt.column, value)})
+				require.Equal(t, 9, re.Line)
+				require.Equal(t, tt.column, re.Column)
+				require.Equal(t, tt.field, re.Field)
+				require.NotContains(t, re.Error(), "\n")
+				require.NotContains(t, re.Error(), "\r")
+				if tt.secret {
+					require.Contains(t, re.Reason, "control", "the token's own check says so too")
+					for _, s := range []string{re.Error(), fmt.Sprintf("%+v", re), fmt.Sprintf("%#v", *re)} {
+						require.NotContains(t, s, "Secret-")
+						require.NotContains(t, s, "-42")
+					}
+					return
+				}
+				require.Equal(t, strconv.Quote(value)+fmt.Sprintf(" holds the control character %U", c.char), re.Reason)
+				require.True(t, utf8.ValidString(re.Error()))
+				for _, r := range re.Error() {
+					require.False(t, unicode.IsControl(r) || r == 0x2028 || r == 0x2029, "%q", re.Error())
+				}
+			})
+		}
+	}
+
+	// What the SPEC allows: TAB, other white space and invisible characters, and white space
+	// that trim removes, line breaks included.
+	for _, value := range []string{"Ana\tGarcía", "Ana\u00a0García", "Ana\u200bGarcía", "Ana\u2027", "\ufeffAna", " Ana\r\n"} {
+		p, err := m.Build(source.Record{Line: 3, Values: row("First Name", value)})
+		require.NoError(t, err, "%q", value)
+		require.Equal(t, strings.TrimSpace(value), field(t, p, "datas.name"))
+	}
+	_, err := m.Build(source.Record{Line: 3, Values: row("addresses.home.streetAddress", "Gran Vía 1\r\n")})
+	require.Error(t, err, "without trim, a trailing line break is the value's")
+
+	// A value that breaks its field's format says so rather than naming its control character;
+	// one the format accepts is still refused for it.
+	re := buildErr(t, m, source.Record{Line: 4, Values: row("ids.email", "ana@example.com\n")})
+	require.Contains(t, re.Reason, "is not an email address")
+	re = buildErr(t, m, source.Record{Line: 4, Values: row("ids.email", "ana\x00b@example.com")})
+	require.Contains(t, re.Reason, "holds the control character U+0000")
+}
+
+// TestCompileRefusesControlCharacters: a constant or a map value with a control character would
+// make every record it reaches invalid: the mapping file is refused at start.
+func TestCompileRefusesControlCharacters(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "ids.email", "datas.name", "assertions.terms", "Tier"}
+	_, err := Compile(&File{Constants: map[string]string{"datas.tier": "gold\x00"}}, header, Options{})
+	require.ErrorContains(t, err, `constant datas.tier: "gold\x00" holds the control character U+0000`)
+	_, err = Compile(&File{Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
+	require.ErrorContains(t, err, `column "Tier": map value for "G": "gold\u2028" holds the control character U+2028`)
 }

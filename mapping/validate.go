@@ -365,13 +365,18 @@ func validToken(s string) bool {
 var ddmmyyyy = mustDateLayout("DD/MM/YYYY")
 
 // checkValue validates a value (never empty) for its target and returns why it is not valid,
-// or "". The reason shows the value unless the target is secret.
+// or "". The reason shows the value unless the target is secret. Free text is searched for
+// control characters, and so is an email, whose pattern lets any character but a line feed
+// through its dots; the other formats admit none, and a boolean is sent as true or false.
 func checkValue(c check, v string, secret bool) string {
 	switch c {
+	case checkNone:
+		return checkControl(v, secret)
 	case checkEmail:
 		if !isEmail(v) {
 			return show(v, secret) + " is not an email address"
 		}
+		return checkControl(v, secret)
 	case checkPhone:
 		if !isPhoneNumber(v) {
 			return show(v, secret) + " is not a phone number +<country code><number> (" + phonePattern + ")"
@@ -398,6 +403,48 @@ func checkValue(c check, v string, secret bool) string {
 		}
 	}
 	return ""
+}
+
+// FindControl returns the byte offset of the first control character of s that a value must
+// not hold (SPEC §3), and that character; or -1 when there is none. The characters are the C0
+// controls but TAB (line breaks included: DRUID's fields are single-line), DEL, the C1 controls
+// U+0080 to U+009F, and the line and paragraph separators U+2028 and U+2029. A NUL in a name
+// is corruption, not data; the others break the log lines, CSV files and screens the values
+// go to. s is taken to be UTF-8: the sources refuse what is not.
+//
+// It runs on every value of every record, so printable ASCII, nearly every byte of a value,
+// costs one comparison.
+func FindControl(s string) (int, rune) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ' ' <= c && c <= '~' {
+			continue
+		}
+		switch {
+		case c == '\t':
+		case c < utf8.RuneSelf: // the other C0 controls, and DEL
+			return i, rune(c)
+		case c == 0xC2 && i+1 < len(s) && 0x80 <= s[i+1] && s[i+1] <= 0x9F: // C1: C2 80 to C2 9F
+			return i, rune(s[i+1])
+		case c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xA8 || s[i+2] == 0xA9):
+			return i, 0x2000 | rune(s[i+2]&0x3F) // U+2028 and U+2029: E2 80 A8 and E2 80 A9
+		}
+	}
+	return -1, 0
+}
+
+// checkControl returns why v must not be sent when it holds a control character, or "". The
+// value is quoted with its controls escaped, so that the reason stays one line, unless it is a
+// secret.
+func checkControl(v string, secret bool) string {
+	i, r := FindControl(v)
+	if i < 0 {
+		return ""
+	}
+	if secret {
+		return "the value holds a control character"
+	}
+	return fmt.Sprintf("%s holds the control character %U", show(v, false), r)
 }
 
 // maxShown bounds the value an error quotes: a reason is stored in the checkpoint for every

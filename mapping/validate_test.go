@@ -3,6 +3,8 @@ package mapping
 import (
 	"regexp"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -180,4 +182,43 @@ func TestShow(t *testing.T) {
 	require.Contains(t, long, "…")
 	cut := show("ñññññññññññññññññññññññññññññññññññññññññññññññññ", false) // 50 two-byte runes
 	require.NotContains(t, cut, `\x`, "cut on a rune boundary")
+}
+
+// TestFindControl holds FindControl to SPEC §3's definition for every Unicode scalar value,
+// between other characters and at either end of a value, and to no match inside sequences that
+// only look like the start of one.
+func TestFindControl(t *testing.T) {
+	t.Parallel()
+	forbidden := func(r rune) bool {
+		return r < 0x20 && r != '\t' || r == 0x7F || 0x80 <= r && r <= 0x9F || r == 0x2028 || r == 0x2029
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		c := string(r)
+		for _, tt := range []struct {
+			s  string
+			at int
+		}{{"ab" + c + "d", 2}, {c, 0}, {"é" + c, 2}} {
+			at, got := FindControl(tt.s)
+			if !forbidden(r) {
+				if at >= 0 {
+					t.Fatalf("FindControl(%q) = %d, %U: %U is allowed", tt.s, at, got, r)
+				}
+				continue
+			}
+			if at != tt.at || got != r {
+				t.Fatalf("FindControl(%q) = %d, %U; want %d, %U", tt.s, at, got, tt.at, r)
+			}
+		}
+	}
+	for _, s := range []string{"", "\t", "Ana\tGarcía", "\xc2", "\xc2\xa0", "\xc2A", "\xc2\xc2\xa0", "\xe2\x80", "\xe2\x80\xa7",
+		"\xe2\x80\xaa", "\xe2\x81\xa8", "\xe3\x80\xa8", "\xff\xfe", "a\xc2"} {
+		at, r := FindControl(s)
+		require.Equal(t, -1, at, "%q: %U", s, r)
+	}
+	at, r := FindControl("ok\u2029\x00")
+	require.Equal(t, 2, at, "the first one")
+	require.Equal(t, rune(0x2029), r)
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 
 	"druid-migrate/mapping"
 	"druid-migrate/sink"
@@ -10,10 +12,56 @@ import (
 )
 
 // KeylessPrefix starts the checkpoint key of a record that has no key of its own to be recorded
-// under: a malformed row, an empty key, or a key that repeats an earlier record of the run (the
-// earlier record keeps the key's row). A run re-records these rows, so it clears the old ones
-// first.
+// under: a malformed row, an empty key, a key that cannot be stored, or a key that repeats an
+// earlier record of the run (the earlier record keeps the key's row). A run re-records these
+// rows, so it clears the old ones first.
 const KeylessPrefix = "#line "
+
+// maxKeyBytes is the longest key a checkpoint row takes. A Postgres index entry holds at most
+// about 8 KB, so a longer key would fail the write of its whole group; a real user key is
+// nowhere near this.
+const maxKeyBytes = 1024
+
+// shownKeyBytes bounds the part of a key that cannot be stored that its reason quotes.
+const shownKeyBytes = 64
+
+// unstorable says why key cannot be the key of a checkpoint row, or "" when it can: bytes that
+// are not UTF-8 (a Latin-1 export), a control character (a NUL, which Postgres's text cannot
+// hold), or more than maxKeyBytes. Such a key would fail the write of every outcome grouped
+// with it, run after run.
+func unstorable(key string) string {
+	if len(key) > maxKeyBytes {
+		return fmt.Sprintf("is %d bytes long, more than the %d a key may have", len(key), maxKeyBytes)
+	}
+	if !utf8.ValidString(key) {
+		return "is not valid UTF-8"
+	}
+	if at, r := mapping.FindControl(key); at >= 0 {
+		return fmt.Sprintf("holds the control character %U", r)
+	}
+	return ""
+}
+
+// quoteKey shows a key that cannot be stored: escaped, so that it is valid UTF-8 on one line,
+// and cut to its first shownKeyBytes bytes, on a character's boundary when it has one there.
+func quoteKey(key string) string {
+	if len(key) <= shownKeyBytes {
+		return strconv.Quote(key)
+	}
+	cut := shownKeyBytes
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(key[cut]); i++ {
+		cut--
+	}
+	return strconv.Quote(key[:cut]) + "…"
+}
+
+// keyColumn names the column a builder's keys come from, when it says.
+func keyColumn(b Builder) string {
+	if k, ok := b.(interface{ KeyColumn() string }); ok {
+		return k.KeyColumn()
+	}
+	return ""
+}
 
 // lastKey finds the repeated keys of a source ordered by key, where a repeat follows its first
 // record: it remembers only the last key, so memory stays flat however many users are read.
@@ -46,16 +94,28 @@ type mapped struct {
 	hashed  bool
 }
 
-// mapRecord builds rec's payload.
+// mapRecord builds rec's payload. A record whose key cannot be stored is invalid, and has no
+// key: it is recorded under its line, and the key appears only escaped and cut in its reason.
 func mapRecord(b Builder, rec source.Record) mapped {
 	p, err := b.Build(rec)
 	if err != nil {
 		m := mapped{line: rec.Line, err: err}
-		var re *mapping.RecordError
-		if errors.As(err, &re) {
-			m.key = re.Key
+		if re, ok := errors.AsType[*mapping.RecordError](err); ok {
+			if unstorable(re.Key) == "" {
+				m.key = re.Key
+			} else {
+				// A malformed row's key, read as best the builder could: its reason says
+				// what is wrong with the row already.
+				keyless := *re
+				keyless.Key = ""
+				m.err = &keyless
+			}
 		}
 		return m
+	}
+	if why := unstorable(p.Key); why != "" {
+		return mapped{line: rec.Line, err: &mapping.RecordError{Line: rec.Line, Column: keyColumn(b), Field: "key",
+			Reason: "the key " + quoteKey(p.Key) + " " + why + ": the checkpoint cannot store it"}}
 	}
 	return mapped{payload: p, key: p.Key, line: rec.Line}
 }

@@ -116,8 +116,8 @@ func (c *PostgresConfig) validate() error {
 
 // Postgres streams the rows of a query as records, in pages ordered by the key column.
 //
-// No transaction, cursor or statement stays open across pages: each page is a separate query
-// of its own (an implicit transaction) that reads the next PageSize rows after the last key
+// No transaction, cursor or statement stays open across pages: each page is a separate query,
+// in a read-only transaction of its own, that reads the next PageSize rows after the last key
 // read,
 //
 //	SELECT * FROM (<query>) AS q WHERE q.key > $1 ORDER BY q.key LIMIT n
@@ -391,8 +391,10 @@ type Since struct {
 
 // Start begins reading the rows s selects, from the first. It checks the columns s names, and
 // has Postgres check the statements of the scan (a key it cannot sort, such as json, fails
-// here), then records the database's clock as StartedAt before the first page is read. Rows
-// changed after that may or may not be read by this run, so a run that completes may store it
+// here), records the database's clock as StartedAt, and reads the first page, so that a query
+// that cannot run (one that writes, which its read-only transaction refuses with SQLSTATE
+// 25006, or one that fails on the rows) fails here, before any record is taken. Rows changed
+// after StartedAt may or may not be read by this run, so a run that completes may store it
 // as the next watermark of an incremental sync and miss nothing — but for rows stamped by a
 // transaction that began before it and committed after the page that would have read them:
 // where writers hold long transactions, take a margin off the watermark. Its errors, but ctx's,
@@ -462,7 +464,6 @@ func (p *Postgres) Start(ctx context.Context, s Scan) error {
 		return p.fail(ctx, "read the database's clock", err)
 	}
 	p.startedAt = p.startedAt.UTC()
-	p.started = true
 	ev := p.log.Info().Str("source", p.name).Str("key_column", s.Key).Time("started_at", p.startedAt)
 	if p.since != nil {
 		ev = ev.Str("since_column", p.since.Column).Time("since", p.since.After)
@@ -471,6 +472,17 @@ func (p *Postgres) Start(ctx context.Context, s Scan) error {
 		ev = ev.Int("keys", len(s.Keys))
 	}
 	ev.Int("page_size", p.pageSize).Msg("reading the postgres source")
+
+	// The first page is read now, so that a --query that cannot run at all (it writes, which
+	// its read-only transaction refuses, or a function it calls fails) is an error of the start,
+	// before a single record is taken.
+	if err := p.more(ctx); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+		p.err = err
+	}
+	p.started = true
 	return nil
 }
 
@@ -497,11 +509,9 @@ func (p *Postgres) Next(ctx context.Context) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
-	for p.pos >= len(p.page) {
-		if err := p.fetch(ctx); err != nil {
-			p.err = err
-			return Record{}, err
-		}
+	if err := p.more(ctx); err != nil {
+		p.err = err
+		return Record{}, err
 	}
 	rec := p.page[p.pos]
 	p.page[p.pos] = Record{} // the page's memory is the pipeline's now
@@ -516,6 +526,17 @@ func (p *Postgres) Close() error {
 		p.pool = nil
 	}
 	p.started = false
+	return nil
+}
+
+// more reads pages until one holds a record not yet returned, or returns io.EOF when there is
+// none.
+func (p *Postgres) more(ctx context.Context) error {
+	for p.pos >= len(p.page) {
+		if err := p.fetch(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -635,7 +656,17 @@ func (p *Postgres) sinceArgs() []any {
 func (p *Postgres) read(ctx context.Context, what, sql string, paged bool, args ...any) (tail int, err error) {
 	begin := time.Now()
 	p.pages++
-	rows, err := p.pool.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
+	// The query runs in a read-only transaction of its own, which no setting of the URL, the
+	// role or the database, and nothing the query calls, can make read-write: a --query whose
+	// functions write fails (SQLSTATE 25006) instead of changing the CRM. It is explicit,
+	// rather than a session's default, so that it holds through a connection pooler too.
+	tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, p.fail(ctx, what, err)
+	}
+	// Ending it, with nothing written, is the same whether by commit or by rollback.
+	defer func() { _ = tx.Rollback(ctx) }()
+	rows, err := tx.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.TextFormatCode}}, args...)...)
 	if err != nil {
 		return 0, p.fail(ctx, what, err)
 	}
@@ -870,8 +901,14 @@ func quoteList(names []string) string {
 
 // fail names the source and what it was doing around a driver error, scrubbed of passwords.
 func (p *Postgres) fail(ctx context.Context, what string, err error) error {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == readOnlySQLTransaction {
+		what += ": --query tried to write to the database, which the source reads in a read-only transaction"
+	}
 	return fmt.Errorf("source %s: %s: %w", p.name, what, scrub(ctx, err, p.secrets))
 }
+
+// readOnlySQLTransaction is the SQLSTATE of a statement that writes in a read-only transaction.
+const readOnlySQLTransaction = "25006"
 
 // pgFailure is how a driver error leaves the source: its message without the passwords the URL
 // holds, on one line, and, for errors.Is, the context's error when the context ended it, in place

@@ -553,12 +553,19 @@ func TestPostgresNextHonoursContext(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 
 	// A page query cut short by the context ends the reading, as a shutdown, and the server
-	// stops it.
+	// stops it. Start reads the first page; the second sleeps once the gate says so.
+	db.exec(t, `CREATE TABLE gate (slow boolean)`)
+	db.exec(t, `INSERT INTO gate VALUES (false)`)
 	ctx, cancel = context.WithCancel(context.Background())
 	app := db.appName()
-	slow := openPg(t, source.PostgresConfig{URL: db.withParams(t, "application_name", app),
-		Query: "SELECT g AS crm_id, pg_sleep(30) FROM generate_series(1, 10) AS g"})
+	slow := openPg(t, source.PostgresConfig{URL: db.withParams(t, "application_name", app), PageSize: 4,
+		Query: "SELECT g AS crm_id, pg_sleep(CASE WHEN (SELECT slow FROM gate) THEN 30 ELSE 0 END) FROM generate_series(1, 10) AS g"})
 	require.NoError(t, slow.Start(ctx, source.Scan{Key: "crm_id"}))
+	db.exec(t, `UPDATE gate SET slow = true`)
+	for range 4 {
+		_, err := slow.Next(ctx)
+		require.NoError(t, err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := slow.Next(ctx)
@@ -614,4 +621,54 @@ func BenchmarkPostgresNext(b *testing.B) {
 	}
 	require.Equal(b, rows*loops, n)
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestPostgresSourceIsReadOnly: every query of the source runs in a read-only transaction, so a
+// --query whose function deletes rows fails, naming the read-only transaction, and the rows are
+// still there. A query that cannot write on its first page is refused by Start, before any
+// record is taken; one that writes further on, by the Next that reads that page.
+func TestPostgresSourceIsReadOnly(t *testing.T) {
+	t.Parallel()
+	db := newPgDB(t)
+	db.exec(t, `CREATE TABLE crm_users AS SELECT g AS crm_id, 'user' || g AS name FROM generate_series(1, 12) AS g`)
+	db.exec(t, `CREATE FUNCTION zap() RETURNS int LANGUAGE plpgsql AS $$
+		BEGIN DELETE FROM crm_users; RETURN 0; END $$`)
+	db.exec(t, `CREATE TABLE gate (armed boolean)`)
+	db.exec(t, `INSERT INTO gate VALUES (false)`)
+	db.exec(t, `CREATE FUNCTION zap_when_armed() RETURNS int LANGUAGE plpgsql AS $$
+		BEGIN IF (SELECT armed FROM gate) THEN DELETE FROM crm_users; END IF; RETURN 0; END $$`)
+	ctx := context.Background()
+	remaining := func() int {
+		var n int
+		require.NoError(t, db.conn.QueryRow(ctx, `SELECT count(*) FROM crm_users`).Scan(&n))
+		return n
+	}
+	requireReadOnlyError := func(err error) {
+		t.Helper()
+		require.Error(t, err)
+		for _, w := range []string{"--query", "read-only transaction", "cannot execute DELETE", "SQLSTATE 25006"} {
+			require.Contains(t, err.Error(), w)
+		}
+		require.NotContains(t, err.Error(), "\n")
+	}
+
+	// Neither the URL nor the session can turn it off.
+	for _, url := range []string{db.url, db.withParams(t, "options", "-c default_transaction_read_only=off")} {
+		p := openPg(t, source.PostgresConfig{URL: url, Query: "SELECT c.*, zap() FROM crm_users c"})
+		requireReadOnlyError(p.Start(ctx, source.Scan{Key: "crm_id"}))
+		_, err := p.Next(ctx)
+		require.ErrorContains(t, err, "Next called before Start")
+		require.Equal(t, 12, remaining())
+	}
+
+	p := db.open(t, "SELECT c.*, zap_when_armed() FROM crm_users c", 3)
+	require.NoError(t, p.Start(ctx, source.Scan{Key: "crm_id"}), "the first page writes nothing")
+	db.exec(t, `UPDATE gate SET armed = true`)
+	var err error
+	for read := 0; err == nil; read++ {
+		require.Less(t, read, 12, "a page that writes must fail")
+		_, err = p.Next(ctx)
+	}
+	requireReadOnlyError(err)
+	require.Equal(t, 12, remaining())
 }
