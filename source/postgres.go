@@ -695,10 +695,10 @@ func (p *Postgres) read(ctx context.Context, what, sql string, paged bool, args 
 	}
 	took := time.Since(begin)
 	p.log.Debug().Str("source", p.name).Int("query", p.pages).Str("read", what).Int("rows", len(p.page)).
-		Dur("duration", took).Msg("source page")
+		Float64("duration_seconds", took.Round(time.Millisecond).Seconds()).Msg("source page")
 	if took > slowPage && !p.warned {
 		p.warned = true
-		p.log.Warn().Str("source", p.name).Str("read", what).Dur("duration", took).Str("key_column", p.columns[p.keyIdx]).
+		p.log.Warn().Str("source", p.name).Str("read", what).Float64("duration_seconds", took.Round(time.Millisecond).Seconds()).Str("key_column", p.columns[p.keyIdx]).
 			Msg("slow page query: is the key column indexed? without an index every page sorts the query's whole result")
 	}
 	return tail, nil
