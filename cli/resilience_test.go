@@ -104,14 +104,15 @@ func TestChallengeCodeTokensPerUser(t *testing.T) {
 	res := runMain(t, args...)
 	require.Equal(t, 0, res.code, res.stderr)
 	stats := sim.Stats()
-	require.EqualValues(t, users, stats.TokenGrants, "one token per update")
+	require.EqualValues(t, users+1, stats.TokenGrants, "one token per update, and one that proved the credentials before the first")
 	require.Zero(t, stats.VerifierFailures, "every verifier matched its token's challenge, none reused")
 	require.Len(t, rowsOf(t, openCheckpoint(t, db), "updated"), users)
 	require.NotContains(t, res.stdout+res.stderr, clientSecret)
 
-	// A wrong secret fails every user, and says which flags to check, never the secret.
+	// A wrong secret is the run's fault, not every user's: it stops at the start (exit 2) and
+	// says which flags to check, never the secret.
 	res = runMain(t, withSecret(filepath.Join(t.TempDir(), "cp2.db"), "wrong-Secret-9")...)
-	require.Equal(t, 1, res.code, res.stderr)
+	require.Equal(t, 2, res.code, res.stderr)
 	require.Contains(t, res.stderr, "--client-secret")
 	require.NotContains(t, res.stdout+res.stderr, "wrong-Secret-9")
 }

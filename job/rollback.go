@@ -60,7 +60,7 @@ func Rollback(ctx context.Context, cfg Config) (SummaryReport, error) {
 	log.Info().Str("of_job", job).Int64("of_run", run).Msg("rollback started")
 	pcfg := cfg.pipelineConfig(rbJob)
 	pcfg.RunID = runID
-	pcfg.Lease = lease.Check
+	pcfg.Lease = lease.check
 	pcfg.Limit = cfg.Limit
 	pcfg.OrderedKeys = true // backups come ordered by key
 	pcfg.Log = log

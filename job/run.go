@@ -128,7 +128,7 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 		return SummaryReport{}, err
 	}
 	pcfg.RunID = runID
-	pcfg.Lease = lease.Check
+	pcfg.Lease = lease.check
 	if guard != nil && cfg.Command == CommandRun && cfg.Backup {
 		guard.backups, guard.job, guard.runID = store, job, runID
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"druid-migrate/checkpoint"
 	"druid-migrate/internal/pgurl"
+
+	"github.com/rs/zerolog"
 )
 
 // OpenStore opens and migrates the checkpoint of cfg; failing to reach it at start is a
@@ -31,7 +34,7 @@ func OpenStore(ctx context.Context, cfg *Config) (checkpoint.Store, error) {
 // claim opens the checkpoint and takes the lease of job: one run of a job at a time (SPEC §4).
 // Another run holding it ends this one at once, before anything is read or sent, with an error
 // naming the holder (exit 4). The caller releases the lease, then closes the store.
-func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *checkpoint.Lease, error) {
+func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *keeper, error) {
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -44,17 +47,67 @@ func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *che
 		}
 		return nil, nil, configErr(fmt.Errorf("--checkpoint: take the lease of job %q: %w", job, err))
 	}
-	return store, lease, nil
+	return store, &keeper{store: store, job: job, lease: lease, log: cfg.Log}, nil
 }
 
-// startRun records the start of the run of command and names it in the lease, so that a run
-// refused the lease can say which run holds it.
-func startRun(ctx context.Context, store checkpoint.Store, lease *checkpoint.Lease, job, command string) (int64, error) {
+// keeper holds a run's lease. A Postgres lease is a lock of a connection: a restart of the
+// server drops it with the connection, and the run, which waits out the outage, must hold it
+// again before it goes on. The keeper takes it again once the checkpoint is back, unless another
+// run took the job meanwhile: then the run must stop.
+type keeper struct {
+	store checkpoint.Store
+	job   string
+	log   zerolog.Logger
+
+	mu    sync.Mutex
+	lease *checkpoint.Lease
+	runID int64
+}
+
+// check says whether the run may go on holding its job: nil while it holds the lease, or while
+// the checkpoint cannot be reached to take it again (the outage is the run's to wait out); an
+// error wrapping checkpoint.ErrLeased once another run has taken the job.
+func (k *keeper) check(ctx context.Context) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.lease.Check(ctx); !errors.Is(err, checkpoint.ErrLeaseLost) {
+		return nil
+	}
+	again, err := k.store.Lease(ctx, k.job, "", checkpoint.Holder{RunID: k.runID})
+	switch {
+	case err == nil:
+		_ = k.lease.Release()
+		k.lease = again
+		k.log.Warn().Msg("the job's lease went with the checkpoint's connection; taken again")
+		return nil
+	case errors.Is(err, checkpoint.ErrLeased):
+		return err
+	}
+	return nil // not reachable yet: taken again at a later check
+}
+
+// setRunID names the run in the lease, so that a run refused it can say which run holds it.
+func (k *keeper) setRunID(ctx context.Context, id int64) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.runID = id
+	return k.lease.SetRunID(ctx, id)
+}
+
+// Release lets go of the job.
+func (k *keeper) Release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_ = k.lease.Release()
+}
+
+// startRun records the start of the run of command and names it in the lease.
+func startRun(ctx context.Context, store checkpoint.Store, lease *keeper, job, command string) (int64, error) {
 	runID, err := store.StartRun(ctx, job, command)
 	if err != nil {
 		return 0, lost("", err)
 	}
-	if err := lease.SetRunID(ctx, runID); err != nil {
+	if err := lease.setRunID(ctx, runID); err != nil {
 		return 0, lost("name the run in its lease", err)
 	}
 	return runID, nil

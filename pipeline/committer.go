@@ -41,6 +41,9 @@ type committer struct {
 	// sending returns how many workers are calling DRUID now: the outcomes that may still join
 	// a group. With none, the group is written at once.
 	sending func() int64
+	// durable is told of each worker's user once its row is written, or could not be, before
+	// the worker hears of it.
+	durable func(*handed, error)
 	// linger is how long a group waits for more outcomes: lingerRemote or lingerLocal.
 	linger time.Duration
 	// flushing holds a token per group being written: as many as the store writes at once.
@@ -59,7 +62,8 @@ type ParallelWriter interface {
 
 type pending struct {
 	rows  []checkpoint.Row
-	lines []int // the source line of each row: what names a row the checkpoint refuses
+	lines []int   // the source line of each row: what names a row the checkpoint refuses
+	sent  *handed // a worker's user, counted by durable once written; nil for other rows
 	done  chan error
 }
 
@@ -70,12 +74,12 @@ type refusedError struct{ reason string }
 
 func (e *refusedError) Error() string { return e.reason }
 
-func newCommitter(st Store, o *outage, sending func() int64) *committer {
+func newCommitter(st Store, o *outage, sending func() int64, durable func(*handed, error)) *committer {
 	parallel, linger := 1, lingerLocal
 	if pw, ok := st.(ParallelWriter); ok {
 		parallel, linger = max(1, pw.ParallelWrites()), lingerRemote
 	}
-	c := &committer{store: st, outage: o, sending: sending, linger: linger, in: make(chan *pending, 64),
+	c := &committer{store: st, outage: o, sending: sending, durable: durable, linger: linger, in: make(chan *pending, 64),
 		flushing: make(chan struct{}, parallel)}
 	c.wg.Add(1)
 	go c.loop()
@@ -86,9 +90,16 @@ func newCommitter(st Store, o *outage, sending func() int64) *committer {
 // are the rows' source lines, one each. A single row the checkpoint refused for its content is
 // recorded invalid under its line instead: write then returns a *refusedError.
 func (c *committer) write(rows []checkpoint.Row, lines []int) error {
-	p := &pending{rows: rows, lines: lines, done: make(chan error, 1)}
+	return <-c.submit(rows, lines, nil).done
+}
+
+// submit hands rows to the committer and returns at once: the pending's done says, once, what
+// write would have returned. sent, when set, is the worker's user the rows record: durable is
+// told of it first.
+func (c *committer) submit(rows []checkpoint.Row, lines []int, sent *handed) *pending {
+	p := &pending{rows: rows, lines: lines, sent: sent, done: make(chan error, 1)}
 	c.in <- p
-	return <-p.done
+	return p
 }
 
 // close waits for the writes under way; no write may start after it.
@@ -158,6 +169,9 @@ func (c *committer) loop() {
 					perr = &refusedError{reason}
 				}
 				at += len(p.rows)
+				if p.sent != nil {
+					c.durable(p.sent, perr)
+				}
 				p.done <- perr
 			}
 		})

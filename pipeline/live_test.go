@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -54,8 +55,10 @@ func TestLiveShowsTheRunWhileItRuns(t *testing.T) {
 	for range workers {
 		<-sender.stalled
 	}
-	// Every worker is held in a Send: the users before them are done and counted.
+	// Every worker is held in a Send: the users before them are done and counted once their
+	// outcomes are durable, which the workers no longer wait for.
 	require.EqualValues(t, workers, live.InFlight())
+	require.Eventually(t, func() bool { return live.Counts().Updated == through }, 10*time.Second, time.Millisecond)
 	got := live.Counts()
 	require.EqualValues(t, through, got.Updated)
 	require.GreaterOrEqual(t, got.Read, int64(through+workers))

@@ -59,7 +59,7 @@ const (
 	CheckpointTimeoutDefault = 2 * time.Minute
 	LookupBatchDefault       = 512
 	ProgressEveryDefault     = 10 * time.Second
-	LeaseCheckEvery          = 5 * time.Second
+	LeaseCheckEvery          = time.Second
 )
 
 // ErrCheckpoint marks a run stopped because its checkpoint could not be written: the outcomes
@@ -192,9 +192,13 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 			}
 			return time.Now() // cancelled, its AfterFunc not yet run
 		}}
-	r.commit = newCommitter(st, r.outage, r.tally.inFlight.Load)
+	r.commit = newCommitter(st, r.outage, r.tally.inFlight.Load, r.durable)
 	progress := startProgress(cfg, r.tally, start)
 	r.crew = newCrew(cfg.Concurrency)
+	r.slots = make(chan *slot, max(cfg.Concurrency, cfg.MaxConcurrency))
+	for range cap(r.slots) {
+		r.slots <- &slot{}
+	}
 	workers := pool.New().WithMaxGoroutines(max(cfg.Concurrency, cfg.MaxConcurrency))
 	sizingCtx, stopSizing := context.WithCancel(ctx)
 	var sizing sync.WaitGroup
@@ -207,6 +211,9 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 
 	err := r.produce(readCtx, src, workers)
 	workers.Wait()
+	for range cap(r.slots) {
+		r.settle(<-r.slots) // the outcomes the workers handed over last
+	}
 	stopSizing()
 	sizing.Wait()
 	r.commit.close()
@@ -273,6 +280,7 @@ type run struct {
 	send        Sender
 	hasher      *Hasher
 	crew        *crew
+	slots       chan *slot // one per worker the pool may have: taken with the crew's leave
 	tally       *tally
 	commit      *committer
 	outage      *outage
@@ -364,11 +372,16 @@ func (r *run) prepareAndSend(p *sink.Payload, probe Prober) sink.SendResult {
 	return send(r.sendCtx, q)
 }
 
-// work sends one user and makes its outcome durable before the worker takes another record.
+// work sends one user, then hands its outcome to the committer and returns, so that the
+// worker takes its next user while the outcome waits for its flush (SPEC §4, pipelined
+// durability). Before it hands one over, the worker sees its previous outcome durable: a worker
+// never holds two outcomes that are not, so after kill -9 the next run resends at most the calls
+// in flight and the outcomes not yet flushed, twice the workers.
+//
 // A call that was not the user's to answer — DRUID unreachable past --druid-timeout, or the
 // probe finding the run misconfigured — is not recorded: it stops the run, and the next run
 // sends the user again.
-func (r *run) work(p *sink.Payload, hash string, probe Prober) {
+func (r *run) work(s *slot, p *sink.Payload, hash string, probe Prober) {
 	if r.readCtx.Err() != nil {
 		return // queued but not yet sent when the run stopped: the next run sends it
 	}
@@ -378,6 +391,12 @@ func (r *run) work(p *sink.Payload, hash string, probe Prober) {
 	if stop := runStopper(res, probe != nil); stop != nil {
 		r.tally.requests.Add(int64(res.Attempts))
 		r.stopReading(stop)
+		return
+	}
+	if !r.settle(s) {
+		// The previous outcome could not be made durable: the run is stopping, and this one,
+		// answered but never handed over, is resent by the next run.
+		r.tally.unrecorded.Add(1)
 		return
 	}
 	row := checkpoint.Row{
@@ -390,18 +409,56 @@ func (r *run) work(p *sink.Payload, hash string, probe Prober) {
 		Error:       res.Error,
 		RunID:       r.cfg.RunID,
 	}
-	if err := r.commit.write([]checkpoint.Row{row}, []int{p.Line}); err != nil {
-		if refused, ok := err.(*refusedError); ok {
-			// DRUID answered, but the checkpoint cannot hold this user's row: recorded invalid
-			// under its line, it is sent again by the next run, and fails the same way.
-			r.tally.requests.Add(int64(res.Attempts))
-			r.tally.invalid.Add(1)
-			r.cfg.Log.Warn().Int("line", p.Line).Str("outcome", string(res.Outcome)).Str("error", refused.reason).
-				Msg("invalid record")
-			return
-		}
-		r.tally.unrecorded.Add(1)
+	h := &handed{res: res, key: p.Key, line: p.Line}
+	h.w = r.commit.submit([]checkpoint.Row{row}, []int{p.Line}, h)
+	s.prev = h
+}
+
+// slot is one worker's place in the pool: the outcome it handed to the committer whose flush it
+// has not yet seen.
+type slot struct {
+	prev *handed
+}
+
+// handed is a user's outcome handed to the committer: counted and logged once durable.
+type handed struct {
+	w    *pending
+	res  sink.SendResult
+	key  string
+	line int
+}
+
+// settle waits until the slot's previous outcome is durable: the worker then takes its next.
+// It returns false when the outcome could not be made durable; the run then stops.
+func (r *run) settle(s *slot) bool {
+	h := s.prev
+	if h == nil {
+		return true
+	}
+	s.prev = nil
+	if err := <-h.w.done; err != nil && !isRefused(err) {
 		r.stopReading(err)
+		return false
+	}
+	return true
+}
+
+// durable counts a handed outcome once the committer has made it durable, or failed to: no
+// outcome is reported done before it is. It runs on the committer's goroutine, before the
+// worker hears of it.
+func (r *run) durable(h *handed, err error) {
+	res := h.res
+	if refused, ok := err.(*refusedError); ok {
+		// DRUID answered, but the checkpoint cannot hold this user's row: recorded invalid
+		// under its line, it is sent again by the next run, and fails the same way.
+		r.tally.requests.Add(int64(res.Attempts))
+		r.tally.invalid.Add(1)
+		r.cfg.Log.Warn().Int("line", h.line).Str("outcome", string(res.Outcome)).Str("error", refused.reason).
+			Msg("invalid record")
+		return
+	}
+	if err != nil {
+		r.tally.unrecorded.Add(1)
 		return
 	}
 	r.tally.add(res)
@@ -409,6 +466,6 @@ func (r *run) work(p *sink.Payload, hash string, probe Prober) {
 	if !res.Outcome.OK() {
 		ev = r.cfg.Log.Warn()
 	}
-	ev.Str("user_key", p.Key).Int("line", p.Line).Str("outcome", string(res.Outcome)).
+	ev.Str("user_key", h.key).Int("line", h.line).Str("outcome", string(res.Outcome)).
 		Int("status_code", res.Code).Int("attempts", res.Attempts).Str("error", res.Error).Msg("user sent")
 }

@@ -101,8 +101,8 @@ type countingSender struct {
 }
 
 func (s *countingSender) Send(ctx context.Context, p *sink.Payload) sink.SendResult {
-	// Before this worker's answer counts, every earlier answer of this worker is durable; the
-	// answers not yet durable are those of the other workers at most.
+	// A worker sends while its previous answer may wait for its flush, never two: the answers
+	// not yet durable are at most two per worker.
 	pending := s.answered.Load() - s.store.written.Load()
 	for {
 		m := s.maxPending.Load()
@@ -115,19 +115,46 @@ func (s *countingSender) Send(ctx context.Context, p *sink.Payload) sink.SendRes
 	return res
 }
 
-func TestOutcomesAreDurableBeforeTheWorkerMovesOnAndWritesAreGrouped(t *testing.T) {
+// TestOutcomesAreDurableBeforeTheyCountAndWritesAreGrouped: a worker takes its next user while
+// its previous outcome waits for the flush, never two (SPEC §4), no outcome is reported done
+// before it is durable, and the writes are grouped.
+func TestOutcomesAreDurableBeforeTheyCountAndWritesAreGrouped(t *testing.T) {
 	const users, workers = 2000, 8
 	f := newFixture(t, users, druidsim.Config{}, workers)
 	store := &countingStore{Store: f.store, slowdown: 2 * time.Millisecond}
 	sender := &countingSender{Sender: f.client, store: store}
 	src, m := f.source(t)
+	live := &pipeline.Live{}
 
-	sum, err := pipeline.Run(context.Background(), pipeline.Config{Job: "j", RunID: 1, Concurrency: workers, Log: zerolog.Nop()},
-		src, m, store, sender)
+	// Watch, while the run goes, that what it reports done is never more than what is durable.
+	stop := make(chan struct{})
+	var early atomic.Int64
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			reported := live.Counts().Updated // read before what is durable: both only grow
+			if durable := store.written.Load(); reported > durable {
+				early.Store(reported - durable)
+			}
+			time.Sleep(20 * time.Microsecond) // sampling, not waiting for anything
+		}
+	}()
+	sum, err := pipeline.Run(context.Background(), pipeline.Config{Job: "j", RunID: 1, Concurrency: workers,
+		Live: live, Log: zerolog.Nop()}, src, m, store, sender)
+	close(stop)
+	<-watched
 	require.NoError(t, err)
 	require.EqualValues(t, users, sum.Updated)
 	require.EqualValues(t, users, store.written.Load())
-	require.LessOrEqual(t, sender.maxPending.Load(), int64(workers), "answers not yet durable never exceed the workers")
+	require.Zero(t, early.Load(), "an outcome was reported done before it was durable")
+	require.LessOrEqual(t, sender.maxPending.Load(), int64(2*workers), "answers not yet durable never exceed two per worker")
+	require.Greater(t, sender.maxPending.Load(), int64(workers), "workers do not wait for their outcome's flush")
 	maxGroup := 0
 	for _, g := range store.groups {
 		maxGroup = max(maxGroup, g)

@@ -27,15 +27,19 @@ const sizeEvery = time.Second
 // starts only once DRUID has accepted the run's endpoint, credentials and envelope.
 func (r *run) launch(workers *pool.Pool, p *sink.Payload, hash string) {
 	r.crew.acquire()
+	s := <-r.slots // the crew admits no more workers than there are slots
 	if prober, ok := r.send.(Prober); ok && !r.probed {
 		r.probed = true
-		r.work(p, hash, prober)
+		r.work(s, p, hash, prober)
+		r.settle(s)
+		r.slots <- s
 		r.crew.release()
 		return
 	}
 	workers.Go(func() {
 		defer r.crew.release()
-		r.work(p, hash, nil)
+		r.work(s, p, hash, nil)
+		r.slots <- s
 	})
 }
 
