@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -178,9 +179,38 @@ func checkpointOptions() []option {
 	}
 }
 
+// shardOptions are the flags that pick one shard of a job (SPEC §4).
+func shardOptions() []option {
+	shards := intOpt("shards", "DRUID_SHARDS", 0, "N shards, this process's one from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)",
+		func(c *job.Config) *int { return &c.Shards })
+	setShards := shards.set
+	shards.set = func(c *cli.Context, cfg *job.Config) {
+		setShards(c, cfg)
+		cfg.ShardIndex = os.Getenv("JOB_COMPLETION_INDEX")
+	}
+	return []option{
+		stringOpt("shard", "DRUID_SHARD", "I/N: this process takes the users whose key hashes to I of N shards",
+			func(c *job.Config) *string { return &c.Shard }),
+		shards,
+	}
+}
+
+// hashKeyOption is --hash-key-file, whose secret may also come from DRUID_HASH_KEY itself.
+func hashKeyOption() option {
+	o := file(stringOpt("hash-key-file", "", "file holding the secret that keys the password's part of the payload hash (or DRUID_HASH_KEY: the key itself)",
+		func(c *job.Config) *string { return &c.HashKeyFile }))
+	set := o.set
+	o.set = func(c *cli.Context, cfg *job.Config) {
+		set(c, cfg)
+		cfg.HashKey = os.Getenv("DRUID_HASH_KEY")
+	}
+	return o
+}
+
 // runOptions are the flags of every command that sends and records a run.
 func runOptions() []option {
 	return []option{
+		hashKeyOption(),
 		durationOpt("checkpoint-timeout", "DRUID_CHECKPOINT_TIMEOUT", pipeline.CheckpointTimeoutDefault,
 			"how long to wait for an unreachable checkpoint, holding the outcomes, before stopping with exit code 3",
 			func(c *job.Config) *time.Duration { return &c.CheckpointTimeout }),
@@ -232,12 +262,12 @@ func concat(lists ...[]option) []option {
 // runFlags are the options of run, which dry-run takes too.
 func runFlags() []option {
 	return concat(sourceOptions(), []option{limitOption()}, envelopeOptions(), druidOptions(),
-		checkpointOptions(), runOptions(), runOwnOptions())
+		checkpointOptions(), shardOptions(), runOptions(), runOwnOptions())
 }
 
 func retryFlags() []option {
 	return concat(sourceOptions(), []option{limitOption()}, envelopeOptions(), druidOptions(),
-		checkpointOptions(), runOptions(), retryOwnOptions())
+		checkpointOptions(), shardOptions(), runOptions(), retryOwnOptions())
 }
 
 func rollbackFlags() []option {
@@ -258,15 +288,15 @@ func jsonOption(usage string) option {
 }
 
 func statusFlags() []option {
-	return append(checkpointOptions(), jsonOption("one JSON document, for machines"))
+	return concat(checkpointOptions(), shardOptions(), []option{jsonOption("one JSON document, for machines")})
 }
 
 func runsFlags() []option {
-	return append(checkpointOptions(), jsonOption("JSON Lines, for machines"))
+	return concat(checkpointOptions(), shardOptions(), []option{jsonOption("JSON Lines, for machines")})
 }
 
 func failuresFlags() []option {
-	return append(checkpointOptions(), withValue(stringOpt("format", "", "csv or json",
+	return append(concat(checkpointOptions(), shardOptions()), withValue(stringOpt("format", "", "csv or json",
 		func(c *job.Config) *string { return &c.FailuresFormat }), job.FailuresFormatDefault))
 }
 

@@ -3,6 +3,7 @@ package job
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"strconv"
 	"strings"
@@ -92,6 +93,16 @@ type Config struct {
 	// fails for want of DRUID before it stops with exit 3.
 	DruidTimeout time.Duration
 
+	// Shards (--shard I/N, or --shards N with I from JOB_COMPLETION_INDEX): this process takes
+	// the users whose key's FNV-1a 64 hash mod N is I. ShardIndex is JOB_COMPLETION_INDEX, as
+	// the command line read it ("" when unset).
+	Shard, ShardIndex string
+	Shards            int
+
+	// HashKey keys the password's part of the payload hash (--hash-key-file, or
+	// DRUID_HASH_KEY); without it the client secret does, and without either PBKDF2 (SPEC §4).
+	HashKeyFile, HashKey string
+
 	// The checkpoint (--checkpoint, --checkpoint-schema, --job, --checkpoint-timeout).
 	Checkpoint, CheckpointSchema, Job string
 	CheckpointTimeout                 time.Duration
@@ -121,6 +132,7 @@ type Config struct {
 
 	// Set by Validate.
 	valid               bool
+	shard               shard
 	workers, maxWorkers int
 	codes               []int
 	delimiter           rune
@@ -274,6 +286,13 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	if c.sends() || c.Command == CommandStatus || c.Command == CommandFailures || c.Command == CommandRuns {
+		sh, err := parseShard(c.Shard, c.Shards, c.ShardIndex)
+		if err != nil {
+			return err
+		}
+		c.shard = sh
+	}
 	if c.Command == CommandRetry {
 		if err := c.validateRetry(); err != nil {
 			return err
@@ -376,4 +395,56 @@ func parseDelimiter(s string) (rune, error) {
 		return 0, fmt.Errorf("--delimiter: %q must be a single character (use \\t for a tab)", s)
 	}
 	return r[0], nil
+}
+
+// shard is one of N disjoint parts of a job's users: the users whose key's FNV-1a 64 hash mod N
+// is I. The zero shard is the whole job.
+type shard struct {
+	i, n int
+}
+
+// String is "I/N", or "" for the whole job: how the checkpoint records it.
+func (s shard) String() string {
+	if s.n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", s.i, s.n)
+}
+
+// has says whether key belongs to the shard.
+func (s shard) has(key string) bool {
+	if s.n == 0 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64()%uint64(s.n) == uint64(s.i)
+}
+
+// parseShard reads --shard I/N, or --shards N with I from JOB_COMPLETION_INDEX.
+func parseShard(spec string, shards int, index string) (shard, error) {
+	switch {
+	case spec != "" && shards != 0:
+		return shard{}, errors.New("--shard and --shards exclude each other: set one")
+	case spec != "":
+		i, n, ok := strings.Cut(spec, "/")
+		si, err1 := strconv.Atoi(strings.TrimSpace(i))
+		sn, err2 := strconv.Atoi(strings.TrimSpace(n))
+		if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+			return shard{}, fmt.Errorf("--shard: %q is not I/N with 0 <= I < N, e.g. 0/4", spec)
+		}
+		return shard{i: si, n: sn}, nil
+	case shards < 0:
+		return shard{}, fmt.Errorf("--shards must be 1 or more, not %d", shards)
+	case shards > 0:
+		if index == "" {
+			return shard{}, errors.New("--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), or use --shard I/N")
+		}
+		si, err := strconv.Atoi(strings.TrimSpace(index))
+		if err != nil || si < 0 || si >= shards {
+			return shard{}, fmt.Errorf("--shards %d: JOB_COMPLETION_INDEX %q is not a shard of 0 to %d", shards, index, shards-1)
+		}
+		return shard{i: si, n: shards}, nil
+	}
+	return shard{}, nil
 }
