@@ -38,7 +38,7 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 	enc.SetEscapeHTML(false)
 	d := &dryRun{ctx: ctx, opts: opts, enc: enc, sum: &s}
 	if opts.Checkpoint != nil {
-		d.hasher = NewHasher(opts.Job)
+		d.hasher = NewHasher(opts.Job, opts.HashKey)
 		s.Checked = true
 	}
 	for opts.Limit <= 0 || s.Read < opts.Limit {
@@ -223,6 +223,7 @@ type DryOptions struct {
 	// would send. Without it, every valid user would be sent.
 	Checkpoint Lookup
 	Job        string
+	HashKey    []byte // as Config.HashKey: the run's hashes are looked up
 	Log        zerolog.Logger
 }
 

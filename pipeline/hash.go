@@ -21,23 +21,28 @@ const hashVersion = "druid-migrate/payload-hash/v1"
 const passwordIterations = 1000
 
 // Hasher computes payload hashes for one job. The hash is an HMAC-SHA-256 of the payload's exact
-// bytes, keyed by the job, except that a password enters it only through PBKDF2 salted by job
-// and user key: the checkpoint never holds anything from which a password could be read back or
-// checked cheaply, and a different password still changes the hash.
+// bytes, keyed by the job, except that a password enters it only through a function nobody can
+// compute without a secret, or only at a cost: with a hash key (--hash-key-file, DRUID_HASH_KEY,
+// or else the client secret), an HMAC-SHA-256 keyed by it, fast and useless without the key;
+// without one, PBKDF2 salted by job and user key, which costs each record about 0.2 ms. Either
+// way the checkpoint never holds anything from which a password could be read back or checked
+// cheaply, and a different password still changes the hash.
 //
 // A Hasher is safe for concurrent use. It hashes every record of a run, skipped users included,
 // so each goroutine borrows a keyed HMAC and its scratch from a pool rather than making them
 // for every record.
 type Hasher struct {
-	job   string
-	key   []byte
-	state sync.Pool // of *hashState
+	job     string
+	key     []byte    // the job's: keys the HMAC of the payload
+	passKey []byte    // the operator's hash key, or nil: PBKDF2
+	state   sync.Pool // of *hashState
 }
 
 // hashState is one goroutine's HMAC, keyed for the job, and the scratch of one Hash call.
 type hashState struct {
 	mac  hash.Hash
-	body []byte // the payload encoded without its password
+	pass hash.Hash // keyed by the hash key, when there is one
+	body []byte    // the payload encoded without its password
 	sum  [sha256.Size]byte
 	hex  [2 * sha256.Size]byte
 }
@@ -45,12 +50,34 @@ type hashState struct {
 // maxPooledBody keeps a stray huge payload from pinning its buffer in the pool for the run.
 const maxPooledBody = 64 << 10
 
-// NewHasher returns the Hasher of a job.
-func NewHasher(job string) *Hasher {
+// NewHasher returns the Hasher of a job. hashKey, when not empty, keys the passwords' part of
+// the hash; without it passwords go through PBKDF2.
+func NewHasher(job string, hashKey []byte) *Hasher {
 	k := sha256.Sum256([]byte(hashVersion + "\x00" + job))
 	h := &Hasher{job: job, key: k[:]}
-	h.state.New = func() any { return &hashState{mac: hmac.New(sha256.New, h.key)} }
+	if len(hashKey) > 0 {
+		h.passKey = hashKey
+	}
+	h.state.New = func() any {
+		s := &hashState{mac: hmac.New(sha256.New, h.key)}
+		if h.passKey != nil {
+			s.pass = hmac.New(sha256.New, h.passKey)
+		}
+		return s
+	}
 	return h
+}
+
+// HashKeyFingerprint names a hash key without revealing it, for the checkpoint to say whether a
+// job's runs hash with the same key: hex of the first 8 bytes of an HMAC of a fixed text keyed by
+// it, or "pbkdf2" without a key.
+func HashKeyFingerprint(hashKey []byte) string {
+	if len(hashKey) == 0 {
+		return "pbkdf2"
+	}
+	mac := hmac.New(sha256.New, hashKey)
+	mac.Write([]byte(hashVersion + "\x00fingerprint"))
+	return "hmac:" + hex.EncodeToString(mac.Sum(nil)[:8])
 }
 
 // Hash returns the payload hash of p, hex-encoded.
@@ -63,15 +90,26 @@ func (h *Hasher) Hash(p *sink.Payload) (string, error) {
 		mac.Write(p.Body)
 		return s.hexSum(), nil
 	}
-	salt := []byte(hashVersion + "\x00" + h.job + "\x00" + p.Key)
-	derived, err := pbkdf2.Key(sha256.New, p.Request.Object.Password, salt, passwordIterations, sha256.Size)
-	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
+	salt := hashVersion + "\x00" + h.job + "\x00" + p.Key
 	req := p.Request
 	req.Object.Password = ""
 	s.body = sink.AppendRequest(s.body[:0], &req) // the bytes json.Marshal(req) gives
 	mac.Write(s.body)
+	if h.passKey != nil {
+		// A separator PBKDF2's hashes never carry: a key's hash never equals a keyless one.
+		pm := s.pass
+		pm.Reset()
+		pm.Write([]byte(salt))
+		pm.Write([]byte{0})
+		pm.Write([]byte(p.Request.Object.Password))
+		mac.Write([]byte{1})
+		mac.Write(pm.Sum(s.sum[:0]))
+		return s.hexSum(), nil
+	}
+	derived, err := pbkdf2.Key(sha256.New, p.Request.Object.Password, []byte(salt), passwordIterations, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
 	mac.Write([]byte{0})
 	mac.Write(derived)
 	return s.hexSum(), nil

@@ -84,7 +84,7 @@ func hashPayloads(t testing.TB) []*sink.Payload {
 
 func TestHashIsTheRecipe(t *testing.T) {
 	t.Parallel()
-	h := NewHasher("job-1")
+	h := NewHasher("job-1", nil)
 	for i, p := range hashPayloads(t) {
 		for range 2 { // the second time with a pooled, already used HMAC
 			got, err := h.Hash(p)
@@ -99,7 +99,7 @@ func TestHashIsTheRecipe(t *testing.T) {
 func TestHashIsStable(t *testing.T) {
 	t.Parallel()
 	ps := hashPayloads(t)
-	h := NewHasher("golden")
+	h := NewHasher("golden", nil)
 	for i, want := range map[int]string{
 		0: "9c60dce35995ad866ba86c45dd6fea70a050c4b78754b37c592938f162f6cf10", // sample user 1
 		3: "1bb295b5a7d39545e57f33338ffc0e82e4cfa714d94b6afec9e2eae22fe0c62d", // with a password
@@ -115,7 +115,7 @@ func TestHashIsStable(t *testing.T) {
 // borrows its own HMAC, and every hash is the one computed alone.
 func TestHashIsSafeForConcurrentUse(t *testing.T) {
 	t.Parallel()
-	h := NewHasher("job")
+	h := NewHasher("job", nil)
 	ps := hashPayloads(t)
 	want := make([]string, len(ps))
 	for i, p := range ps {
@@ -143,12 +143,93 @@ func TestHashIsSafeForConcurrentUse(t *testing.T) {
 }
 
 func BenchmarkHash(b *testing.B) {
-	h := NewHasher("bench")
+	h := NewHasher("bench", nil)
 	p := hashPayloads(b)[0]
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := h.Hash(p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// keyedReference is the recipe with a hash key, written plainly: the password enters through an
+// HMAC keyed by the operator's key, after a separator PBKDF2's hashes never carry.
+func keyedReference(t testing.TB, job string, key []byte, p *sink.Payload) string {
+	t.Helper()
+	k := sha256.Sum256([]byte(hashVersion + "\x00" + job))
+	mac := hmac.New(sha256.New, k[:])
+	if p.Request.Object.Password == "" {
+		mac.Write(p.Body)
+		return hex.EncodeToString(mac.Sum(nil))
+	}
+	pm := hmac.New(sha256.New, key)
+	pm.Write([]byte(hashVersion + "\x00" + job + "\x00" + p.Key + "\x00" + p.Request.Object.Password))
+	req := p.Request
+	req.Object.Password = ""
+	body, err := json.Marshal(req)
+	require.NoError(t, err)
+	mac.Write(body)
+	mac.Write([]byte{1})
+	mac.Write(pm.Sum(nil))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// TestHashKeyKeysThePasswordsPart: with a hash key a password enters the hash through an HMAC
+// keyed by it; a payload without a password hashes as it always did, so a key added to a job
+// resends only the users with a password; another key, or none, gives another hash.
+func TestHashKeyKeysThePasswordsPart(t *testing.T) {
+	t.Parallel()
+	key, other := []byte("operator-key-1"), []byte("operator-key-2")
+	h := NewHasher("job", key)
+	for i, p := range hashPayloads(t) {
+		for range 2 { // the second time with pooled, already used HMACs
+			got, err := h.Hash(p)
+			require.NoError(t, err)
+			require.Equal(t, keyedReference(t, "job", key, p), got, "payload %d", i)
+			unkeyed, err := NewHasher("job", nil).Hash(p)
+			require.NoError(t, err)
+			otherKey, err := NewHasher("job", other).Hash(p)
+			require.NoError(t, err)
+			if p.Request.Object.Password == "" {
+				require.Equal(t, unkeyed, got, "payload %d: no password, no change", i)
+				require.Equal(t, otherKey, got)
+			} else {
+				require.NotEqual(t, unkeyed, got, "payload %d: the key changes a password's hash", i)
+				require.NotEqual(t, otherKey, got, "payload %d: so does another key", i)
+			}
+		}
+	}
+	changed := *hashPayloads(t)[3]
+	changed.Request.Object.Password += "!"
+	a, err := h.Hash(hashPayloads(t)[3])
+	require.NoError(t, err)
+	b, err := h.Hash(&changed)
+	require.NoError(t, err)
+	require.NotEqual(t, a, b, "a changed password changes the hash")
+}
+
+func TestHashKeyFingerprintNamesTheKeyWithoutShowingIt(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "pbkdf2", HashKeyFingerprint(nil))
+	fp := HashKeyFingerprint([]byte("operator-key-1"))
+	require.Equal(t, fp, HashKeyFingerprint([]byte("operator-key-1")))
+	require.NotEqual(t, fp, HashKeyFingerprint([]byte("operator-key-2")))
+	require.NotContains(t, fp, "operator-key")
+}
+
+// BenchmarkHashPassword is a record with a password: PBKDF2, against a hash key.
+func BenchmarkHashPassword(b *testing.B) {
+	p := hashPayloads(b)[3]
+	for name, key := range map[string][]byte{"pbkdf2": nil, "hash-key": []byte("operator-key")} {
+		b.Run(name, func(b *testing.B) {
+			h := NewHasher("bench", key)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h.Hash(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

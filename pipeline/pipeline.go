@@ -86,6 +86,8 @@ type Config struct {
 	// Degraded, when set, says whether DRUID is in an outage now (every call failing for want
 	// of it): the run's pace then says nothing of the workers it needs.
 	Degraded func() bool
+	// HashKey keys the passwords' part of the payload hash; without it, PBKDF2 (see Hasher).
+	HashKey []byte
 	// Force sends users the skip rule would skip.
 	Force bool
 	// NewJob says the checkpoint held no row of the job when the run started: no user can be
@@ -162,7 +164,7 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 		build:  b,
 		store:  st,
 		send:   s,
-		hasher: NewHasher(cfg.Job),
+		hasher: NewHasher(cfg.Job, cfg.HashKey),
 		tally:  newTally(),
 	}
 	cfg.Live.watch(r.tally)

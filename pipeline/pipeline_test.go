@@ -283,7 +283,7 @@ func (s *cancelAfter) Send(ctx context.Context, p *sink.Payload) sink.SendResult
 }
 
 func TestHashHidesThePasswordButChangesWithIt(t *testing.T) {
-	h := pipeline.NewHasher("job")
+	h := pipeline.NewHasher("job", nil)
 	p := func(pw string) *sink.Payload {
 		req := sink.Request{Verb: "update", Object: sink.User{ObjectType: "user", ObjectID: "d1", Password: pw}}
 		body := []byte(`{"object":{"password":"` + pw + `"}}`)
@@ -297,7 +297,7 @@ func TestHashHidesThePasswordButChangesWithIt(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, a, b, "a changed password is sent again")
 	require.Equal(t, a, again, "the same payload hashes the same")
-	other, err := pipeline.NewHasher("other-job").Hash(p("Secret-One"))
+	other, err := pipeline.NewHasher("other-job", nil).Hash(p("Secret-One"))
 	require.NoError(t, err)
 	require.NotEqual(t, a, other, "hashes are keyed by job")
 	require.Len(t, a, 64)
@@ -308,7 +308,7 @@ func TestHashHidesThePasswordButChangesWithIt(t *testing.T) {
 func BenchmarkRecordPath(b *testing.B) {
 	m, err := mapping.Compile(nil, sample.Header, mapping.Options{AppID: "app"})
 	require.NoError(b, err)
-	h := pipeline.NewHasher("bench")
+	h := pipeline.NewHasher("bench", nil)
 	recs := make([]source.Record, 1024)
 	for i := range recs {
 		recs[i] = source.Record{Line: i + 2, Values: sample.Row(i+1, "")}
