@@ -48,21 +48,21 @@ type pgLease struct {
 func (l *pgLease) describe(ctx context.Context, h Holder) error {
 	_, err := l.s.pool.Exec(ctx, l.s.sql.describeLease, l.job, l.shard, h.Host, h.PID, h.RunID, h.Since)
 	if err != nil {
-		return l.s.fail(ctx, "describe the holder of the lease of "+leaseName(l.job, l.shard), err)
+		return l.s.fail(ctx, "describe the holder of the lease of "+jobShard(l.job, l.shard), err)
 	}
 	return nil
 }
 
 func (l *pgLease) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("checkpoint postgres: check the lease of %s: %w", leaseName(l.job, l.shard), err)
+		return fmt.Errorf("checkpoint postgres: check the lease of %s: %w", jobShard(l.job, l.shard), err)
 	}
 	ping, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTimeout)
 	defer cancel()
 	if err := l.conn.Ping(ping); err != nil {
 		// The session is gone, or cannot be told from gone: either way the lock cannot be
 		// counted on, and pgx has closed the connection.
-		return fmt.Errorf("checkpoint postgres: lease of %s: %w: %w", leaseName(l.job, l.shard),
+		return fmt.Errorf("checkpoint postgres: lease of %s: %w: %w", jobShard(l.job, l.shard),
 			ErrLeaseLost, translate(ping, err, pgFault(err), l.s.secrets...))
 	}
 	return nil
@@ -73,7 +73,7 @@ func (l *pgLease) check(ctx context.Context) error {
 func (l *pgLease) release(ctx context.Context) error {
 	defer l.close()
 	if _, err := l.s.pool.Exec(ctx, l.s.sql.forgetLease, l.job, l.shard); err != nil {
-		return l.s.fail(ctx, "release the lease of "+leaseName(l.job, l.shard), err)
+		return l.s.fail(ctx, "release the lease of "+jobShard(l.job, l.shard), err)
 	}
 	return nil
 }
