@@ -30,9 +30,12 @@ type Prior struct {
 
 // Run is a row of migration_runs.
 type Run struct {
-	ID         int64
-	Job        string
-	Command    string
+	ID      int64
+	Job     string
+	Command string
+	// Shard is the part of the job the run took: "" for the whole job, "I/N" for one of its
+	// shards (SPEC §4).
+	Shard      string
 	StartedAt  time.Time
 	FinishedAt *time.Time
 	Counts     Counts
@@ -69,9 +72,9 @@ type Filter struct {
 	Codes []int
 }
 
-// Watermark is how far the incremental sync of a job has read its source: a row of
-// migration_watermarks. It moves only when a run completes, so a run that stopped half-way reads
-// again everything changed since the last complete one.
+// Watermark is how far the incremental sync of a job, or of one of its shards, has read its
+// source: a row of migration_watermarks. It moves only when a run completes, so a run that
+// stopped half-way reads again everything changed since the last complete one.
 type Watermark struct {
 	// Column is the source column the watermark is a value of (--since-column). A run given
 	// another column must not trust the Value.

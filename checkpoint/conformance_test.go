@@ -56,6 +56,7 @@ var conformance = []struct {
 	{"OperationsBeforeMigrateFail", conformOperationsBeforeMigrateFail},
 	{"UpgradeFromVersion1KeepsTheData", conformUpgradeFromVersion1KeepsTheData},
 	{"UpgradeFromVersion2KeepsTheData", conformUpgradeFromVersion2KeepsTheData},
+	{"UpgradeFromVersion5KeepsTheData", conformUpgradeFromVersion5KeepsTheData},
 	{"BackupsRoundTripByteForByteInKeyOrder", conformBackupsRoundTripByteForByteInKeyOrder},
 	{"SaveBackupsKeepsTheFirstState", conformSaveBackupsKeepsTheFirstState},
 	{"BackupsOfRunsAndJobsAreIsolated", conformBackupsOfRunsAndJobsAreIsolated},
@@ -77,6 +78,7 @@ var conformance = []struct {
 	{"ErrorTextIsStoredEvenWithBadBytes", conformErrorTextIsStoredEvenWithBadBytes},
 	{"JobsAreIsolated", conformJobsAreIsolated},
 	{"RunsRoundTripNewestFirst", conformRunsRoundTripNewestFirst},
+	{"RunsOfEveryShardWithTheirShard", conformRunsOfEveryShardWithTheirShard},
 	{"FinishRunOfUnknownRunIsNotFound", conformFinishRunOfUnknownRunIsNotFound},
 	{"UnknownJobIsNotFound", conformUnknownJobIsNotFound},
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
@@ -94,6 +96,7 @@ var conformance = []struct {
 	{"WatermarkRoundTripsInUTCToTheMicrosecond", conformWatermarkRoundTripsInUTCToTheMicrosecond},
 	{"SetWatermarkOverwrites", conformSetWatermarkOverwrites},
 	{"WatermarksOfJobsAreIsolated", conformWatermarksOfJobsAreIsolated},
+	{"WatermarksOfShardsAreIsolated", conformWatermarksOfShardsAreIsolated},
 	{"WatermarkSurvivesCloseAndReopen", conformWatermarkSurvivesCloseAndReopen},
 	{"SetWatermarkRejectsWhatItCannotKeep", conformSetWatermarkRejectsWhatItCannotKeep},
 	{"SelectFiltersByOutcomesAndCodesInKeyOrder", conformSelectFiltersByOutcomesAndCodesInKeyOrder},
@@ -188,7 +191,7 @@ func (c conformer) withRunAndRow(t *testing.T) (Store, int64) {
 	t.Helper()
 	ctx := context.Background()
 	s := c.fresh(t)
-	id, err := s.StartRun(ctx, "nightly", "run")
+	id, err := s.StartRun(ctx, "nightly", "run", "")
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
 	return s, id
@@ -265,7 +268,7 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 	require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
 	// A missing table is not a job without a watermark: that would read the whole source
 	// and then fail to record where it got to.
-	_, err = s.Watermark(context.Background(), "job")
+	_, err = s.Watermark(context.Background(), "job", "")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
 	// Nor is a missing table a run without backups: rollback would report nothing to do.
@@ -277,8 +280,8 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 
 func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	var id int64
-	// What an older druid-migrate wrote: outcomes and a finished run.
+	// What an older druid-migrate wrote: outcomes and a finished run, the first run, 1.
+	const id = 1
 	written := []Row{
 		row("nightly", "ana", "updated", 200),
 		row("nightly", "bob", "rejected", 416),
@@ -286,12 +289,9 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	}
 	s := c.upgraded(t, 1, func(old Store) {
 		require.Equal(t, []int{1}, versions(t, old))
-		var err error
-		id, err = old.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, old.Write(ctx, written))
-		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
-		_, err = old.Watermark(ctx, "nightly")
+		oldRun(t, old, "nightly", "run", time.Now(), time.Now(), Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1)
+		oldRows(t, old, written...)
+		_, err := old.Watermark(ctx, "nightly", "")
 		require.Error(t, err, "version 1 has no watermarks")
 	})
 
@@ -300,32 +300,29 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	runs, err := s.Runs(ctx, "nightly")
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
-	require.Equal(t, id, runs[0].ID)
+	require.Equal(t, int64(id), runs[0].ID)
 	require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
 	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
 
-	_, err = s.Watermark(ctx, "nightly")
+	_, err = s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound)
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", w))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 	require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
 }
 
 func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	var id int64
-	var w Watermark
-	// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
+	// What a druid-migrate without backups wrote: outcomes, a finished run (the first, 1) and a
+	// watermark.
+	const id = 1
 	written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
+	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
 	s := c.upgraded(t, 2, func(old Store) {
-		var err error
-		id, err = old.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, old.Write(ctx, written))
-		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
-		w = Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-		require.NoError(t, old.SetWatermark(ctx, "nightly", w))
+		oldRun(t, old, "nightly", "run", time.Now(), time.Now(), Counts{Read: 2, Updated: 1, Rejected: 1}, 1)
+		oldRows(t, old, written...)
+		oldWatermark(t, old, "nightly", w)
 		require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
 	})
 
@@ -334,12 +331,12 @@ func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 
 	// The runs before the upgrade have no backups; the next ones can have them.
 	err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
 	require.ErrorIs(t, err, ErrNotFound)
-	next, err := s.StartRun(ctx, "nightly", "run")
+	next, err := s.StartRun(ctx, "nightly", "run", "")
 	require.NoError(t, err)
 	saved := []Backup{backup("nightly", next, "ana")}
 	require.NoError(t, s.SaveBackups(ctx, saved))
@@ -543,7 +540,7 @@ func conformHasUsersOnlyOnceTheJobHasARow(t *testing.T, c conformer) {
 		return ok
 	}
 	require.False(t, has("job"), "a new checkpoint")
-	_, err := s.StartRun(ctx, "job", "run")
+	_, err := s.StartRun(ctx, "job", "run", "")
 	require.NoError(t, err)
 	require.False(t, has("job"), "a run without outcomes holds no user")
 
@@ -761,11 +758,11 @@ func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	before := time.Now().Add(-time.Second)
-	first, err := s.StartRun(ctx, "job", "run")
+	first, err := s.StartRun(ctx, "job", "run", "")
 	require.NoError(t, err)
-	second, err := s.StartRun(ctx, "job", "retry")
+	second, err := s.StartRun(ctx, "job", "retry", "")
 	require.NoError(t, err)
-	other, err := s.StartRun(ctx, "other", "run")
+	other, err := s.StartRun(ctx, "other", "run", "")
 	require.NoError(t, err)
 	require.Greater(t, second, first)
 	require.Greater(t, other, second)
@@ -798,6 +795,40 @@ func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
 	require.False(t, runs[1].FinishedAt.Before(runs[1].StartedAt))
 }
 
+func conformRunsOfEveryShardWithTheirShard(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	whole, err := s.StartRun(ctx, "job", "run", "")
+	require.NoError(t, err)
+	first, err := s.StartRun(ctx, "job", "run", "0/2")
+	require.NoError(t, err)
+	second, err := s.StartRun(ctx, "job", "retry", "1/2")
+	require.NoError(t, err)
+	_, err = s.StartRun(ctx, "other", "run", "0/2")
+	require.NoError(t, err)
+	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 1, Updated: 1}, 0))
+
+	runs, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+	type ran struct {
+		id             int64
+		command, shard string
+	}
+	var got []ran
+	for _, r := range runs {
+		got = append(got, ran{r.ID, r.Command, r.Shard})
+	}
+	require.Equal(t, []ran{{second, "retry", "1/2"}, {first, "run", "0/2"}, {whole, "run", ""}}, got,
+		"every run of the job, newest first, whatever its shard")
+	require.Equal(t, Counts{Read: 1, Updated: 1}, runs[1].Counts)
+
+	_, err = s.StartRun(ctx, "job", "run", "1/2\xff")
+	require.ErrorContains(t, err, "shard")
+	runs, err = s.Runs(ctx, "job")
+	require.NoError(t, err)
+	require.Len(t, runs, 3, "a run whose shard cannot be kept is not recorded")
+}
+
 func conformFinishRunOfUnknownRunIsNotFound(t *testing.T, c conformer) {
 	s := c.fresh(t)
 	err := s.FinishRun(context.Background(), 424242, Counts{}, 0)
@@ -821,7 +852,7 @@ func conformUnknownJobIsNotFound(t *testing.T, c conformer) {
 func conformKnownJobWithNothingToShowIsNotAnError(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	_, err := s.StartRun(ctx, "started", "run") // a run that read an empty source
+	_, err := s.StartRun(ctx, "started", "run", "") // a run that read an empty source
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
 
@@ -976,7 +1007,7 @@ func conformRowsSurviveCloseAndReopen(t *testing.T, c conformer) {
 	var id int64
 	s := c.reopened(t, func(s Store) {
 		var err error
-		id, err = s.StartRun(ctx, "job", "run")
+		id, err = s.StartRun(ctx, "job", "run", "")
 		require.NoError(t, err)
 		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
 	})
@@ -1000,7 +1031,7 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
 	_, err = s.HasUsers(ctx, "job")
 	require.Error(t, err)
-	_, err = s.StartRun(ctx, "job", "run")
+	_, err = s.StartRun(ctx, "job", "run", "")
 	require.Error(t, err)
 	require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
 	_, err = s.Runs(ctx, "job")
@@ -1009,10 +1040,10 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	require.Error(t, err)
 	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
 	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
-	_, err = s.Watermark(ctx, "job")
+	_, err = s.Watermark(ctx, "job", "")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
-	require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
+	require.Error(t, s.SetWatermark(ctx, "job", "", Watermark{Column: "c", Value: time.Now()}))
 	require.Error(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}))
 	err = s.Backups(ctx, "job", 1, func(Backup) error { return nil })
 	require.Error(t, err)
@@ -1028,8 +1059,8 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	_, err := s.Prior(ctx, "job", []string{"ana"})
 	require.ErrorIs(t, err, context.Canceled)
 	w := Watermark{Column: "c", Value: time.Now()}
-	require.ErrorIs(t, s.SetWatermark(ctx, "job", w), context.Canceled)
-	_, err = s.Watermark(ctx, "job")
+	require.ErrorIs(t, s.SetWatermark(ctx, "job", "", w), context.Canceled)
+	_, err = s.Watermark(ctx, "job", "")
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
 	require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
@@ -1038,7 +1069,7 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	got, err := s.Prior(context.Background(), "job", []string{"ana"})
 	require.NoError(t, err)
 	require.Empty(t, got, "a cancelled Write must write nothing")
-	_, err = s.Watermark(context.Background(), "job")
+	_, err = s.Watermark(context.Background(), "job", "")
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
 	err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
@@ -1049,10 +1080,10 @@ func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
 	// A job with runs and rows, but no completed incremental run, has no watermark either.
 	s, _ := c.withRunAndRow(t)
 	for _, job := range jobsOfEveryKind {
-		_, err := s.Watermark(ctx, job)
+		_, err := s.Watermark(ctx, job, "")
 		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
 	}
-	_, err := s.Watermark(ctx, "never-ran")
+	_, err := s.Watermark(ctx, "never-ran", "")
 	require.ErrorContains(t, err, `"never-ran"`)
 }
 
@@ -1061,9 +1092,9 @@ func conformWatermarkRoundTripsInUTCToTheMicrosecond(t *testing.T, c conformer) 
 	s := c.fresh(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	set := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 42}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", set))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", set))
 
-	got, err := s.Watermark(ctx, "nightly")
+	got, err := s.Watermark(ctx, "nightly", "")
 	require.NoError(t, err)
 	// Cut to the microsecond, never rounded up: the newest row is read again, not missed.
 	want := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), RunID: 42}
@@ -1078,8 +1109,8 @@ func conformWatermarkRoundTripsInUTCToTheMicrosecond(t *testing.T, c conformer) 
 		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
 	} {
-		require.NoError(t, s.SetWatermark(ctx, "extremes", Watermark{Column: "c", Value: v, RunID: 1}))
-		got, err := s.Watermark(ctx, "extremes")
+		require.NoError(t, s.SetWatermark(ctx, "extremes", "", Watermark{Column: "c", Value: v, RunID: 1}))
+		got, err := s.Watermark(ctx, "extremes", "")
 		require.NoError(t, err)
 		require.Equal(t, v, got.Value)
 	}
@@ -1090,40 +1121,66 @@ func conformSetWatermarkOverwrites(t *testing.T, c conformer) {
 	s := c.fresh(t)
 	first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
 	second := Watermark{Column: "modified", Value: time.Date(2024, 5, 7, 0, 0, 0, 500, time.UTC), RunID: 2}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-	require.NoError(t, s.SetWatermark(ctx, "nightly", second))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", first))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", second))
 
 	second.Value = second.Value.Truncate(time.Microsecond)
-	require.Equal(t, second, watermark(t, s, "nightly"))
+	require.Equal(t, second, watermark(t, s, "nightly", ""))
 
 	// The last call wins, even one that moves the watermark back (an operator's reset).
-	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-	require.Equal(t, first, watermark(t, s, "nightly"))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", first))
+	require.Equal(t, first, watermark(t, s, "nightly", ""))
 }
 
 func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	nightly := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", nightly))
-	_, err := s.Watermark(ctx, "backfill")
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", nightly))
+	_, err := s.Watermark(ctx, "backfill", "")
 	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.Watermark(ctx, "Nightly")
+	_, err = s.Watermark(ctx, "Nightly", "")
 	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
 
 	backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
-	require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
-	require.Equal(t, nightly, watermark(t, s, "nightly"))
-	require.Equal(t, backfill, watermark(t, s, "backfill"))
+	require.NoError(t, s.SetWatermark(ctx, "backfill", "", backfill))
+	require.Equal(t, nightly, watermark(t, s, "nightly", ""))
+	require.Equal(t, backfill, watermark(t, s, "backfill", ""))
+}
+
+func conformWatermarksOfShardsAreIsolated(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	whole := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+	first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 7, 0, 0, 0, 0, time.UTC), RunID: 2}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "0/2", first))
+	_, err := s.Watermark(ctx, "nightly", "")
+	require.ErrorIs(t, err, ErrNotFound, "a shard's watermark is not the whole job's")
+	_, err = s.Watermark(ctx, "nightly", "1/2")
+	require.ErrorIs(t, err, ErrNotFound, "nor another shard's")
+	_, err = s.Watermark(ctx, "nightly", "0/3")
+	require.ErrorIs(t, err, ErrNotFound, "nor a shard of another split")
+	require.ErrorContains(t, err, `shard "0/3"`)
+
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", whole))
+	require.Equal(t, whole, watermark(t, s, "nightly", ""))
+	require.Equal(t, first, watermark(t, s, "nightly", "0/2"))
+
+	for _, shard := range []string{"0/2\xff", "0/2\x00"} {
+		err := s.SetWatermark(ctx, "nightly", shard, first)
+		require.ErrorContains(t, err, "shard", "%q", shard)
+		_, err = s.Watermark(ctx, "nightly", shard)
+		require.ErrorIs(t, err, ErrNotFound, "%q", shard)
+	}
 }
 
 func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
 	ctx := context.Background()
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
 	s := c.reopened(t, func(s Store) {
-		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+		require.NoError(t, s.SetWatermark(ctx, "nightly", "", w))
 	})
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 }
 
 func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
@@ -1142,11 +1199,11 @@ func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
 		{"year before 1", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
-		err := s.SetWatermark(ctx, tt.job, tt.w)
+		err := s.SetWatermark(ctx, tt.job, "", tt.w)
 		require.ErrorContains(t, err, tt.wantErr, tt.name)
 		require.ErrorContains(t, err, "set watermark of job", tt.name)
 	}
-	_, err := s.Watermark(ctx, "nightly")
+	_, err := s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
 }
 
@@ -1247,7 +1304,7 @@ func readAndWrite(ctx context.Context, s Store, g, rounds, batch int) error {
 			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 		}
 		if r%5 == 0 {
-			id, err := s.StartRun(ctx, "job", "run")
+			id, err := s.StartRun(ctx, "job", "run", "")
 			if err != nil {
 				return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 			}
@@ -1329,10 +1386,10 @@ func status(t *testing.T, s Store, job string) []StatusCount {
 	return got
 }
 
-// watermark is what Watermark gives for job.
-func watermark(t *testing.T, s Store, job string) Watermark {
+// watermark is what Watermark gives for job and shard.
+func watermark(t *testing.T, s Store, job, shard string) Watermark {
 	t.Helper()
-	got, err := s.Watermark(context.Background(), job)
+	got, err := s.Watermark(context.Background(), job, shard)
 	require.NoError(t, err)
 	return got
 }

@@ -28,11 +28,15 @@
 //     probe per key, and the reading of a job's rows (Status, Select). A second index, on
 //     (job, outcome, status_code), made status faster and every run's writes slower; migration
 //     0004 dropped it.
-//   - migration_runs: one row per run of a command, its counts and exit code.
-//   - migration_watermarks: one row per job that syncs incrementally (--since-column): the
-//     source column (since_column), the greatest value of it that the job's last completed run
-//     read (watermark), that run (run_id) and when it was written (updated_at). The next run
-//     reads only the rows changed since. A run writes it (SetWatermark) only once it has
+//   - migration_runs: one row per run of a command, its counts and exit code, and its shard:
+//     NULL for a run of the whole job, "I/N" for a run of one of its shards (SPEC §4). The
+//     shards of a job share its rows of migration_status, their keys being disjoint.
+//   - migration_watermarks: one row per job and shard ("" for the job run whole) that syncs
+//     incrementally (--since-column): the source column (since_column), the greatest value of it
+//     that the last completed run of that job and shard read (watermark), that run (run_id) and
+//     when it was written (updated_at). Each shard reads the source on its own, so each keeps
+//     its own. The next run reads only the rows changed since. A run writes it (SetWatermark)
+//     only once it has
 //     completed, so a run that stopped half-way does not advance it and the next one reads
 //     those rows again; the skip rule spares the calls for those already answered. The
 //     watermark is timestamptz in Postgres, an instant comparable with the CRM's column, and

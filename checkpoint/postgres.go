@@ -175,22 +175,21 @@ func newPgSQL(schema string) pgSQL {
 			` + upsertStatus),
 		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
-		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
+		startRun: q(`INSERT INTO {schema}.migration_runs (job, command, shard, started_at)
+			VALUES ($1, $2, nullif($3, ''), $4) RETURNING id`),
 		finishRun: q(`UPDATE {schema}.migration_runs SET finished_at = $2, read = $3, skipped = $4,
 				updated = $5, partial = $6, unchanged = $7, invalid = $8, rejected = $9, failed = $10,
 				exit_code = $11
 			WHERE id = $1`),
-		runs: q(`SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
-				unchanged, invalid, rejected, failed, exit_code
-			FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
+		runs: q(`SELECT ` + runColumns + ` FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
 		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
 			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
 		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
-			WHERE job = $1`),
+			WHERE job = $1 AND shard = $2`),
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
-				(job, since_column, watermark, run_id, updated_at)
-			VALUES ($1, $2, $3, $4, $5)
+				(job, shard, since_column, watermark, run_id, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
 			` + upsertWatermark),
 		// unnest, as write; DO NOTHING keeps the state saved before the run's first update of a
 		// user. prepareBackups has removed the duplicates within a call.
@@ -437,9 +436,12 @@ func (s *Postgres) DeleteKeys(ctx context.Context, job string, prefix string) er
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // StartRun implements Store.
-func (s *Postgres) StartRun(ctx context.Context, job, command string) (int64, error) {
+func (s *Postgres) StartRun(ctx context.Context, job, command, shard string) (int64, error) {
+	if err := checkText(shard); err != nil {
+		return 0, fmt.Errorf("checkpoint postgres: start run of job %q: shard: %w", job, err)
+	}
 	var id int64
-	if err := s.pool.QueryRow(ctx, s.sql.startRun, job, command, now()).Scan(&id); err != nil {
+	if err := s.pool.QueryRow(ctx, s.sql.startRun, job, command, shard, now()).Scan(&id); err != nil {
 		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
 	}
 	return id, nil
@@ -489,13 +491,13 @@ func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row
 }
 
 // Watermark implements Store.
-func (s *Postgres) Watermark(ctx context.Context, job string) (Watermark, error) {
-	what := fmt.Sprintf("watermark of job %q", job)
-	if badText(job) {
+func (s *Postgres) Watermark(ctx context.Context, job, shard string) (Watermark, error) {
+	what := "watermark of " + jobShard(job, shard)
+	if badText(job) || badText(shard) {
 		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
 	var w Watermark
-	err := s.pool.QueryRow(ctx, s.sql.watermark, job).Scan(&w.Column, &w.Value, &w.RunID)
+	err := s.pool.QueryRow(ctx, s.sql.watermark, job, shard).Scan(&w.Column, &w.Value, &w.RunID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
@@ -509,13 +511,13 @@ func (s *Postgres) Watermark(ctx context.Context, job string) (Watermark, error)
 
 // SetWatermark implements Store. The value goes to a timestamptz column: an instant, comparable
 // with the source's column whatever the time zone of the session that reads it.
-func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) error {
-	what := fmt.Sprintf("set watermark of job %q", job)
-	w, err := prepareWatermark(job, w)
+func (s *Postgres) SetWatermark(ctx context.Context, job, shard string, w Watermark) error {
+	what := "set watermark of " + jobShard(job, shard)
+	w, err := prepareWatermark(job, shard, w)
 	if err != nil {
 		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, w.Column, w.Value, w.RunID, now()); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, shard, w.Column, w.Value, w.RunID, now()); err != nil {
 		return s.fail(ctx, what, err)
 	}
 	return nil

@@ -206,7 +206,7 @@ func TestPostgresWatermarkIsAnInstant(t *testing.T) {
 	s, dsn, schema := newPostgres(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	value := time.Date(2024, 10, 22, 23, 30, 0, 123456000, madrid)
-	require.NoError(t, s.SetWatermark(ctx, "nightly", Watermark{Column: "updated_at", Value: value, RunID: 1}))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", Watermark{Column: "updated_at", Value: value, RunID: 1}))
 
 	// A session in another time zone, as a CRM's query might run in, compares it rightly.
 	conn := connect(t, dsn)
@@ -262,7 +262,7 @@ func TestPostgresOpenWithASchemaNotYetCreated(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	require.ElementsMatch(t, specTables, tablesIn(t, dsn, schema))
 	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-	require.NoError(t, s.SetWatermark(ctx, "job", Watermark{Column: "updated_at", Value: time.Now(), RunID: 1}))
+	require.NoError(t, s.SetWatermark(ctx, "job", "", Watermark{Column: "updated_at", Value: time.Now(), RunID: 1}))
 }
 
 func TestPostgresPasswordNeverInErrors(t *testing.T) {

@@ -155,14 +155,14 @@ func readRow() ([]any, func() Row) {
 	}
 }
 
-// readRun reads rows of migration_runs: id, job, command, started_at, finished_at, the counts
-// from read to failed, exit_code.
+// readRun reads rows of migration_runs: id, job, command, shard (empty for NULL), started_at,
+// finished_at, the counts from read to failed, exit_code.
 func readRun() ([]any, func() Run) {
 	var r Run
 	var started, finished utcTime
 	var exitCode sql.NullInt64
 	c := &r.Counts
-	dest := []any{&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped, &c.Updated,
+	dest := []any{&r.ID, &r.Job, &r.Command, &r.Shard, &started, &finished, &c.Read, &c.Skipped, &c.Updated,
 		&c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode}
 	return dest, func() Run {
 		out := r

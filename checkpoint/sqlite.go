@@ -451,11 +451,14 @@ func (s *SQLite) DeleteKeys(ctx context.Context, job string, prefix string) erro
 }
 
 // StartRun implements Store.
-func (s *SQLite) StartRun(ctx context.Context, job, command string) (int64, error) {
+func (s *SQLite) StartRun(ctx context.Context, job, command, shard string) (int64, error) {
+	if err := checkText(shard); err != nil {
+		return 0, fmt.Errorf("checkpoint sqlite: start run of job %q: shard: %w", job, err)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	const q = `INSERT INTO migration_runs (job, command, started_at) VALUES (?, ?, ?)`
-	res, err := s.db.ExecContext(ctx, q, job, command, now().Format(sqliteTimeLayout))
+	const q = `INSERT INTO migration_runs (job, command, shard, started_at) VALUES (?, ?, nullif(?, ''), ?)`
+	res, err := s.db.ExecContext(ctx, q, job, command, shard, now().Format(sqliteTimeLayout))
 	if err != nil {
 		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
 	}
@@ -488,9 +491,7 @@ func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int
 
 // Runs implements Store.
 func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
-	const q = `SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
-			unchanged, invalid, rejected, failed, exit_code
-		FROM migration_runs WHERE job = ? ORDER BY id DESC`
+	const q = `SELECT ` + runColumns + ` FROM migration_runs WHERE job = ? ORDER BY id DESC`
 	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, q, job)
 }
 
@@ -537,12 +538,12 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 }
 
 // Watermark implements Store.
-func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
-	what := fmt.Sprintf("watermark of job %q", job)
-	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ?`
+func (s *SQLite) Watermark(ctx context.Context, job, shard string) (Watermark, error) {
+	what := "watermark of " + jobShard(job, shard)
+	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ? AND shard = ?`
 	var w Watermark
 	var value utcTime
-	err := s.db.QueryRowContext(ctx, q, job).Scan(&w.Column, &value, &w.RunID)
+	err := s.db.QueryRowContext(ctx, q, job, shard).Scan(&w.Column, &value, &w.RunID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
 	}
@@ -558,18 +559,18 @@ func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
 }
 
 // SetWatermark implements Store.
-func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) error {
-	what := fmt.Sprintf("set watermark of job %q", job)
-	w, err := prepareWatermark(job, w)
+func (s *SQLite) SetWatermark(ctx context.Context, job, shard string, w Watermark) error {
+	what := "set watermark of " + jobShard(job, shard)
+	w, err := prepareWatermark(job, shard, w)
 	if err != nil {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
-	const q = `INSERT INTO migration_watermarks (job, since_column, watermark, run_id, updated_at)
-		VALUES (?, ?, ?, ?, ?)
+	const q = `INSERT INTO migration_watermarks (job, shard, since_column, watermark, run_id, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
 		` + upsertWatermark
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_, err = s.db.ExecContext(ctx, q, job, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
+	_, err = s.db.ExecContext(ctx, q, job, shard, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
 		now().Format(sqliteTimeLayout))
 	if err != nil {
 		return s.fail(ctx, what, err)

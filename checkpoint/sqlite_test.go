@@ -149,7 +149,7 @@ func TestSQLiteStoresWatermarksAsUTCText(t *testing.T) {
 	s, _ := newSQLite(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 1}
-	require.NoError(t, s.SetWatermark(context.Background(), "nightly", w))
+	require.NoError(t, s.SetWatermark(context.Background(), "nightly", "", w))
 
 	var raw string
 	require.NoError(t, s.db.QueryRow(`SELECT CAST(watermark AS TEXT) FROM migration_watermarks`).Scan(&raw))
@@ -201,7 +201,7 @@ var (
 	specTables = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups",
 		"migration_leases", "schema_migrations"}
 	specWatermarksColumns = map[string]string{
-		"job": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
+		"job": "text", "shard": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
 	}
 	specBackupsColumns = map[string]string{
@@ -219,7 +219,7 @@ var (
 		"updated_at": "timestamp",
 	}
 	specRunsColumns = map[string]string{
-		"id": "bigint", "job": "text", "command": "text", "started_at": "timestamp",
+		"id": "bigint", "job": "text", "command": "text", "shard": "text", "started_at": "timestamp",
 		"finished_at": "timestamp", "read": "bigint", "skipped": "bigint", "updated": "bigint",
 		"partial": "bigint", "unchanged": "bigint", "invalid": "bigint", "rejected": "bigint",
 		"failed": "bigint", "exit_code": "integer",

@@ -42,7 +42,8 @@ const ConnectTimeoutDefault = 10 * time.Second
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
-// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks), the
+// every run (migration_runs), the incremental-sync watermark of each job and shard
+// (migration_watermarks), the
 // users' states that run --backup saved for rollback (migration_backups) and the leases that let
 // one run of a job at a time (migration_leases).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
@@ -73,15 +74,16 @@ type Store interface {
 	// again. An empty prefix is an error: it would wipe the job.
 	DeleteKeys(ctx context.Context, job string, prefix string) error
 
-	// StartRun records the start of a run of command for job and returns its id.
-	StartRun(ctx context.Context, job, command string) (int64, error)
+	// StartRun records the start of a run of command for job and returns its id. shard is the
+	// part of the job the run takes: "" for the whole job, "I/N" for one of its shards.
+	StartRun(ctx context.Context, job, command, shard string) (int64, error)
 
 	// FinishRun records the end of a run: its counts and exit code. It returns an error wrapping
 	// ErrNotFound when no run has that id.
 	FinishRun(ctx context.Context, id int64, counts Counts, exitCode int) error
 
-	// Runs returns the job's runs, newest first. It returns an error wrapping ErrNotFound when
-	// the checkpoint knows nothing of the job.
+	// Runs returns the job's runs, newest first, whatever their shard. It returns an error
+	// wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Runs(ctx context.Context, job string) ([]Run, error)
 
 	// Status counts the job's users per outcome and status code, ordered by outcome, then code.
@@ -100,15 +102,17 @@ type Store interface {
 	// rows. It is kept for the callers that predate Select.
 	Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error
 
-	// Watermark returns the job's watermark. It returns an error wrapping ErrNotFound when the
-	// job has none: no run of it with a --since-column has completed.
-	Watermark(ctx context.Context, job string) (Watermark, error)
+	// Watermark returns the watermark of job and shard ("" for the job run whole, "I/N" for one
+	// of its shards: each shard reads the source on its own). It returns an error wrapping
+	// ErrNotFound when there is none: no run of that job and shard with a --since-column has
+	// completed.
+	Watermark(ctx context.Context, job, shard string) (Watermark, error)
 
-	// SetWatermark records (upserts) the job's watermark after a completed run; the last call
-	// wins. Call it only once the run's outcomes are all written: a run that did not complete
-	// must leave the previous watermark in place. w needs a Column and a non-zero Value (a run
-	// that read no rows has nothing to move the watermark to: keep the one there is).
-	SetWatermark(ctx context.Context, job string, w Watermark) error
+	// SetWatermark records (upserts) the watermark of job and shard after a completed run; the
+	// last call wins. Call it only once the run's outcomes are all written: a run that did not
+	// complete must leave the previous watermark in place. w needs a Column and a non-zero Value
+	// (a run that read no rows has nothing to move the watermark to: keep the one there is).
+	SetWatermark(ctx context.Context, job, shard string, w Watermark) error
 
 	// SaveBackups inserts rows in one transaction: all of them are durable when it returns nil,
 	// none when it fails. A user already backed up in that run of the job keeps its first state,
@@ -207,12 +211,16 @@ const (
 		error = excluded.error,
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at`
-	upsertWatermark = `ON CONFLICT (job) DO UPDATE SET
+	upsertWatermark = `ON CONFLICT (job, shard) DO UPDATE SET
 		since_column = excluded.since_column,
 		watermark = excluded.watermark,
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at`
 )
+
+// runColumns are the columns of migration_runs that readRun reads, in the SQL both stores speak.
+const runColumns = `id, job, command, coalesce(shard, ''), started_at, finished_at, read, skipped,
+	updated, partial, unchanged, invalid, rejected, failed, exit_code`
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
@@ -338,10 +346,13 @@ func now() time.Time {
 	return dbTime(time.Now())
 }
 
-// prepareWatermark checks a watermark for job and gives it as both stores keep it.
-func prepareWatermark(job string, w Watermark) (Watermark, error) {
+// prepareWatermark checks a watermark for job and shard and gives it as both stores keep it.
+func prepareWatermark(job, shard string, w Watermark) (Watermark, error) {
 	if err := checkText(job); err != nil {
 		return w, fmt.Errorf("job: %w", err)
+	}
+	if err := checkText(shard); err != nil {
+		return w, fmt.Errorf("shard: %w", err)
 	}
 	if w.Column == "" {
 		return w, errors.New("no column: a watermark is a value of a source column")

@@ -50,7 +50,7 @@ func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *che
 // startRun records the start of the run of command and names it in the lease, so that a run
 // refused the lease can say which run holds it.
 func startRun(ctx context.Context, store checkpoint.Store, lease *checkpoint.Lease, job, command string) (int64, error) {
-	runID, err := store.StartRun(ctx, job, command)
+	runID, err := store.StartRun(ctx, job, command, "")
 	if err != nil {
 		return 0, lost("", err)
 	}
