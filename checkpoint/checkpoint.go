@@ -35,11 +35,14 @@ type Run struct {
 	Command string
 	// Shard is the part of the job the run took: "" for the whole job, "I/N" for one of its
 	// shards (SPEC §4).
-	Shard      string
-	StartedAt  time.Time
+	Shard     string
+	StartedAt time.Time
+	// FinishedAt is nil while the run goes on, and for a run that died until Store.AbandonRuns
+	// records its end.
 	FinishedAt *time.Time
 	Counts     Counts
-	ExitCode   *int
+	// ExitCode is nil until FinishRun records it: a run that died has none.
+	ExitCode *int
 }
 
 // Counts are a run's totals.

@@ -79,6 +79,7 @@ var conformance = []struct {
 	{"JobsAreIsolated", conformJobsAreIsolated},
 	{"RunsRoundTripNewestFirst", conformRunsRoundTripNewestFirst},
 	{"RunsOfEveryShardWithTheirShard", conformRunsOfEveryShardWithTheirShard},
+	{"AbandonRunsEndsTheUnendedRunsOfItsJobAndShard", conformAbandonRunsEndsTheUnendedRunsOfItsJobAndShard},
 	{"FinishRunOfUnknownRunIsNotFound", conformFinishRunOfUnknownRunIsNotFound},
 	{"UnknownJobIsNotFound", conformUnknownJobIsNotFound},
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
@@ -827,6 +828,80 @@ func conformRunsOfEveryShardWithTheirShard(t *testing.T, c conformer) {
 	runs, err = s.Runs(ctx, "job")
 	require.NoError(t, err)
 	require.Len(t, runs, 3, "a run whose shard cannot be kept is not recorded")
+}
+
+func conformAbandonRunsEndsTheUnendedRunsOfItsJobAndShard(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	start := func(job, shard string) int64 {
+		t.Helper()
+		id, err := s.StartRun(ctx, job, "run", shard)
+		require.NoError(t, err)
+		return id
+	}
+	ended := start("job", "")
+	require.NoError(t, s.FinishRun(ctx, ended, Counts{Read: 1, Updated: 1}, 0))
+	killed := start("job", "")   // wrote outcomes, then died
+	silent := start("job", "")   // died before its first outcome
+	shard := start("job", "0/2") // another shard's, maybe running
+	other := start("other", "")  // another job's
+	last := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	outcome := func(key string, runID int64, at time.Time) Row {
+		r := row("job", key, "updated", 200)
+		r.RunID, r.UpdatedAt = runID, at
+		return r
+	}
+	require.NoError(t, s.Write(ctx, []Row{
+		outcome("ana", killed, last.Add(-time.Minute)),
+		outcome("bob", killed, last),
+		outcome("carla", killed, last.Add(-time.Second)),
+		outcome("dora", shard, last.Add(time.Minute)),
+		outcome("eva", ended, last.Add(2*time.Minute)),
+	}))
+	before, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+
+	n, err := s.AbandonRuns(ctx, "job", "")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+
+	byID := func(job string) map[int64]Run {
+		t.Helper()
+		runs, err := s.Runs(ctx, job)
+		require.NoError(t, err)
+		out := map[int64]Run{}
+		for _, r := range runs {
+			out[r.ID] = r
+		}
+		return out
+	}
+	runs := byID("job")
+	was := map[int64]Run{}
+	for _, r := range before {
+		was[r.ID] = r
+	}
+	require.Equal(t, was[ended], runs[ended], "a run that recorded its end keeps it")
+	require.Equal(t, was[shard], runs[shard], "another shard's run is not this shard's to end")
+	require.Nil(t, byID("other")[other].FinishedAt, "another job's run is not this job's to end")
+	for id, want := range map[int64]time.Time{killed: last, silent: runs[silent].StartedAt} {
+		r := runs[id]
+		require.NotNil(t, r.FinishedAt, "run %d", id)
+		require.Equal(t, want, *r.FinishedAt, "run %d ends with its last outcome, or its start", id)
+		require.Nil(t, r.ExitCode, "run %d: an end without a record has no exit code", id)
+		require.Equal(t, Counts{}, r.Counts, "run %d", id)
+	}
+
+	n, err = s.AbandonRuns(ctx, "job", "")
+	require.NoError(t, err)
+	require.Zero(t, n, "runs already ended are left as they are")
+	n, err = s.AbandonRuns(ctx, "job", "0/2")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, last.Add(time.Minute), *byID("job")[shard].FinishedAt)
+	for _, job := range jobsOfEveryKind {
+		_, err := s.AbandonRuns(ctx, job, "\xff")
+		require.NoError(t, err, "job %q", job)
+	}
 }
 
 func conformFinishRunOfUnknownRunIsNotFound(t *testing.T, c conformer) {

@@ -30,7 +30,9 @@
 //     0004 dropped it.
 //   - migration_runs: one row per run of a command, its counts and exit code, and its shard:
 //     NULL for a run of the whole job, "I/N" for a run of one of its shards (SPEC §4). The
-//     shards of a job share its rows of migration_status, their keys being disjoint.
+//     shards of a job share its rows of migration_status, their keys being disjoint. A run
+//     that died leaves finished_at NULL until the next run of its job and shard, holding the
+//     lease, ends it (AbandonRuns) at its last outcome, exit_code staying NULL.
 //   - migration_watermarks: one row per job and shard ("" for the job run whole) that syncs
 //     incrementally (--since-column): the source column (since_column), the greatest value of it
 //     that the last completed run of that job and shard read (watermark), that run (run_id) and

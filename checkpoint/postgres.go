@@ -102,7 +102,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 
 // pgSQL holds the statements of a store, with their tables named in its schema.
 type pgSQL struct {
-	prior, write, hasUsers, deleteKeys, startRun, finishRun, runs, status, jobExists, versions string
+	prior, write, hasUsers, deleteKeys, startRun, finishRun, abandonRuns, runs, status, jobExists, versions string
 
 	watermark, setWatermark string
 
@@ -181,7 +181,8 @@ func newPgSQL(schema string) pgSQL {
 				updated = $5, partial = $6, unchanged = $7, invalid = $8, rejected = $9, failed = $10,
 				exit_code = $11
 			WHERE id = $1`),
-		runs: q(`SELECT ` + runColumns + ` FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
+		abandonRuns: q(abandonRuns),
+		runs:        q(`SELECT ` + runColumns + ` FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
 		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
 			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
@@ -458,6 +459,18 @@ func (s *Postgres) FinishRun(ctx context.Context, id int64, c Counts, exitCode i
 		return fmt.Errorf("checkpoint postgres: finish run %d: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// AbandonRuns implements Store.
+func (s *Postgres) AbandonRuns(ctx context.Context, job, shard string) (int64, error) {
+	if badText(job) || badText(shard) {
+		return 0, nil // Postgres would refuse the parameter; no run can have it.
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.abandonRuns, job, shard)
+	if err != nil {
+		return 0, s.fail(ctx, "end the unended runs of "+jobShard(job, shard), err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // Runs implements Store.

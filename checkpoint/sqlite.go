@@ -469,6 +469,28 @@ func (s *SQLite) StartRun(ctx context.Context, job, command, shard string) (int6
 	return id, nil
 }
 
+// AbandonRuns implements Store.
+func (s *SQLite) AbandonRuns(ctx context.Context, job, shard string) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	what := "end the unended runs of " + jobShard(job, shard)
+	res, err := s.db.ExecContext(ctx, sqliteSQL(abandonRuns), job, shard)
+	if err != nil {
+		return 0, s.fail(ctx, what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail(ctx, what, err)
+	}
+	return n, nil
+}
+
+// sqliteSQL is a statement written for both stores, "{schema}." naming the tables of Postgres's
+// schema, as SQLite runs it.
+func sqliteSQL(statement string) string {
+	return strings.ReplaceAll(statement, "{schema}.", "")
+}
+
 // FinishRun implements Store.
 func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int) error {
 	s.writeMu.Lock()

@@ -82,6 +82,16 @@ type Store interface {
 	// ErrNotFound when no run has that id.
 	FinishRun(ctx context.Context, id int64, counts Counts, exitCode int) error
 
+	// AbandonRuns records the end of the runs of job and shard ("" for the job run whole) that
+	// never recorded theirs — killed, or stopped by a fault that kept FinishRun from the
+	// checkpoint — and returns how many. Each one's end becomes the time of its last outcome
+	// (the newest updated_at of the rows that still hold its outcomes), or its start when there
+	// is none; its exit
+	// code stays unknown (NULL) and its counts stay as they were. Runs then shows it ended
+	// without a record: FinishedAt set, ExitCode nil. Call it holding the lease of job and
+	// shard, before StartRun: the lease proves that none of those runs is alive.
+	AbandonRuns(ctx context.Context, job, shard string) (int64, error)
+
 	// Runs returns the job's runs, newest first, whatever their shard. It returns an error
 	// wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Runs(ctx context.Context, job string) ([]Run, error)
@@ -221,6 +231,16 @@ const (
 // runColumns are the columns of migration_runs that readRun reads, in the SQL both stores speak.
 const runColumns = `id, job, command, coalesce(shard, ''), started_at, finished_at, read, skipped,
 	updated, partial, unchanged, invalid, rejected, failed, exit_code`
+
+// abandonRuns is AbandonRuns of the job $1 and the shard $2, in the SQL both stores speak
+// (SQLite binds $N by its number too), with "{schema}." before each table. A subquery per run
+// finds its last outcome: a run that ended costs nothing, and one that did not reads its job's
+// rows once.
+const abandonRuns = `UPDATE {schema}.migration_runs SET finished_at = coalesce(
+		(SELECT max(s.updated_at) FROM {schema}.migration_status AS s
+			WHERE s.job = migration_runs.job AND s.run_id = migration_runs.id),
+		started_at)
+	WHERE job = $1 AND coalesce(shard, '') = $2 AND finished_at IS NULL`
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in

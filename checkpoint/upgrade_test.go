@@ -110,6 +110,10 @@ func conformUpgradeFromVersion5KeepsTheData(t *testing.T, c conformer) {
 	}
 	require.Equal(t, Counts{Read: 2, Updated: 1, Failed: 1}, runs[1].Counts)
 	require.Nil(t, runs[0].FinishedAt)
+	// The killed run is the whole job's, as every run before shards.
+	n, err := s.AbandonRuns(ctx, "nightly", "")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
 
 	// The watermark is the whole job's; the shards have none yet.
 	require.Equal(t, w, watermark(t, s, "nightly", ""))
