@@ -57,11 +57,22 @@ type Counts struct {
 	Failed    int64 `json:"failed"`
 }
 
-// StatusCount is one line of `status`: how many users of the job stand at an outcome and code.
+// KeylessPrefix starts the key of a row that records a record without a user: a malformed row,
+// an empty key, a key that repeats an earlier record's, or one that cannot be stored. Such a row
+// is keyed by the record's place in the source, KeylessPrefix followed by its line number, and
+// a full run records them all again.
+const KeylessPrefix = "#line "
+
+// StatusCount is one line of `status`: how many users of the job stand at an outcome and code,
+// or, when Keyless, how many records without a user.
 type StatusCount struct {
 	Outcome    string
 	StatusCode int
-	Users      int64
+	// Users is how many rows stand there: users, or records without a user when Keyless.
+	Users int64
+	// Keyless says that the rows counted are records without a user, whose keys start with
+	// KeylessPrefix, so that a report can tell "N users" from "M records without a user".
+	Keyless bool
 }
 
 // Filter narrows Select to some of a job's rows. A field left empty does not narrow: the zero

@@ -84,6 +84,7 @@ var conformance = []struct {
 	{"UnknownJobIsNotFound", conformUnknownJobIsNotFound},
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
 	{"StatusCountsPerOutcomeAndCode", conformStatusCountsPerOutcomeAndCode},
+	{"StatusCountsRecordsWithoutAUserApart", conformStatusCountsRecordsWithoutAUserApart},
 	{"FailuresFiltersByOutcomeInKeyOrder", conformFailuresFiltersByOutcomeInKeyOrder},
 	{"FailuresStopsWithFnsError", conformFailuresStopsWithFnsError},
 	{"FailuresStreamsWhileTheStoreIsUsed", conformFailuresStreamsWhileTheStoreIsUsed},
@@ -303,7 +304,11 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	require.Len(t, runs, 1)
 	require.Equal(t, int64(id), runs[0].ID)
 	require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
-	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+	require.Equal(t, []StatusCount{
+		{Outcome: "failed", StatusCode: 503, Users: 1},
+		{Outcome: "rejected", StatusCode: 416, Users: 1},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+	}, status(t, s, "nightly"))
 
 	_, err = s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound)
@@ -746,7 +751,10 @@ func conformJobsAreIsolated(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Equal(t, "failed", got["ana"].Outcome)
 
-	require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+	require.Equal(t, []StatusCount{
+		{Outcome: "invalid", StatusCode: 0, Users: 1, Keyless: true},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+	}, status(t, s, "nightly"))
 	require.Empty(t, failures(t, s, "nightly", "failed"))
 
 	require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
@@ -959,12 +967,33 @@ func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
 	require.NoError(t, s.Write(ctx, rows))
 
 	require.Equal(t, []StatusCount{
-		{"failed", 0, 1}, {"failed", 503, 3},
-		{"invalid", 0, 2},
-		{"partial", 206, 1},
-		{"rejected", 404, 1}, {"rejected", 416, 2},
-		{"unchanged", 304, 4},
-		{"updated", 200, 5},
+		{Outcome: "failed", StatusCode: 0, Users: 1}, {Outcome: "failed", StatusCode: 503, Users: 3},
+		{Outcome: "invalid", StatusCode: 0, Users: 2},
+		{Outcome: "partial", StatusCode: 206, Users: 1},
+		{Outcome: "rejected", StatusCode: 404, Users: 1}, {Outcome: "rejected", StatusCode: 416, Users: 2},
+		{Outcome: "unchanged", StatusCode: 304, Users: 4},
+		{Outcome: "updated", StatusCode: 200, Users: 5},
+	}, status(t, s, "job"))
+}
+
+func conformStatusCountsRecordsWithoutAUserApart(t *testing.T, c conformer) {
+	s := c.written(t, []Row{
+		row("job", "ana", "updated", 200),
+		row("job", "bob", "invalid", 0),
+		row("job", KeylessPrefix+"4", "invalid", 0),
+		row("job", KeylessPrefix+"9", "invalid", 0),
+		row("job", KeylessPrefix+"12", "updated", 200), // a repeated key's record, sent
+		// Near misses are users: the prefix is compared byte for byte, from the first.
+		row("job", "#LINE 3", "invalid", 0),
+		row("job", "#line", "invalid", 0),
+		row("job", "x#line 5", "invalid", 0),
+		row("other", KeylessPrefix+"2", "invalid", 0),
+	})
+	require.Equal(t, []StatusCount{
+		{Outcome: "invalid", StatusCode: 0, Users: 4},
+		{Outcome: "invalid", StatusCode: 0, Users: 2, Keyless: true},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+		{Outcome: "updated", StatusCode: 200, Users: 1, Keyless: true},
 	}, status(t, s, "job"))
 }
 
@@ -1004,7 +1033,7 @@ func conformFailuresStreamsWhileTheStoreIsUsed(t *testing.T, c conformer) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, n, seen)
-	require.Equal(t, []StatusCount{{"updated", 200, 4}}, status(t, s, "retry"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 4}}, status(t, s, "retry"))
 }
 
 func conformDeleteKeysRemovesOnlyThePrefix(t *testing.T, c conformer) {
@@ -1054,7 +1083,7 @@ func conformWrite10000RowsInOneCall(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	require.NoError(t, s.Write(ctx, numbered("job", "user-%05d", 10_000, "updated", 200)))
-	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status(t, s, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 10_000}}, status(t, s, "job"))
 }
 
 func conformUpdatedAtIsNowWhenZeroAndUTCAlways(t *testing.T, c conformer) {
@@ -1364,7 +1393,7 @@ func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c confor
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status(t, first, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: goroutines * rounds * batch}}, status(t, first, "job"))
 }
 
 // readAndWrite is one worker of the concurrency test: the pipeline's pattern of a look-up, then a

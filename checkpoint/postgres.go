@@ -184,8 +184,9 @@ func newPgSQL(schema string) pgSQL {
 		abandonRuns: q(abandonRuns),
 		runs:        q(`SELECT ` + runColumns + ` FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
-		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
-			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
+		status: q(`SELECT outcome, status_code, starts_with(user_key, $2) AS keyless, count(*)
+			FROM {schema}.migration_status WHERE job = $1
+			GROUP BY outcome, status_code, keyless ORDER BY outcome COLLATE "C", status_code, keyless`),
 		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
 			WHERE job = $1 AND shard = $2`),
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
@@ -480,7 +481,7 @@ func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
 
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job)
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job, KeylessPrefix)
 }
 
 // Failures implements Store.

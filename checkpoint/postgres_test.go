@@ -446,7 +446,7 @@ func TestPostgresWriteSparesTheRowsAroundKeysTooLongForTheIndex(t *testing.T) {
 	for _, r := range refused.Rows {
 		require.Regexp(t, `^index row .*\(SQLSTATE 54000\)$`, r.Reason)
 	}
-	require.Equal(t, []StatusCount{{"updated", 200, 1000 - int64(len(bad))}}, status(t, s, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 1000 - int64(len(bad))}}, status(t, s, "job"))
 }
 
 func TestPgFault(t *testing.T) {

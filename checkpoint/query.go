@@ -179,10 +179,11 @@ func readRun() ([]any, func() Run) {
 	}
 }
 
-// readStatusCount reads the lines of status: outcome, status_code, the count of users.
+// readStatusCount reads the lines of status: outcome, status_code, whether the keys start with
+// KeylessPrefix, the count of rows.
 func readStatusCount() ([]any, func() StatusCount) {
 	var c StatusCount
-	return []any{&c.Outcome, &c.StatusCode, &c.Users}, func() StatusCount { return c }
+	return []any{&c.Outcome, &c.StatusCode, &c.Keyless, &c.Users}, func() StatusCount { return c }
 }
 
 // readBackup reads rows of migration_backups: job, run_id, user_key, object_id (empty for NULL),

@@ -519,10 +519,13 @@ func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
 
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	const q = `SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
-		GROUP BY outcome, status_code ORDER BY outcome, status_code`
-	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, q, job)
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, sqliteStatus, job, KeylessPrefix)
 }
+
+// sqliteStatus is Status's query. substr, not LIKE, which ignores the case of ASCII letters.
+const sqliteStatus = `SELECT outcome, status_code, substr(user_key, 1, length(?2)) = ?2 AS keyless, count(*)
+	FROM migration_status WHERE job = ?1
+	GROUP BY outcome, status_code, keyless ORDER BY outcome, status_code, keyless`
 
 // Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {

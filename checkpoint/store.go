@@ -96,8 +96,10 @@ type Store interface {
 	// wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Runs(ctx context.Context, job string) ([]Run, error)
 
-	// Status counts the job's users per outcome and status code, ordered by outcome, then code.
-	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
+	// Status counts the job's users per outcome and status code, and apart from them the
+	// records without a user (StatusCount.Keyless), ordered by outcome, then code, then users
+	// before records without one. It returns an error wrapping ErrNotFound when the checkpoint
+	// knows nothing of the job.
 	Status(ctx context.Context, job string) ([]StatusCount, error)
 
 	// Select calls fn with each of the job's rows that f keeps, in byte order of key; the filter
