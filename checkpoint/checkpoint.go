@@ -45,6 +45,16 @@ type Run struct {
 	ExitCode *int
 }
 
+// JobInfo is what the checkpoint holds of one job, as a list of its jobs shows it.
+type JobInfo struct {
+	Job string
+	// Users is how many users the job has a row for; Keyless how many records without a user
+	// (see StatusCount.Keyless).
+	Users, Keyless int64
+	// LastRun is the job's newest run, whatever its shard; nil when it has none.
+	LastRun *Run
+}
+
 // Counts are a run's totals.
 type Counts struct {
 	Read      int64 `json:"read"`

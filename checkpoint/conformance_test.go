@@ -85,6 +85,7 @@ var conformance = []struct {
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
 	{"StatusCountsPerOutcomeAndCode", conformStatusCountsPerOutcomeAndCode},
 	{"StatusCountsRecordsWithoutAUserApart", conformStatusCountsRecordsWithoutAUserApart},
+	{"JobsListsEveryJobByNameWithItsCountsAndNewestRun", conformJobsListsEveryJobByNameWithItsCountsAndNewestRun},
 	{"FailuresFiltersByOutcomeInKeyOrder", conformFailuresFiltersByOutcomeInKeyOrder},
 	{"FailuresStopsWithFnsError", conformFailuresStopsWithFnsError},
 	{"FailuresStreamsWhileTheStoreIsUsed", conformFailuresStreamsWhileTheStoreIsUsed},
@@ -997,6 +998,48 @@ func conformStatusCountsRecordsWithoutAUserApart(t *testing.T, c conformer) {
 	}, status(t, s, "job"))
 }
 
+func conformJobsListsEveryJobByNameWithItsCountsAndNewestRun(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	jobs, err := s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Empty(t, jobs, "a new checkpoint holds no job")
+	require.NotNil(t, jobs)
+
+	first, err := s.StartRun(ctx, "nightly", "run", "")
+	require.NoError(t, err)
+	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 3}, 1))
+	_, err = s.StartRun(ctx, "nightly", "retry", "0/2")
+	require.NoError(t, err)
+	_, err = s.StartRun(ctx, "started", "run", "") // a run that read an empty source
+	require.NoError(t, err)
+	require.NoError(t, s.Write(ctx, []Row{
+		row("nightly", "ana", "updated", 200),
+		row("nightly", "bob", "failed", 503),
+		row("nightly", KeylessPrefix+"3", "invalid", 0),
+		row("backfill", "carla", "updated", 200),
+		row("Zeta", "dora", "updated", 200), // upper case first, in byte order
+		row("only-keyless", KeylessPrefix+"1", "invalid", 0),
+	}))
+
+	newest := func(job string) *Run {
+		t.Helper()
+		runs, err := s.Runs(ctx, job)
+		require.NoError(t, err)
+		return &runs[0]
+	}
+	jobs, err = s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []JobInfo{
+		{Job: "Zeta", Users: 1},
+		{Job: "backfill", Users: 1},
+		{Job: "nightly", Users: 2, Keyless: 1, LastRun: newest("nightly")},
+		{Job: "only-keyless", Keyless: 1},
+		{Job: "started", LastRun: newest("started")},
+	}, jobs)
+	require.Equal(t, "0/2", jobs[2].LastRun.Shard, "the newest run, whatever its shard")
+}
+
 func conformFailuresFiltersByOutcomeInKeyOrder(t *testing.T, c conformer) {
 	s := c.written(t, mixedOutcomes)
 	require.Equal(t, []string{"Bea", "ana", "carla"}, keysOf(failures(t, s, "job", "failed", "rejected")))
@@ -1138,9 +1181,13 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	_, err = s.StartRun(ctx, "job", "run", "")
 	require.Error(t, err)
 	require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
+	_, err = s.AbandonRuns(ctx, "job", "")
+	require.Error(t, err)
 	_, err = s.Runs(ctx, "job")
 	require.Error(t, err)
 	_, err = s.Status(ctx, "job")
+	require.Error(t, err)
+	_, err = s.Jobs(ctx)
 	require.Error(t, err)
 	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
 	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))

@@ -104,6 +104,8 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 type pgSQL struct {
 	prior, write, hasUsers, deleteKeys, startRun, finishRun, abandonRuns, runs, status, jobExists, versions string
 
+	jobCounts, lastRuns string
+
 	watermark, setWatermark string
 
 	saveBackups, backups string
@@ -187,6 +189,16 @@ func newPgSQL(schema string) pgSQL {
 		status: q(`SELECT outcome, status_code, starts_with(user_key, $2) AS keyless, count(*)
 			FROM {schema}.migration_status WHERE job = $1
 			GROUP BY outcome, status_code, keyless ORDER BY outcome COLLATE "C", status_code, keyless`),
+		// Every job of migration_status and migration_runs, in byte order, with its counts of
+		// users and of records without a user (their keys starting with $1).
+		jobCounts: q(`SELECT job, sum(users)::bigint, sum(keyless)::bigint FROM (
+				SELECT job, count(*) FILTER (WHERE NOT starts_with(user_key, $1)) AS users,
+					count(*) FILTER (WHERE starts_with(user_key, $1)) AS keyless
+				FROM {schema}.migration_status GROUP BY job
+				UNION ALL
+				SELECT DISTINCT job, 0, 0 FROM {schema}.migration_runs
+			) AS j GROUP BY job ORDER BY job COLLATE "C"`),
+		lastRuns: q(lastRuns),
 		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
 			WHERE job = $1 AND shard = $2`),
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
@@ -482,6 +494,11 @@ func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
 	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job, KeylessPrefix)
+}
+
+// Jobs implements Store.
+func (s *Postgres) Jobs(ctx context.Context) ([]JobInfo, error) {
+	return listJobs(ctx, s, s.sql.jobCounts, s.sql.lastRuns)
 }
 
 // Failures implements Store.

@@ -100,6 +100,34 @@ func runSelect(ctx context.Context, s querier, job string, f Filter, fn func(Row
 	return s.notFound(ctx, what, job)
 }
 
+// listJobs is Jobs of either store: counts, whose rows are a job's name and its counts of
+// users and of records without a user, in the order to list them, given KeylessPrefix as its
+// parameter; then lastRuns, the newest run of each job.
+func listJobs(ctx context.Context, s querier, counts, lastRuns string) ([]JobInfo, error) {
+	const what = "list jobs"
+	jobs := []JobInfo{}
+	index := map[string]int{}
+	addJob := func(j JobInfo) error {
+		index[j.Job] = len(jobs)
+		jobs = append(jobs, j)
+		return nil
+	}
+	if _, err := each(ctx, s, what, readJobCounts, addJob, counts, KeylessPrefix); err != nil {
+		return nil, err
+	}
+	addRun := func(r Run) error {
+		// A job whose first run began since counts was read is left for the next list.
+		if i, ok := index[r.Job]; ok {
+			jobs[i].LastRun = &r
+		}
+		return nil
+	}
+	if _, err := each(ctx, s, what, readRun, addRun, lastRuns); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
 // selecter is a store whose Select serves Failures.
 type selecter interface {
 	querier
@@ -177,6 +205,13 @@ func readRun() ([]any, func() Run) {
 		}
 		return out
 	}
+}
+
+// readJobCounts reads the rows of the count of jobs: job, the count of users, the count of
+// records without a user.
+func readJobCounts() ([]any, func() JobInfo) {
+	var j JobInfo
+	return []any{&j.Job, &j.Users, &j.Keyless}, func() JobInfo { return j }
 }
 
 // readStatusCount reads the lines of status: outcome, status_code, whether the keys start with

@@ -527,6 +527,22 @@ const sqliteStatus = `SELECT outcome, status_code, substr(user_key, 1, length(?2
 	FROM migration_status WHERE job = ?1
 	GROUP BY outcome, status_code, keyless ORDER BY outcome, status_code, keyless`
 
+// Jobs implements Store.
+func (s *SQLite) Jobs(ctx context.Context) ([]JobInfo, error) {
+	return listJobs(ctx, s, sqliteJobCounts, sqliteSQL(lastRuns))
+}
+
+// sqliteJobCounts is the first query of Jobs: every job of migration_status and migration_runs,
+// in byte order, with its counts of users and of records without a user (their keys starting
+// with ?1).
+const sqliteJobCounts = `SELECT job, sum(users), sum(keyless) FROM (
+		SELECT job, sum(substr(user_key, 1, length(?1)) <> ?1) AS users,
+			sum(substr(user_key, 1, length(?1)) = ?1) AS keyless
+		FROM migration_status GROUP BY job
+		UNION ALL
+		SELECT DISTINCT job, 0, 0 FROM migration_runs
+	) GROUP BY job ORDER BY job`
+
 // Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
 	return selectOutcomes(ctx, s, job, outcomes, fn)

@@ -102,6 +102,11 @@ type Store interface {
 	// knows nothing of the job.
 	Status(ctx context.Context, job string) ([]StatusCount, error)
 
+	// Jobs lists every job the checkpoint holds, a run or a row, in byte order of name, each
+	// with its counts of users and of records without a user, and its newest run. A checkpoint
+	// without any job gives an empty list.
+	Jobs(ctx context.Context) ([]JobInfo, error)
+
 	// Select calls fn with each of the job's rows that f keeps, in byte order of key; the filter
 	// is applied by the database. Rows are streamed from the database, never all held in memory.
 	// fn may call the store's other methods (the stream holds a connection: a Postgres pool of
@@ -243,6 +248,11 @@ const abandonRuns = `UPDATE {schema}.migration_runs SET finished_at = coalesce(
 			WHERE s.job = migration_runs.job AND s.run_id = migration_runs.id),
 		started_at)
 	WHERE job = $1 AND coalesce(shard, '') = $2 AND finished_at IS NULL`
+
+// lastRuns is the second query of Jobs, in the SQL both stores speak, with "{schema}." before
+// each table: the newest run of every job.
+const lastRuns = `SELECT ` + runColumns + ` FROM {schema}.migration_runs
+	WHERE id IN (SELECT max(id) FROM {schema}.migration_runs GROUP BY job)`
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
