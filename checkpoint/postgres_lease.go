@@ -20,10 +20,9 @@ func (s *Postgres) Lease(ctx context.Context, job, shard string, h Holder) (*Lea
 		if err != nil {
 			return nil, s.fail(ctx, what+": connect", err)
 		}
-		hold := &pgLease{s: s, conn: conn, job: job, shard: shard}
+		hold := &pgLease{s: s, conn: conn, job: job, shard: shard, key: int64(leaseKey(s.schema, job, shard))}
 		var taken bool
-		key := int64(leaseKey(s.schema, job, shard))
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&taken); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, hold.key).Scan(&taken); err != nil {
 			hold.close()
 			return nil, s.fail(ctx, what, err)
 		}
@@ -37,12 +36,14 @@ func (s *Postgres) Lease(ctx context.Context, job, shard string, h Holder) (*Lea
 
 // pgLease is the Postgres side of a Lease: the connection whose session holds the lock. The
 // description of the holder goes through the store's pool; the connection runs nothing after
-// the lock but Check's ping, under a context of its own: pgx closes a connection whose
-// statement is cancelled, and closing this one would drop the lock while the run goes on.
+// the lock but Release's unlock and Check's ping, under a context of its own: pgx closes a
+// connection whose statement is cancelled, and closing this one would drop the lock while the
+// run goes on.
 type pgLease struct {
 	s          *Postgres
 	conn       *pgx.Conn
 	job, shard string
+	key        int64 // of the advisory lock
 }
 
 func (l *pgLease) describe(ctx context.Context, h Holder) error {
@@ -69,10 +70,15 @@ func (l *pgLease) check(ctx context.Context) error {
 }
 
 // release deletes the description while the lock is still held, so that it never deletes the
-// next holder's, then ends the session, which drops the lock.
+// next holder's, then unlocks and ends the session. The server ends a session some time after
+// its client has gone, and drops the lock only then: unlocking first frees the lease by the time
+// Release returns.
 func (l *pgLease) release(ctx context.Context) error {
 	defer l.close()
-	if _, err := l.s.pool.Exec(ctx, l.s.sql.forgetLease, l.job, l.shard); err != nil {
+	_, err := l.s.pool.Exec(ctx, l.s.sql.forgetLease, l.job, l.shard)
+	// Even when the description stays: the lock is what counts.
+	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, l.key)
+	if err != nil {
 		return l.s.fail(ctx, "release the lease of "+jobShard(l.job, l.shard), err)
 	}
 	return nil
