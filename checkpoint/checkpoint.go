@@ -19,7 +19,15 @@ type Row struct {
 	Error       string
 	RunID       int64
 	UpdatedAt   time.Time
+	// BulkID is DRUID's id of the bulk batch that carried the user (SPEC §2.3), "" for a user
+	// of no batch. A user of a batch whose result is not known yet is at SubmittedOutcome.
+	BulkID string
 }
+
+// SubmittedOutcome is the outcome of a user uploaded in a bulk batch whose result is not known
+// yet: not an answer of DRUID, so the skip rule must not take it for one. Row.BulkID names the
+// batch, which Store.Submitted gives back to a run that resumes the job.
+const SubmittedOutcome = "submitted"
 
 // Prior is what the checkpoint holds for a user, as the skip rule needs it.
 type Prior struct {

@@ -85,6 +85,9 @@ var conformance = []struct {
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
 	{"StatusCountsPerOutcomeAndCode", conformStatusCountsPerOutcomeAndCode},
 	{"StatusCountsRecordsWithoutAUserApart", conformStatusCountsRecordsWithoutAUserApart},
+	{"BulkIDRoundTripsAndARowWithoutOneClearsIt", conformBulkIDRoundTripsAndARowWithoutOneClearsIt},
+	{"SubmittedGivesTheJobsSubmittedRowsByBatch", conformSubmittedGivesTheJobsSubmittedRowsByBatch},
+	{"SubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError", conformSubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError},
 	{"JobsListsEveryJobByNameWithItsCountsAndNewestRun", conformJobsListsEveryJobByNameWithItsCountsAndNewestRun},
 	{"FailuresFiltersByOutcomeInKeyOrder", conformFailuresFiltersByOutcomeInKeyOrder},
 	{"FailuresStopsWithFnsError", conformFailuresStopsWithFnsError},
@@ -998,6 +1001,99 @@ func conformStatusCountsRecordsWithoutAUserApart(t *testing.T, c conformer) {
 	}, status(t, s, "job"))
 }
 
+func conformBulkIDRoundTripsAndARowWithoutOneClearsIt(t *testing.T, c conformer) {
+	ctx := context.Background()
+	ana := submitted(row("job", "ana", "", 0), "6f1c0b7e-bulk-1")
+	s := c.written(t, []Row{ana, row("job", "bob", "updated", 200)})
+	require.Equal(t, []Row{ana, row("job", "bob", "updated", 200)}, selectRows(t, s, "job", Filter{}))
+	got, err := s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, Prior{Outcome: SubmittedOutcome, PayloadHash: "hash-ana"}, got["ana"])
+
+	// The batch's result: the user's row no longer waits on it.
+	answered := row("job", "ana", "rejected", 416)
+	require.NoError(t, s.Write(ctx, []Row{answered}))
+	require.Equal(t, []Row{answered}, selectRows(t, s, "job", Filter{Outcomes: []string{"rejected"}}))
+	// A result may keep its batch's id; a later row replaces it.
+	kept := submitted(row("job", "ana", "updated", 200), "6f1c0b7e-bulk-1")
+	require.NoError(t, s.Write(ctx, []Row{kept}))
+	require.Equal(t, []Row{kept, row("job", "bob", "updated", 200)}, selectRows(t, s, "job", Filter{}))
+}
+
+func conformSubmittedGivesTheJobsSubmittedRowsByBatch(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.written(t, []Row{
+		submitted(row("job", "dora", "", 0), "b2"),
+		submitted(row("job", "carla", "", 0), "b1"),
+		submitted(row("job", "ana", "", 0), "b2"),
+		submitted(row("job", "Bob", "", 0), "b1"), // upper case first, in byte order
+		submitted(row("job", "eva", "updated", 200), "b1"),
+		submitted(row("job", "fran", "", 0), ""), // no poll can answer it
+		submitted(row("job", "gil", "", 0), "B3"),
+		row("job", "hugo", "failed", 503),
+		submitted(row("other", "ana", "", 0), "b1"),
+	})
+	type batch struct {
+		id   string
+		keys []string
+	}
+	var got []batch
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, rows []Row) error {
+		for _, r := range rows {
+			require.Equal(t, id, r.BulkID)
+			require.Equal(t, SubmittedOutcome, r.Outcome)
+		}
+		got = append(got, batch{id, keysOf(rows)})
+		return nil
+	}))
+	require.Equal(t, []batch{
+		{"", []string{"fran"}},
+		{"B3", []string{"gil"}},
+		{"b1", []string{"Bob", "carla"}},
+		{"b2", []string{"ana", "dora"}},
+	}, got)
+
+	for _, job := range append(jobsOfEveryKind, "other ") {
+		require.NoError(t, s.Submitted(ctx, job, func(id string, rows []Row) error {
+			return fmt.Errorf("job %q: batch %q", job, id)
+		}), "a job without submitted rows gives no batch")
+	}
+}
+
+func conformSubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError(t *testing.T, c conformer) {
+	ctx := context.Background()
+	var rows []Row
+	for b := range 5 {
+		for _, r := range numbered("job", fmt.Sprintf("b%d-user-%%03d", b), 200, "", 0) {
+			rows = append(rows, submitted(r, fmt.Sprintf("b%d", b)))
+		}
+	}
+	s := c.written(t, rows)
+
+	// A resumed run records each batch's results as it polls them.
+	batches := 0
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, rows []Row) error {
+		batches++
+		require.Len(t, rows, 200, "batch %s", id)
+		answered := make([]Row, len(rows))
+		for i, r := range rows {
+			r.Outcome, r.StatusCode = "updated", 200
+			answered[i] = r
+		}
+		return s.Write(ctx, answered)
+	}))
+	require.Equal(t, 5, batches)
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, _ []Row) error {
+		return fmt.Errorf("batch %q is answered", id)
+	}))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 1000}}, status(t, s, "job"))
+
+	s = c.written(t, rows)
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Submitted(ctx, "job", func(string, []Row) error { return fn() })
+	})
+}
+
 func conformJobsListsEveryJobByNameWithItsCountsAndNewestRun(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
@@ -1189,6 +1285,7 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	require.Error(t, err)
 	_, err = s.Jobs(ctx)
 	require.Error(t, err)
+	require.Error(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }))
 	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
 	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
 	_, err = s.Watermark(ctx, "job", "")
@@ -1214,6 +1311,7 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	_, err = s.Watermark(ctx, "job", "")
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
+	require.ErrorIs(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }), context.Canceled)
 	require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
 	require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
 
@@ -1474,6 +1572,16 @@ func row(job, key, outcome string, code int) Row {
 	if outcome != "updated" && outcome != "unchanged" {
 		r.Error = strings.ToUpper(outcome) + " for " + key
 	}
+	return r
+}
+
+// submitted is r uploaded in the bulk batch bulkID, its result not known yet: at
+// SubmittedOutcome, unless r has an outcome of its own.
+func submitted(r Row, bulkID string) Row {
+	if r.Outcome == "" {
+		r.Outcome, r.Error = SubmittedOutcome, ""
+	}
+	r.BulkID = bulkID
 	return r
 }
 

@@ -27,7 +27,9 @@
 //     primary key (job, user_key) is its only index: it serves the skip look-up (Prior), one
 //     probe per key, and the reading of a job's rows (Status, Select). A second index, on
 //     (job, outcome, status_code), made status faster and every run's writes slower; migration
-//     0004 dropped it.
+//     0004 dropped it. A user uploaded in a bulk batch (SPEC §2.3) stands at the outcome
+//     `submitted` with the batch's bulk_id until the batch's result is recorded; Submitted gives
+//     a resumed run those users, batch by batch, to poll again rather than upload twice.
 //   - migration_runs: one row per run of a command, its counts and exit code, and its shard:
 //     NULL for a run of the whole job, "I/N" for a run of one of its shards (SPEC §4). The
 //     shards of a job share its rows of migration_status, their keys being disjoint. A run

@@ -104,7 +104,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 type pgSQL struct {
 	prior, write, hasUsers, deleteKeys, startRun, finishRun, abandonRuns, runs, status, jobExists, versions string
 
-	jobCounts, lastRuns string
+	jobCounts, lastRuns, submitted string
 
 	watermark, setWatermark string
 
@@ -143,8 +143,7 @@ func newPgSQL(schema string) pgSQL {
 			where += fmt.Sprintf(" AND status_code = ANY($%d)", n)
 		}
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
-		selects[i] = q(`SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-				coalesce(error, ''), run_id, updated_at
+		selects[i] = q(`SELECT ` + rowColumns + `
 			FROM {schema}.migration_status
 			WHERE ` + where + `
 			ORDER BY user_key COLLATE "C"`)
@@ -165,16 +164,20 @@ func newPgSQL(schema string) pgSQL {
 				WHERE job = $1 AND user_key = k.user_key
 				LIMIT 1
 			) AS s`),
-		// unnest turns nine arrays into rows: one statement and nine parameters for any number of
+		// unnest turns ten arrays into rows: one statement and ten parameters for any number of
 		// rows, so no chunking under the 65,535-parameter limit, and one round trip.
 		write: q(`INSERT INTO {schema}.migration_status
-				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
 			SELECT job, user_key, status_code, outcome, attempts, nullif(payload_hash, ''),
-				nullif(error, ''), run_id, updated_at
+				nullif(error, ''), run_id, updated_at, nullif(bulk_id, '')
 			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
-				$6::text[], $7::text[], $8::bigint[], $9::timestamp[])
-				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+				$6::text[], $7::text[], $8::bigint[], $9::timestamp[], $10::text[])
+				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
 			` + upsertStatus),
+		// COLLATE "C": byte order, as SQLite sorts.
+		submitted: q(`SELECT ` + rowColumns + ` FROM {schema}.migration_status
+			WHERE job = $1 AND outcome = $2
+			ORDER BY coalesce(bulk_id, '') COLLATE "C", user_key COLLATE "C"`),
 		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
 		startRun: q(`INSERT INTO {schema}.migration_runs (job, command, shard, started_at)
@@ -416,13 +419,14 @@ func pgStatusArgs(rows []Row) []any {
 		errs     = make([]string, n)
 		runIDs   = make([]int64, n)
 		times    = make([]time.Time, n)
+		bulkIDs  = make([]string, n)
 	)
 	for i, r := range rows {
 		jobs[i], keys[i], outcomes[i], hashes[i], errs[i] = r.Job, r.Key, r.Outcome, r.PayloadHash, r.Error
 		codes[i], attempts[i] = int32(r.StatusCode), int32(r.Attempts)
-		runIDs[i], times[i] = r.RunID, r.UpdatedAt
+		runIDs[i], times[i], bulkIDs[i] = r.RunID, r.UpdatedAt, r.BulkID
 	}
-	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times}
+	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times, bulkIDs}
 }
 
 // HasUsers implements Store: one probe of the primary key.
@@ -494,6 +498,14 @@ func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
 	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job, KeylessPrefix)
+}
+
+// Submitted implements Store.
+func (s *Postgres) Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error {
+	if badText(job) {
+		return nil // Postgres would refuse the parameter; no row can be of such a job.
+	}
+	return batches(ctx, s, job, s.sql.submitted, fn)
 }
 
 // Jobs implements Store.

@@ -128,6 +128,35 @@ func listJobs(ctx context.Context, s querier, counts, lastRuns string) ([]JobInf
 	return jobs, nil
 }
 
+// batches is Submitted of either store: query gives the job's submitted rows, rowColumns, in
+// the order of bulk id, then key, with the job and SubmittedOutcome as its parameters; fn is
+// given each batch's as the batch ends.
+func batches(ctx context.Context, s querier, job, query string, fn func(bulkID string, rows []Row) error) error {
+	var batch []Row
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		rows := batch
+		batch = nil // fn may keep rows
+		return fn(rows[0].BulkID, rows)
+	}
+	add := func(r Row) error {
+		if len(batch) > 0 && r.BulkID != batch[0].BulkID {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, r)
+		return nil
+	}
+	what := fmt.Sprintf("submitted rows of job %q", job)
+	if _, err := each(ctx, s, what, readRow, add, query, job, SubmittedOutcome); err != nil {
+		return err
+	}
+	return flush()
+}
+
 // selecter is a store whose Select serves Failures.
 type selecter interface {
 	querier
@@ -170,13 +199,14 @@ func readPrior() ([]any, func() keyedPrior) {
 	return []any{&p.key, &p.Outcome, &p.PayloadHash, &p.StatusCode}, func() keyedPrior { return p }
 }
 
-// readRow reads rows of migration_status: job, user_key, status_code, outcome, attempts,
-// payload_hash and error (empty for NULL), run_id, updated_at.
+// readRow reads rows of migration_status, rowColumns: job, user_key, status_code, outcome,
+// attempts, payload_hash and error (empty for NULL), run_id, updated_at, bulk_id (empty for
+// NULL).
 func readRow() ([]any, func() Row) {
 	var r Row
 	var updated utcTime
 	dest := []any{&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash, &r.Error,
-		&r.RunID, &updated}
+		&r.RunID, &updated, &r.BulkID}
 	return dest, func() Row {
 		r.UpdatedAt = updated.t
 		return r

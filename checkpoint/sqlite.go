@@ -345,7 +345,7 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		args := func(i int) (string, []any) {
 			r := g.rows[i]
 			return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
+				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout), r.BulkID}
 		}
 		spare := func(i int, err error) bool {
 			if sqliteFault(err) != faultRow {
@@ -421,8 +421,8 @@ func (s *SQLite) abandon() {
 }
 
 const sqliteUpsert = `INSERT INTO migration_status
-		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
-	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
+		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
+	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))
 	` + upsertStatus
 
 // HasUsers implements Store: one probe of the primary key.
@@ -527,6 +527,13 @@ const sqliteStatus = `SELECT outcome, status_code, substr(user_key, 1, length(?2
 	FROM migration_status WHERE job = ?1
 	GROUP BY outcome, status_code, keyless ORDER BY outcome, status_code, keyless`
 
+// Submitted implements Store. In WAL mode the open read does not block fn's writes.
+func (s *SQLite) Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error {
+	const q = `SELECT ` + rowColumns + ` FROM migration_status WHERE job = ? AND outcome = ?
+		ORDER BY coalesce(bulk_id, ''), user_key`
+	return batches(ctx, s, job, q, fn)
+}
+
 // Jobs implements Store.
 func (s *SQLite) Jobs(ctx context.Context) ([]JobInfo, error) {
 	return listJobs(ctx, s, sqliteJobCounts, sqliteSQL(lastRuns))
@@ -570,8 +577,7 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 			where += " AND status_code IN (SELECT value FROM json_each(?))"
 			args = append(args, string(list))
 		}
-		return `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-				coalesce(error, ''), run_id, updated_at
+		return `SELECT ` + rowColumns + `
 			FROM migration_status
 			WHERE ` + where + `
 			ORDER BY user_key`, args, nil

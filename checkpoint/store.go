@@ -56,7 +56,8 @@ type Store interface {
 	// the outcome, in one query. Keys without a row are absent from the map.
 	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
 
-	// Write upserts rows in one transaction: all of them are durable when it returns nil, none
+	// Write upserts rows in one transaction, each row replacing every column of the user's,
+	// BulkID included (a row without one clears it): all of them are durable when it returns nil, none
 	// when it fails, with one exception: a row that cannot be kept because of what it holds (a
 	// job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the database's
 	// index) is left out, the others are written, and the error is a *RowsRefused (wrapping
@@ -101,6 +102,15 @@ type Store interface {
 	// before records without one. It returns an error wrapping ErrNotFound when the checkpoint
 	// knows nothing of the job.
 	Status(ctx context.Context, job string) ([]StatusCount, error)
+
+	// Submitted calls fn with the job's rows whose outcome is SubmittedOutcome, one call per
+	// bulk batch: its bulk id and its rows, in byte order of bulk id, then of key, so that a run
+	// can poll again the batches a run before it uploaded. Rows recorded submitted without a bulk
+	// id, which no poll can answer, come first, under the bulk id "". fn may keep the rows, and
+	// may call the store's other methods, writing the batch's outcomes among them, while the
+	// rows stream as in Select. When fn returns an error, Submitted stops and returns that error
+	// unchanged. A job without submitted rows, known or not, gives no call and nil.
+	Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error
 
 	// Jobs lists every job the checkpoint holds, a run or a row, in byte order of name, each
 	// with its counts of users and of records without a user, and its newest run. A checkpoint
@@ -227,13 +237,19 @@ const (
 		payload_hash = excluded.payload_hash,
 		error = excluded.error,
 		run_id = excluded.run_id,
-		updated_at = excluded.updated_at`
+		updated_at = excluded.updated_at,
+		bulk_id = excluded.bulk_id`
 	upsertWatermark = `ON CONFLICT (job, shard) DO UPDATE SET
 		since_column = excluded.since_column,
 		watermark = excluded.watermark,
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at`
 )
+
+// rowColumns are the columns of migration_status that readRow reads, in the SQL both stores
+// speak.
+const rowColumns = `job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+	coalesce(error, ''), run_id, updated_at, coalesce(bulk_id, '')`
 
 // runColumns are the columns of migration_runs that readRun reads, in the SQL both stores speak.
 const runColumns = `id, job, command, coalesce(shard, ''), started_at, finished_at, read, skipped,

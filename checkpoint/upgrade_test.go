@@ -115,6 +115,15 @@ func conformUpgradeFromVersion5KeepsTheData(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 
+	// No user of those runs waits on a bulk batch.
+	require.NoError(t, s.Submitted(ctx, "nightly", func(id string, _ []Row) error {
+		return fmt.Errorf("batch %q", id)
+	}))
+	bulk := row("nightly", "bob", SubmittedOutcome, 0)
+	bulk.BulkID = "b1"
+	require.NoError(t, s.Write(ctx, []Row{bulk}))
+	require.Equal(t, []Row{written[0], bulk}, selectRows(t, s, "nightly", Filter{}))
+
 	// The watermark is the whole job's; the shards have none yet.
 	require.Equal(t, w, watermark(t, s, "nightly", ""))
 	_, err = s.Watermark(ctx, "nightly", "0/2")
