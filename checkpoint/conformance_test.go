@@ -105,6 +105,9 @@ var conformance = []struct {
 	{"WatermarksOfShardsAreIsolated", conformWatermarksOfShardsAreIsolated},
 	{"WatermarkSurvivesCloseAndReopen", conformWatermarkSurvivesCloseAndReopen},
 	{"SetWatermarkRejectsWhatItCannotKeep", conformSetWatermarkRejectsWhatItCannotKeep},
+	{"HashKeyOfAJobWithoutOneIsNotFound", conformHashKeyOfAJobWithoutOneIsNotFound},
+	{"SetHashKeyOverwritesPerJob", conformSetHashKeyOverwritesPerJob},
+	{"SetHashKeyRejectsWhatItCannotKeep", conformSetHashKeyRejectsWhatItCannotKeep},
 	{"SelectFiltersByOutcomesAndCodesInKeyOrder", conformSelectFiltersByOutcomesAndCodesInKeyOrder},
 	{"SelectOfAnUnknownJobIsNotFound", conformSelectOfAnUnknownJobIsNotFound},
 	{"SelectStopsWithFnsError", conformSelectStopsWithFnsError},
@@ -275,6 +278,10 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 	// A missing table is not a job without a watermark: that would read the whole source
 	// and then fail to record where it got to.
 	_, err = s.Watermark(context.Background(), "job", "")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	// Nor is it a job without a hash key: the run would say the key changed.
+	_, err = s.HashKey(context.Background(), "job")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
 	// Nor is a missing table a run without backups: rollback would report nothing to do.
@@ -1286,6 +1293,10 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	_, err = s.Jobs(ctx)
 	require.Error(t, err)
 	require.Error(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }))
+	_, err = s.HashKey(ctx, "job")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	require.Error(t, s.SetHashKey(ctx, "job", "f"))
 	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
 	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
 	_, err = s.Watermark(ctx, "job", "")
@@ -1312,6 +1323,9 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
 	require.ErrorIs(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }), context.Canceled)
+	require.ErrorIs(t, s.SetHashKey(ctx, "job", "f"), context.Canceled)
+	_, err = s.HashKey(ctx, "job")
+	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
 	require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
 
@@ -1322,6 +1336,8 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
 	err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
+	_, err = s.HashKey(context.Background(), "job")
+	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetHashKey must write nothing")
 }
 
 func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
@@ -1454,6 +1470,54 @@ func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
 	}
 	_, err := s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
+}
+
+func conformHashKeyOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
+	// A job with runs and rows, but whose runs recorded no key, has no fingerprint either.
+	s, _ := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
+		_, err := s.HashKey(context.Background(), job)
+		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+	}
+	_, err := s.HashKey(context.Background(), "never-ran")
+	require.ErrorContains(t, err, `"never-ran"`)
+}
+
+func conformSetHashKeyOverwritesPerJob(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SetHashKey(ctx, "nightly", "hmac-sha256:1f2e"))
+		require.NoError(t, s.SetHashKey(ctx, "backfill", "hmac-sha256:9a8b"))
+	})
+	hashKey := func(job string) string {
+		t.Helper()
+		fingerprint, err := s.HashKey(ctx, job)
+		require.NoError(t, err)
+		return fingerprint
+	}
+	require.Equal(t, "hmac-sha256:1f2e", hashKey("nightly"), "kept across a reopen")
+	require.Equal(t, "hmac-sha256:9a8b", hashKey("backfill"))
+	_, err := s.HashKey(ctx, "Nightly")
+	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+
+	require.NoError(t, s.SetHashKey(ctx, "nightly", "pbkdf2"))
+	require.Equal(t, "pbkdf2", hashKey("nightly"), "the last call wins")
+	require.Equal(t, "hmac-sha256:9a8b", hashKey("backfill"))
+}
+
+func conformSetHashKeyRejectsWhatItCannotKeep(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	for _, tt := range []struct{ job, fingerprint, wantErr string }{
+		{"n\x00ightly", "f", "job"},
+		{"nightly", "f\xff", "fingerprint"},
+	} {
+		err := s.SetHashKey(ctx, tt.job, tt.fingerprint)
+		require.ErrorContains(t, err, tt.wantErr, "%q %q", tt.job, tt.fingerprint)
+		require.ErrorContains(t, err, "set hash key of job")
+	}
+	_, err := s.HashKey(ctx, "nightly")
+	require.ErrorIs(t, err, ErrNotFound, "a rejected fingerprint must not be written")
 }
 
 func conformSelectFiltersByOutcomesAndCodesInKeyOrder(t *testing.T, c conformer) {

@@ -55,6 +55,9 @@
 //   - migration_leases: one row per job and shard whose lease is held: who holds it (host, pid,
 //     run_id) and since when, so that a run refused the lease can name its holder. The row only
 //     describes the lease; see below.
+//   - migration_jobs: one row per job that recorded the fingerprint of the key of its payload
+//     hashes (hash_key_fingerprint, SPEC §4; never the key), so that a run with another key
+//     can say that every user with a password will be sent again.
 //   - schema_migrations: the migrations applied.
 //
 // Times of the checkpoint's own (updated_at, started_at, finished_at) are UTC: a Postgres

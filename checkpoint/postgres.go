@@ -108,6 +108,8 @@ type pgSQL struct {
 
 	watermark, setWatermark string
 
+	hashKey, setHashKey string
+
 	saveBackups, backups string
 
 	leaseHolder, describeLease, forgetLease string
@@ -201,7 +203,9 @@ func newPgSQL(schema string) pgSQL {
 				UNION ALL
 				SELECT DISTINCT job, 0, 0 FROM {schema}.migration_runs
 			) AS j GROUP BY job ORDER BY job COLLATE "C"`),
-		lastRuns: q(lastRuns),
+		lastRuns:   q(lastRuns),
+		hashKey:    q(hashKey),
+		setHashKey: q(setHashKey),
 		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
 			WHERE job = $1 AND shard = $2`),
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
@@ -561,6 +565,35 @@ func (s *Postgres) SetWatermark(ctx context.Context, job, shard string, w Waterm
 		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
 	}
 	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, shard, w.Column, w.Value, w.RunID, now()); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// HashKey implements Store.
+func (s *Postgres) HashKey(ctx context.Context, job string) (string, error) {
+	what := fmt.Sprintf("hash key of job %q", job)
+	if badText(job) {
+		return "", fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
+	}
+	var fingerprint string
+	err := s.pool.QueryRow(ctx, s.sql.hashKey, job).Scan(&fingerprint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return "", s.fail(ctx, what, err)
+	}
+	return fingerprint, nil
+}
+
+// SetHashKey implements Store.
+func (s *Postgres) SetHashKey(ctx context.Context, job, fingerprint string) error {
+	what := fmt.Sprintf("set hash key of job %q", job)
+	if err := checkHashKey(job, fingerprint); err != nil {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.setHashKey, job, fingerprint, now()); err != nil {
 		return s.fail(ctx, what, err)
 	}
 	return nil

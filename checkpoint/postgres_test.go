@@ -125,6 +125,7 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 	// text, not jsonb: a backup's state is sent back byte for byte.
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
 	require.Equal(t, specLeasesColumns, columns("migration_leases"))
+	require.Equal(t, specJobsColumns, columns("migration_jobs"))
 
 	// The one index the queries need: the primary key, for the skip look-up and every query of a
 	// job. Writing a second index with every outcome cost more than it saved (migration 0004).

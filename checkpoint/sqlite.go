@@ -625,6 +625,34 @@ func (s *SQLite) SetWatermark(ctx context.Context, job, shard string, w Watermar
 	return nil
 }
 
+// HashKey implements Store.
+func (s *SQLite) HashKey(ctx context.Context, job string) (string, error) {
+	what := fmt.Sprintf("hash key of job %q", job)
+	var fingerprint string
+	err := s.db.QueryRowContext(ctx, sqliteSQL(hashKey), job).Scan(&fingerprint)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return "", s.fail(ctx, what, err)
+	}
+	return fingerprint, nil
+}
+
+// SetHashKey implements Store.
+func (s *SQLite) SetHashKey(ctx context.Context, job, fingerprint string) error {
+	what := fmt.Sprintf("set hash key of job %q", job)
+	if err := checkHashKey(job, fingerprint); err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if _, err := s.db.ExecContext(ctx, sqliteSQL(setHashKey), job, fingerprint, now().Format(sqliteTimeLayout)); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
 // SaveBackups implements Store.
 func (s *SQLite) SaveBackups(ctx context.Context, rows []Backup) error {
 	what := fmt.Sprintf("save %d backups", len(rows))

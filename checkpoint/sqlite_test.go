@@ -101,6 +101,7 @@ func TestSQLiteSchemaIsTheSpecs(t *testing.T) {
 	require.Equal(t, specWatermarksColumns, columns("migration_watermarks"))
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
 	require.Equal(t, specLeasesColumns, columns("migration_leases"))
+	require.Equal(t, specJobsColumns, columns("migration_jobs"))
 
 	rows, err := s.db.Query(`SELECT (SELECT group_concat(name, ',') FROM
 			(SELECT name FROM pragma_index_info(l.name) ORDER BY seqno))
@@ -198,7 +199,7 @@ func columnTypes(t *testing.T, rows interface {
 // watermarks; in Postgres the watermark column is timestamptz.
 var (
 	specTables = []string{"migration_status", "migration_runs", "migration_watermarks", "migration_backups",
-		"migration_leases", "schema_migrations"}
+		"migration_leases", "migration_jobs", "schema_migrations"}
 	specWatermarksColumns = map[string]string{
 		"job": "text", "shard": "text", "since_column": "text", "watermark": "timestamp", "run_id": "bigint",
 		"updated_at": "timestamp",
@@ -210,6 +211,9 @@ var (
 	specLeasesColumns = map[string]string{
 		"job": "text", "shard": "text", "host": "text", "pid": "integer", "run_id": "bigint",
 		"since": "timestamp",
+	}
+	specJobsColumns = map[string]string{
+		"job": "text", "hash_key_fingerprint": "text", "updated_at": "timestamp",
 	}
 	specStatusIndexes = []string{"job,user_key"}
 	specStatusColumns = map[string]string{

@@ -43,7 +43,7 @@ var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
 // every run (migration_runs), the incremental-sync watermark of each job and shard
-// (migration_watermarks), the
+// (migration_watermarks), the fingerprint of each job's hash key (migration_jobs), the
 // users' states that run --backup saved for rollback (migration_backups) and the leases that let
 // one run of a job at a time (migration_leases).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
@@ -140,6 +140,15 @@ type Store interface {
 	// complete must leave the previous watermark in place. w needs a Column and a non-zero Value
 	// (a run that read no rows has nothing to move the watermark to: keep the one there is).
 	SetWatermark(ctx context.Context, job, shard string, w Watermark) error
+
+	// HashKey returns the fingerprint of the hash key that SetHashKey last recorded for job. It
+	// returns an error wrapping ErrNotFound when none was.
+	HashKey(ctx context.Context, job string) (string, error)
+
+	// SetHashKey records (upserts) the fingerprint of the key that keys the password's part of
+	// the job's payload hashes (SPEC §4); the last call wins. Give it a fingerprint, never the
+	// key: the checkpoint is not a place for secrets.
+	SetHashKey(ctx context.Context, job, fingerprint string) error
 
 	// SaveBackups inserts rows in one transaction: all of them are durable when it returns nil,
 	// none when it fails. A user already backed up in that run of the job keeps its first state,
@@ -269,6 +278,28 @@ const abandonRuns = `UPDATE {schema}.migration_runs SET finished_at = coalesce(
 // each table: the newest run of every job.
 const lastRuns = `SELECT ` + runColumns + ` FROM {schema}.migration_runs
 	WHERE id IN (SELECT max(id) FROM {schema}.migration_runs GROUP BY job)`
+
+// The statements of HashKey and SetHashKey, in the SQL both stores speak, with "{schema}."
+// before each table.
+const (
+	hashKey    = `SELECT hash_key_fingerprint FROM {schema}.migration_jobs WHERE job = $1`
+	setHashKey = `INSERT INTO {schema}.migration_jobs (job, hash_key_fingerprint, updated_at)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (job) DO UPDATE SET
+			hash_key_fingerprint = excluded.hash_key_fingerprint,
+			updated_at = excluded.updated_at`
+)
+
+// checkHashKey checks the job and the fingerprint that SetHashKey is given.
+func checkHashKey(job, fingerprint string) error {
+	if err := checkText(job); err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	if err := checkText(fingerprint); err != nil {
+		return fmt.Errorf("fingerprint: %w", err)
+	}
+	return nil
+}
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in

@@ -115,6 +115,11 @@ func conformUpgradeFromVersion5KeepsTheData(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 
+	// No run before recorded its hash key.
+	_, err = s.HashKey(ctx, "nightly")
+	require.ErrorIs(t, err, ErrNotFound)
+	require.NoError(t, s.SetHashKey(ctx, "nightly", "f"))
+
 	// No user of those runs waits on a bulk batch.
 	require.NoError(t, s.Submitted(ctx, "nightly", func(id string, _ []Row) error {
 		return fmt.Errorf("batch %q", id)
