@@ -818,14 +818,10 @@ func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
 func conformRunsOfEveryShardWithTheirShard(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	whole, err := s.StartRun(ctx, "job", "run", "")
-	require.NoError(t, err)
-	first, err := s.StartRun(ctx, "job", "run", "0/2")
-	require.NoError(t, err)
-	second, err := s.StartRun(ctx, "job", "retry", "1/2")
-	require.NoError(t, err)
-	_, err = s.StartRun(ctx, "other", "run", "0/2")
-	require.NoError(t, err)
+	whole := started(t, s, "job", "run", "")
+	first := started(t, s, "job", "run", "0/2")
+	second := started(t, s, "job", "retry", "1/2")
+	started(t, s, "other", "run", "0/2")
 	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 1, Updated: 1}, 0))
 
 	runs, err := s.Runs(ctx, "job")
@@ -852,18 +848,12 @@ func conformRunsOfEveryShardWithTheirShard(t *testing.T, c conformer) {
 func conformAbandonRunsEndsTheUnendedRunsOfItsJobAndShard(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	start := func(job, shard string) int64 {
-		t.Helper()
-		id, err := s.StartRun(ctx, job, "run", shard)
-		require.NoError(t, err)
-		return id
-	}
-	ended := start("job", "")
+	ended := started(t, s, "job", "run", "")
 	require.NoError(t, s.FinishRun(ctx, ended, Counts{Read: 1, Updated: 1}, 0))
-	killed := start("job", "")   // wrote outcomes, then died
-	silent := start("job", "")   // died before its first outcome
-	shard := start("job", "0/2") // another shard's, maybe running
-	other := start("other", "")  // another job's
+	killed := started(t, s, "job", "run", "")   // wrote outcomes, then died
+	silent := started(t, s, "job", "run", "")   // died before its first outcome
+	shard := started(t, s, "job", "run", "0/2") // another shard's, maybe running
+	other := started(t, s, "other", "run", "")  // another job's
 	last := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	outcome := func(key string, runID int64, at time.Time) Row {
 		r := row("job", key, "updated", 200)
@@ -1109,13 +1099,10 @@ func conformJobsListsEveryJobByNameWithItsCountsAndNewestRun(t *testing.T, c con
 	require.Empty(t, jobs, "a new checkpoint holds no job")
 	require.NotNil(t, jobs)
 
-	first, err := s.StartRun(ctx, "nightly", "run", "")
-	require.NoError(t, err)
+	first := started(t, s, "nightly", "run", "")
 	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 3}, 1))
-	_, err = s.StartRun(ctx, "nightly", "retry", "0/2")
-	require.NoError(t, err)
-	_, err = s.StartRun(ctx, "started", "run", "") // a run that read an empty source
-	require.NoError(t, err)
+	started(t, s, "nightly", "retry", "0/2")
+	started(t, s, "started", "run", "") // a run that read an empty source
 	require.NoError(t, s.Write(ctx, []Row{
 		row("nightly", "ana", "updated", 200),
 		row("nightly", "bob", "failed", 503),
@@ -1637,6 +1624,14 @@ func row(job, key, outcome string, code int) Row {
 		r.Error = strings.ToUpper(outcome) + " for " + key
 	}
 	return r
+}
+
+// started starts a run of command for job and shard, and returns its id.
+func started(t *testing.T, s Store, job, command, shard string) int64 {
+	t.Helper()
+	id, err := s.StartRun(context.Background(), job, command, shard)
+	require.NoError(t, err)
+	return id
 }
 
 // submitted is r uploaded in the bulk batch bulkID, its result not known yet: at

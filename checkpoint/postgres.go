@@ -572,19 +572,7 @@ func (s *Postgres) SetWatermark(ctx context.Context, job, shard string, w Waterm
 
 // HashKey implements Store.
 func (s *Postgres) HashKey(ctx context.Context, job string) (string, error) {
-	what := fmt.Sprintf("hash key of job %q", job)
-	if badText(job) {
-		return "", fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
-	}
-	var fingerprint string
-	err := s.pool.QueryRow(ctx, s.sql.hashKey, job).Scan(&fingerprint)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
-	}
-	if err != nil {
-		return "", s.fail(ctx, what, err)
-	}
-	return fingerprint, nil
+	return fingerprintOf(ctx, s, "postgres", job, s.sql.hashKey)
 }
 
 // SetHashKey implements Store.

@@ -157,6 +157,34 @@ func batches(ctx context.Context, s querier, job, query string, fn func(bulkID s
 	return flush()
 }
 
+// fingerprintOf is HashKey of either store (named by store): query gives the fingerprint of
+// the job given as its parameter.
+func fingerprintOf(ctx context.Context, s querier, store, job, query string) (string, error) {
+	what := fmt.Sprintf("hash key of job %q", job)
+	var fingerprint string
+	n := 0
+	if !badText(job) { // Postgres would refuse the parameter; no row can be of such a job.
+		keep := func(f string) error {
+			fingerprint = f
+			return nil
+		}
+		var err error
+		if n, err = each(ctx, s, what, readString, keep, query, job); err != nil {
+			return "", err
+		}
+	}
+	if n == 0 {
+		return "", fmt.Errorf("checkpoint %s: %s: %w", store, what, ErrNotFound)
+	}
+	return fingerprint, nil
+}
+
+// readString reads the rows of a query of one text column.
+func readString() ([]any, func() string) {
+	var v string
+	return []any{&v}, func() string { return v }
+}
+
 // selecter is a store whose Select serves Failures.
 type selecter interface {
 	querier

@@ -627,16 +627,7 @@ func (s *SQLite) SetWatermark(ctx context.Context, job, shard string, w Watermar
 
 // HashKey implements Store.
 func (s *SQLite) HashKey(ctx context.Context, job string) (string, error) {
-	what := fmt.Sprintf("hash key of job %q", job)
-	var fingerprint string
-	err := s.db.QueryRowContext(ctx, sqliteSQL(hashKey), job).Scan(&fingerprint)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
-	}
-	if err != nil {
-		return "", s.fail(ctx, what, err)
-	}
-	return fingerprint, nil
+	return fingerprintOf(ctx, s, "sqlite", job, sqliteSQL(hashKey))
 }
 
 // SetHashKey implements Store.
