@@ -248,8 +248,8 @@ func readRun() ([]any, func() Run) {
 	var started, finished utcTime
 	var exitCode sql.NullInt64
 	c := &r.Counts
-	dest := []any{&r.ID, &r.Job, &r.Command, &r.Shard, &started, &finished, &c.Read, &c.Skipped, &c.Updated,
-		&c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode}
+	dest := []any{&r.ID, &r.Job, &r.Command, &r.Shard, &started, &finished, &c.Read, &c.Skipped,
+		&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode}
 	return dest, func() Run {
 		out := r
 		out.StartedAt = started.t

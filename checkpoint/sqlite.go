@@ -638,7 +638,8 @@ func (s *SQLite) SetHashKey(ctx context.Context, job, fingerprint string) error 
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if _, err := s.db.ExecContext(ctx, sqliteSQL(setHashKey), job, fingerprint, now().Format(sqliteTimeLayout)); err != nil {
+	_, err := s.db.ExecContext(ctx, sqliteSQL(setHashKey), job, fingerprint, now().Format(sqliteTimeLayout))
+	if err != nil {
 		return s.fail(ctx, what, err)
 	}
 	return nil

@@ -57,13 +57,13 @@ type Store interface {
 	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
 
 	// Write upserts rows in one transaction, each row replacing every column of the user's,
-	// BulkID included (a row without one clears it): all of them are durable when it returns nil, none
-	// when it fails, with one exception: a row that cannot be kept because of what it holds (a
-	// job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the database's
-	// index) is left out, the others are written, and the error is a *RowsRefused (wrapping
-	// ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When rows hold
-	// the same job and key more than once the last one wins. A zero UpdatedAt is stored as the
-	// current time.
+	// BulkID included (a row without one clears it): all of them are durable when it returns
+	// nil, none when it fails, with one exception: a row that cannot be kept because of what it
+	// holds (a job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the
+	// database's index) is left out, the others are written, and the error is a *RowsRefused
+	// (wrapping ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When
+	// rows hold the same job and key more than once the last one wins. A zero UpdatedAt is
+	// stored as the current time.
 	Write(ctx context.Context, rows []Row) error
 
 	// HasUsers says whether the job has a row in migration_status, whatever its outcome. A run
@@ -87,10 +87,9 @@ type Store interface {
 	// never recorded theirs — killed, or stopped by a fault that kept FinishRun from the
 	// checkpoint — and returns how many. Each one's end becomes the time of its last outcome
 	// (the newest updated_at of the rows that still hold its outcomes), or its start when there
-	// is none; its exit
-	// code stays unknown (NULL) and its counts stay as they were. Runs then shows it ended
-	// without a record: FinishedAt set, ExitCode nil. Call it holding the lease of job and
-	// shard, before StartRun: the lease proves that none of those runs is alive.
+	// is none; its exit code stays unknown (NULL) and its counts stay as they were. Runs then
+	// shows it ended without a record: FinishedAt set, ExitCode nil. Call it holding the lease
+	// of job and shard, before StartRun: the lease proves that none of those runs is alive.
 	AbandonRuns(ctx context.Context, job, shard string) (int64, error)
 
 	// Runs returns the job's runs, newest first, whatever their shard. It returns an error
