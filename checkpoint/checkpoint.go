@@ -19,7 +19,15 @@ type Row struct {
 	Error       string
 	RunID       int64
 	UpdatedAt   time.Time
+	// BulkID is DRUID's id of the bulk batch that carried the user (SPEC §2.3), "" for a user
+	// of no batch. A user of a batch whose result is not known yet is at SubmittedOutcome.
+	BulkID string
 }
+
+// SubmittedOutcome is the outcome of a user uploaded in a bulk batch whose result is not known
+// yet: not an answer of DRUID, so the skip rule must not take it for one. Row.BulkID names the
+// batch, which Store.Submitted gives back to a run that resumes the job.
+const SubmittedOutcome = "submitted"
 
 // Prior is what the checkpoint holds for a user, as the skip rule needs it.
 type Prior struct {
@@ -30,13 +38,29 @@ type Prior struct {
 
 // Run is a row of migration_runs.
 type Run struct {
-	ID         int64
-	Job        string
-	Command    string
-	StartedAt  time.Time
+	ID      int64
+	Job     string
+	Command string
+	// Shard is the part of the job the run took: "" for the whole job, "I/N" for one of its
+	// shards (SPEC §4).
+	Shard     string
+	StartedAt time.Time
+	// FinishedAt is nil while the run goes on, and for a run that died until Store.AbandonRuns
+	// records its end.
 	FinishedAt *time.Time
 	Counts     Counts
-	ExitCode   *int
+	// ExitCode is nil until FinishRun records it: a run that died has none.
+	ExitCode *int
+}
+
+// JobInfo is what the checkpoint holds of one job, as a list of its jobs shows it.
+type JobInfo struct {
+	Job string
+	// Users is how many users the job has a row for; Keyless how many records without a user
+	// (see StatusCount.Keyless).
+	Users, Keyless int64
+	// LastRun is the job's newest run, whatever its shard; nil when it has none.
+	LastRun *Run
 }
 
 // Counts are a run's totals.
@@ -51,11 +75,22 @@ type Counts struct {
 	Failed    int64 `json:"failed"`
 }
 
-// StatusCount is one line of `status`: how many users of the job stand at an outcome and code.
+// KeylessPrefix starts the key of a row that records a record without a user: a malformed row,
+// an empty key, a key that repeats an earlier record's, or one that cannot be stored. Such a row
+// is keyed by the record's place in the source, KeylessPrefix followed by its line number, and
+// a full run records them all again.
+const KeylessPrefix = "#line "
+
+// StatusCount is one line of `status`: how many users of the job stand at an outcome and code,
+// or, when Keyless, how many records without a user.
 type StatusCount struct {
 	Outcome    string
 	StatusCode int
-	Users      int64
+	// Users is how many rows stand there: users, or records without a user when Keyless.
+	Users int64
+	// Keyless says that the rows counted are records without a user, whose keys start with
+	// KeylessPrefix, so that a report can tell "N users" from "M records without a user".
+	Keyless bool
 }
 
 // Filter narrows Select to some of a job's rows. A field left empty does not narrow: the zero
@@ -69,9 +104,9 @@ type Filter struct {
 	Codes []int
 }
 
-// Watermark is how far the incremental sync of a job has read its source: a row of
-// migration_watermarks. It moves only when a run completes, so a run that stopped half-way reads
-// again everything changed since the last complete one.
+// Watermark is how far the incremental sync of a job, or of one of its shards, has read its
+// source: a row of migration_watermarks. It moves only when a run completes, so a run that
+// stopped half-way reads again everything changed since the last complete one.
 type Watermark struct {
 	// Column is the source column the watermark is a value of (--since-column). A run given
 	// another column must not trust the Value.

@@ -56,6 +56,7 @@ var conformance = []struct {
 	{"OperationsBeforeMigrateFail", conformOperationsBeforeMigrateFail},
 	{"UpgradeFromVersion1KeepsTheData", conformUpgradeFromVersion1KeepsTheData},
 	{"UpgradeFromVersion2KeepsTheData", conformUpgradeFromVersion2KeepsTheData},
+	{"UpgradeFromVersion5KeepsTheData", conformUpgradeFromVersion5KeepsTheData},
 	{"BackupsRoundTripByteForByteInKeyOrder", conformBackupsRoundTripByteForByteInKeyOrder},
 	{"SaveBackupsKeepsTheFirstState", conformSaveBackupsKeepsTheFirstState},
 	{"BackupsOfRunsAndJobsAreIsolated", conformBackupsOfRunsAndJobsAreIsolated},
@@ -77,10 +78,17 @@ var conformance = []struct {
 	{"ErrorTextIsStoredEvenWithBadBytes", conformErrorTextIsStoredEvenWithBadBytes},
 	{"JobsAreIsolated", conformJobsAreIsolated},
 	{"RunsRoundTripNewestFirst", conformRunsRoundTripNewestFirst},
+	{"RunsOfEveryShardWithTheirShard", conformRunsOfEveryShardWithTheirShard},
+	{"AbandonRunsEndsTheUnendedRunsOfItsJobAndShard", conformAbandonRunsEndsTheUnendedRunsOfItsJobAndShard},
 	{"FinishRunOfUnknownRunIsNotFound", conformFinishRunOfUnknownRunIsNotFound},
 	{"UnknownJobIsNotFound", conformUnknownJobIsNotFound},
 	{"KnownJobWithNothingToShowIsNotAnError", conformKnownJobWithNothingToShowIsNotAnError},
 	{"StatusCountsPerOutcomeAndCode", conformStatusCountsPerOutcomeAndCode},
+	{"StatusCountsRecordsWithoutAUserApart", conformStatusCountsRecordsWithoutAUserApart},
+	{"BulkIDRoundTripsAndARowWithoutOneClearsIt", conformBulkIDRoundTripsAndARowWithoutOneClearsIt},
+	{"SubmittedGivesTheJobsSubmittedRowsByBatch", conformSubmittedGivesTheJobsSubmittedRowsByBatch},
+	{"SubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError", conformSubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError},
+	{"JobsListsEveryJobByNameWithItsCountsAndNewestRun", conformJobsListsEveryJobByNameWithItsCountsAndNewestRun},
 	{"FailuresFiltersByOutcomeInKeyOrder", conformFailuresFiltersByOutcomeInKeyOrder},
 	{"FailuresStopsWithFnsError", conformFailuresStopsWithFnsError},
 	{"FailuresStreamsWhileTheStoreIsUsed", conformFailuresStreamsWhileTheStoreIsUsed},
@@ -94,8 +102,12 @@ var conformance = []struct {
 	{"WatermarkRoundTripsInUTCToTheMicrosecond", conformWatermarkRoundTripsInUTCToTheMicrosecond},
 	{"SetWatermarkOverwrites", conformSetWatermarkOverwrites},
 	{"WatermarksOfJobsAreIsolated", conformWatermarksOfJobsAreIsolated},
+	{"WatermarksOfShardsAreIsolated", conformWatermarksOfShardsAreIsolated},
 	{"WatermarkSurvivesCloseAndReopen", conformWatermarkSurvivesCloseAndReopen},
 	{"SetWatermarkRejectsWhatItCannotKeep", conformSetWatermarkRejectsWhatItCannotKeep},
+	{"HashKeyOfAJobWithoutOneIsNotFound", conformHashKeyOfAJobWithoutOneIsNotFound},
+	{"SetHashKeyOverwritesPerJob", conformSetHashKeyOverwritesPerJob},
+	{"SetHashKeyRejectsWhatItCannotKeep", conformSetHashKeyRejectsWhatItCannotKeep},
 	{"SelectFiltersByOutcomesAndCodesInKeyOrder", conformSelectFiltersByOutcomesAndCodesInKeyOrder},
 	{"SelectOfAnUnknownJobIsNotFound", conformSelectOfAnUnknownJobIsNotFound},
 	{"SelectStopsWithFnsError", conformSelectStopsWithFnsError},
@@ -188,7 +200,7 @@ func (c conformer) withRunAndRow(t *testing.T) (Store, int64) {
 	t.Helper()
 	ctx := context.Background()
 	s := c.fresh(t)
-	id, err := s.StartRun(ctx, "nightly", "run")
+	id, err := s.StartRun(ctx, "nightly", "run", "")
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, []Row{row("nightly", "ana", "updated", 200)}))
 	return s, id
@@ -265,7 +277,11 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 	require.Error(t, s.Write(context.Background(), []Row{row("job", "ana", "updated", 200)}))
 	// A missing table is not a job without a watermark: that would read the whole source
 	// and then fail to record where it got to.
-	_, err = s.Watermark(context.Background(), "job")
+	_, err = s.Watermark(context.Background(), "job", "")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	// Nor is it a job without a hash key: the run would say the key changed.
+	_, err = s.HashKey(context.Background(), "job")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
 	// Nor is a missing table a run without backups: rollback would report nothing to do.
@@ -277,8 +293,8 @@ func conformOperationsBeforeMigrateFail(t *testing.T, c conformer) {
 
 func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	var id int64
-	// What an older druid-migrate wrote: outcomes and a finished run.
+	// What an older druid-migrate wrote: outcomes and a finished run, the first run, 1.
+	const id = 1
 	written := []Row{
 		row("nightly", "ana", "updated", 200),
 		row("nightly", "bob", "rejected", 416),
@@ -286,12 +302,9 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	}
 	s := c.upgraded(t, 1, func(old Store) {
 		require.Equal(t, []int{1}, versions(t, old))
-		var err error
-		id, err = old.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, old.Write(ctx, written))
-		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1))
-		_, err = old.Watermark(ctx, "nightly")
+		oldRun(t, old, "nightly", "run", time.Now(), time.Now(), Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, 1)
+		oldRows(t, old, written...)
+		_, err := old.Watermark(ctx, "nightly", "")
 		require.Error(t, err, "version 1 has no watermarks")
 	})
 
@@ -300,32 +313,33 @@ func conformUpgradeFromVersion1KeepsTheData(t *testing.T, c conformer) {
 	runs, err := s.Runs(ctx, "nightly")
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
-	require.Equal(t, id, runs[0].ID)
+	require.Equal(t, int64(id), runs[0].ID)
 	require.Equal(t, Counts{Read: 3, Updated: 1, Rejected: 1, Failed: 1}, runs[0].Counts)
-	require.Equal(t, []StatusCount{{"failed", 503, 1}, {"rejected", 416, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+	require.Equal(t, []StatusCount{
+		{Outcome: "failed", StatusCode: 503, Users: 1},
+		{Outcome: "rejected", StatusCode: 416, Users: 1},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+	}, status(t, s, "nightly"))
 
-	_, err = s.Watermark(ctx, "nightly")
+	_, err = s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound)
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", w))
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", w))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 	require.NoError(t, s.Write(ctx, []Row{row("nightly", "dora", "updated", 200)}))
 }
 
 func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	ctx := context.Background()
-	var id int64
-	var w Watermark
-	// What a druid-migrate without backups wrote: outcomes, a finished run and a watermark.
+	// What a druid-migrate without backups wrote: outcomes, a finished run (the first, 1) and a
+	// watermark.
+	const id = 1
 	written := []Row{row("nightly", "ana", "updated", 200), row("nightly", "bob", "rejected", 416)}
+	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
 	s := c.upgraded(t, 2, func(old Store) {
-		var err error
-		id, err = old.StartRun(ctx, "nightly", "run")
-		require.NoError(t, err)
-		require.NoError(t, old.Write(ctx, written))
-		require.NoError(t, old.FinishRun(ctx, id, Counts{Read: 2, Updated: 1, Rejected: 1}, 1))
-		w = Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC), RunID: id}
-		require.NoError(t, old.SetWatermark(ctx, "nightly", w))
+		oldRun(t, old, "nightly", "run", time.Now(), time.Now(), Counts{Read: 2, Updated: 1, Rejected: 1}, 1)
+		oldRows(t, old, written...)
+		oldWatermark(t, old, "nightly", w)
 		require.Error(t, old.SaveBackups(ctx, []Backup{backup("nightly", id, "ana")}), "version 2 has no backups")
 	})
 
@@ -334,12 +348,12 @@ func conformUpgradeFromVersion2KeepsTheData(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	require.Equal(t, Counts{Read: 2, Updated: 1, Rejected: 1}, runs[0].Counts)
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 
 	// The runs before the upgrade have no backups; the next ones can have them.
 	err = s.Backups(ctx, "nightly", id, func(Backup) error { return nil })
 	require.ErrorIs(t, err, ErrNotFound)
-	next, err := s.StartRun(ctx, "nightly", "run")
+	next, err := s.StartRun(ctx, "nightly", "run", "")
 	require.NoError(t, err)
 	saved := []Backup{backup("nightly", next, "ana")}
 	require.NoError(t, s.SaveBackups(ctx, saved))
@@ -543,7 +557,7 @@ func conformHasUsersOnlyOnceTheJobHasARow(t *testing.T, c conformer) {
 		return ok
 	}
 	require.False(t, has("job"), "a new checkpoint")
-	_, err := s.StartRun(ctx, "job", "run")
+	_, err := s.StartRun(ctx, "job", "run", "")
 	require.NoError(t, err)
 	require.False(t, has("job"), "a run without outcomes holds no user")
 
@@ -748,7 +762,10 @@ func conformJobsAreIsolated(t *testing.T, c conformer) {
 	require.NoError(t, err)
 	require.Equal(t, "failed", got["ana"].Outcome)
 
-	require.Equal(t, []StatusCount{{"invalid", 0, 1}, {"updated", 200, 1}}, status(t, s, "nightly"))
+	require.Equal(t, []StatusCount{
+		{Outcome: "invalid", StatusCode: 0, Users: 1, Keyless: true},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+	}, status(t, s, "nightly"))
 	require.Empty(t, failures(t, s, "nightly", "failed"))
 
 	require.NoError(t, s.DeleteKeys(ctx, "nightly", "#line "))
@@ -761,11 +778,11 @@ func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	before := time.Now().Add(-time.Second)
-	first, err := s.StartRun(ctx, "job", "run")
+	first, err := s.StartRun(ctx, "job", "run", "")
 	require.NoError(t, err)
-	second, err := s.StartRun(ctx, "job", "retry")
+	second, err := s.StartRun(ctx, "job", "retry", "")
 	require.NoError(t, err)
-	other, err := s.StartRun(ctx, "other", "run")
+	other, err := s.StartRun(ctx, "other", "run", "")
 	require.NoError(t, err)
 	require.Greater(t, second, first)
 	require.Greater(t, other, second)
@@ -798,6 +815,104 @@ func conformRunsRoundTripNewestFirst(t *testing.T, c conformer) {
 	require.False(t, runs[1].FinishedAt.Before(runs[1].StartedAt))
 }
 
+func conformRunsOfEveryShardWithTheirShard(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	whole := started(t, s, "job", "run", "")
+	first := started(t, s, "job", "run", "0/2")
+	second := started(t, s, "job", "retry", "1/2")
+	started(t, s, "other", "run", "0/2")
+	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 1, Updated: 1}, 0))
+
+	runs, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+	type ran struct {
+		id             int64
+		command, shard string
+	}
+	var got []ran
+	for _, r := range runs {
+		got = append(got, ran{r.ID, r.Command, r.Shard})
+	}
+	require.Equal(t, []ran{{second, "retry", "1/2"}, {first, "run", "0/2"}, {whole, "run", ""}}, got,
+		"every run of the job, newest first, whatever its shard")
+	require.Equal(t, Counts{Read: 1, Updated: 1}, runs[1].Counts)
+
+	_, err = s.StartRun(ctx, "job", "run", "1/2\xff")
+	require.ErrorContains(t, err, "shard")
+	runs, err = s.Runs(ctx, "job")
+	require.NoError(t, err)
+	require.Len(t, runs, 3, "a run whose shard cannot be kept is not recorded")
+}
+
+func conformAbandonRunsEndsTheUnendedRunsOfItsJobAndShard(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	ended := started(t, s, "job", "run", "")
+	require.NoError(t, s.FinishRun(ctx, ended, Counts{Read: 1, Updated: 1}, 0))
+	killed := started(t, s, "job", "run", "")   // wrote outcomes, then died
+	silent := started(t, s, "job", "run", "")   // died before its first outcome
+	shard := started(t, s, "job", "run", "0/2") // another shard's, maybe running
+	other := started(t, s, "other", "run", "")  // another job's
+	last := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
+	outcome := func(key string, runID int64, at time.Time) Row {
+		r := row("job", key, "updated", 200)
+		r.RunID, r.UpdatedAt = runID, at
+		return r
+	}
+	require.NoError(t, s.Write(ctx, []Row{
+		outcome("ana", killed, last.Add(-time.Minute)),
+		outcome("bob", killed, last),
+		outcome("carla", killed, last.Add(-time.Second)),
+		outcome("dora", shard, last.Add(time.Minute)),
+		outcome("eva", ended, last.Add(2*time.Minute)),
+	}))
+	before, err := s.Runs(ctx, "job")
+	require.NoError(t, err)
+
+	n, err := s.AbandonRuns(ctx, "job", "")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n)
+
+	byID := func(job string) map[int64]Run {
+		t.Helper()
+		runs, err := s.Runs(ctx, job)
+		require.NoError(t, err)
+		out := map[int64]Run{}
+		for _, r := range runs {
+			out[r.ID] = r
+		}
+		return out
+	}
+	runs := byID("job")
+	was := map[int64]Run{}
+	for _, r := range before {
+		was[r.ID] = r
+	}
+	require.Equal(t, was[ended], runs[ended], "a run that recorded its end keeps it")
+	require.Equal(t, was[shard], runs[shard], "another shard's run is not this shard's to end")
+	require.Nil(t, byID("other")[other].FinishedAt, "another job's run is not this job's to end")
+	for id, want := range map[int64]time.Time{killed: last, silent: runs[silent].StartedAt} {
+		r := runs[id]
+		require.NotNil(t, r.FinishedAt, "run %d", id)
+		require.Equal(t, want, *r.FinishedAt, "run %d ends with its last outcome, or its start", id)
+		require.Nil(t, r.ExitCode, "run %d: an end without a record has no exit code", id)
+		require.Equal(t, Counts{}, r.Counts, "run %d", id)
+	}
+
+	n, err = s.AbandonRuns(ctx, "job", "")
+	require.NoError(t, err)
+	require.Zero(t, n, "runs already ended are left as they are")
+	n, err = s.AbandonRuns(ctx, "job", "0/2")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	require.Equal(t, last.Add(time.Minute), *byID("job")[shard].FinishedAt)
+	for _, job := range jobsOfEveryKind {
+		_, err := s.AbandonRuns(ctx, job, "\xff")
+		require.NoError(t, err, "job %q", job)
+	}
+}
+
 func conformFinishRunOfUnknownRunIsNotFound(t *testing.T, c conformer) {
 	s := c.fresh(t)
 	err := s.FinishRun(context.Background(), 424242, Counts{}, 0)
@@ -821,7 +936,7 @@ func conformUnknownJobIsNotFound(t *testing.T, c conformer) {
 func conformKnownJobWithNothingToShowIsNotAnError(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
-	_, err := s.StartRun(ctx, "started", "run") // a run that read an empty source
+	_, err := s.StartRun(ctx, "started", "run", "") // a run that read an empty source
 	require.NoError(t, err)
 	require.NoError(t, s.Write(ctx, []Row{row("written", "ana", "updated", 200)}))
 
@@ -853,13 +968,166 @@ func conformStatusCountsPerOutcomeAndCode(t *testing.T, c conformer) {
 	require.NoError(t, s.Write(ctx, rows))
 
 	require.Equal(t, []StatusCount{
-		{"failed", 0, 1}, {"failed", 503, 3},
-		{"invalid", 0, 2},
-		{"partial", 206, 1},
-		{"rejected", 404, 1}, {"rejected", 416, 2},
-		{"unchanged", 304, 4},
-		{"updated", 200, 5},
+		{Outcome: "failed", StatusCode: 0, Users: 1}, {Outcome: "failed", StatusCode: 503, Users: 3},
+		{Outcome: "invalid", StatusCode: 0, Users: 2},
+		{Outcome: "partial", StatusCode: 206, Users: 1},
+		{Outcome: "rejected", StatusCode: 404, Users: 1}, {Outcome: "rejected", StatusCode: 416, Users: 2},
+		{Outcome: "unchanged", StatusCode: 304, Users: 4},
+		{Outcome: "updated", StatusCode: 200, Users: 5},
 	}, status(t, s, "job"))
+}
+
+func conformStatusCountsRecordsWithoutAUserApart(t *testing.T, c conformer) {
+	s := c.written(t, []Row{
+		row("job", "ana", "updated", 200),
+		row("job", "bob", "invalid", 0),
+		row("job", KeylessPrefix+"4", "invalid", 0),
+		row("job", KeylessPrefix+"9", "invalid", 0),
+		row("job", KeylessPrefix+"12", "updated", 200), // a repeated key's record, sent
+		// Near misses are users: the prefix is compared byte for byte, from the first.
+		row("job", "#LINE 3", "invalid", 0),
+		row("job", "#line", "invalid", 0),
+		row("job", "x#line 5", "invalid", 0),
+		row("other", KeylessPrefix+"2", "invalid", 0),
+	})
+	require.Equal(t, []StatusCount{
+		{Outcome: "invalid", StatusCode: 0, Users: 4},
+		{Outcome: "invalid", StatusCode: 0, Users: 2, Keyless: true},
+		{Outcome: "updated", StatusCode: 200, Users: 1},
+		{Outcome: "updated", StatusCode: 200, Users: 1, Keyless: true},
+	}, status(t, s, "job"))
+}
+
+func conformBulkIDRoundTripsAndARowWithoutOneClearsIt(t *testing.T, c conformer) {
+	ctx := context.Background()
+	ana := submitted(row("job", "ana", "", 0), "6f1c0b7e-bulk-1")
+	s := c.written(t, []Row{ana, row("job", "bob", "updated", 200)})
+	require.Equal(t, []Row{ana, row("job", "bob", "updated", 200)}, selectRows(t, s, "job", Filter{}))
+	got, err := s.Prior(ctx, "job", []string{"ana"})
+	require.NoError(t, err)
+	require.Equal(t, Prior{Outcome: SubmittedOutcome, PayloadHash: "hash-ana"}, got["ana"])
+
+	// The batch's result: the user's row no longer waits on it.
+	answered := row("job", "ana", "rejected", 416)
+	require.NoError(t, s.Write(ctx, []Row{answered}))
+	require.Equal(t, []Row{answered}, selectRows(t, s, "job", Filter{Outcomes: []string{"rejected"}}))
+	// A result may keep its batch's id; a later row replaces it.
+	kept := submitted(row("job", "ana", "updated", 200), "6f1c0b7e-bulk-1")
+	require.NoError(t, s.Write(ctx, []Row{kept}))
+	require.Equal(t, []Row{kept, row("job", "bob", "updated", 200)}, selectRows(t, s, "job", Filter{}))
+}
+
+func conformSubmittedGivesTheJobsSubmittedRowsByBatch(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.written(t, []Row{
+		submitted(row("job", "dora", "", 0), "b2"),
+		submitted(row("job", "carla", "", 0), "b1"),
+		submitted(row("job", "ana", "", 0), "b2"),
+		submitted(row("job", "Bob", "", 0), "b1"), // upper case first, in byte order
+		submitted(row("job", "eva", "updated", 200), "b1"),
+		submitted(row("job", "fran", "", 0), ""), // no poll can answer it
+		submitted(row("job", "gil", "", 0), "B3"),
+		row("job", "hugo", "failed", 503),
+		submitted(row("other", "ana", "", 0), "b1"),
+	})
+	type batch struct {
+		id   string
+		keys []string
+	}
+	var got []batch
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, rows []Row) error {
+		for _, r := range rows {
+			require.Equal(t, id, r.BulkID)
+			require.Equal(t, SubmittedOutcome, r.Outcome)
+		}
+		got = append(got, batch{id, keysOf(rows)})
+		return nil
+	}))
+	require.Equal(t, []batch{
+		{"", []string{"fran"}},
+		{"B3", []string{"gil"}},
+		{"b1", []string{"Bob", "carla"}},
+		{"b2", []string{"ana", "dora"}},
+	}, got)
+
+	for _, job := range append(jobsOfEveryKind, "other ") {
+		require.NoError(t, s.Submitted(ctx, job, func(id string, rows []Row) error {
+			return fmt.Errorf("job %q: batch %q", job, id)
+		}), "a job without submitted rows gives no batch")
+	}
+}
+
+func conformSubmittedStreamsWhileTheBatchesAreAnsweredAndStopsWithFnsError(t *testing.T, c conformer) {
+	ctx := context.Background()
+	var rows []Row
+	for b := range 5 {
+		for _, r := range numbered("job", fmt.Sprintf("b%d-user-%%03d", b), 200, "", 0) {
+			rows = append(rows, submitted(r, fmt.Sprintf("b%d", b)))
+		}
+	}
+	s := c.written(t, rows)
+
+	// A resumed run records each batch's results as it polls them.
+	batches := 0
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, rows []Row) error {
+		batches++
+		require.Len(t, rows, 200, "batch %s", id)
+		answered := make([]Row, len(rows))
+		for i, r := range rows {
+			r.Outcome, r.StatusCode = "updated", 200
+			answered[i] = r
+		}
+		return s.Write(ctx, answered)
+	}))
+	require.Equal(t, 5, batches)
+	require.NoError(t, s.Submitted(ctx, "job", func(id string, _ []Row) error {
+		return fmt.Errorf("batch %q is answered", id)
+	}))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 1000}}, status(t, s, "job"))
+
+	s = c.written(t, rows)
+	requireStopsWithFnsError(t, func(fn func() error) error {
+		return s.Submitted(ctx, "job", func(string, []Row) error { return fn() })
+	})
+}
+
+func conformJobsListsEveryJobByNameWithItsCountsAndNewestRun(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	jobs, err := s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Empty(t, jobs, "a new checkpoint holds no job")
+	require.NotNil(t, jobs)
+
+	first := started(t, s, "nightly", "run", "")
+	require.NoError(t, s.FinishRun(ctx, first, Counts{Read: 3}, 1))
+	started(t, s, "nightly", "retry", "0/2")
+	started(t, s, "started", "run", "") // a run that read an empty source
+	require.NoError(t, s.Write(ctx, []Row{
+		row("nightly", "ana", "updated", 200),
+		row("nightly", "bob", "failed", 503),
+		row("nightly", KeylessPrefix+"3", "invalid", 0),
+		row("backfill", "carla", "updated", 200),
+		row("Zeta", "dora", "updated", 200), // upper case first, in byte order
+		row("only-keyless", KeylessPrefix+"1", "invalid", 0),
+	}))
+
+	newest := func(job string) *Run {
+		t.Helper()
+		runs, err := s.Runs(ctx, job)
+		require.NoError(t, err)
+		return &runs[0]
+	}
+	jobs, err = s.Jobs(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []JobInfo{
+		{Job: "Zeta", Users: 1},
+		{Job: "backfill", Users: 1},
+		{Job: "nightly", Users: 2, Keyless: 1, LastRun: newest("nightly")},
+		{Job: "only-keyless", Keyless: 1},
+		{Job: "started", LastRun: newest("started")},
+	}, jobs)
+	require.Equal(t, "0/2", jobs[2].LastRun.Shard, "the newest run, whatever its shard")
 }
 
 func conformFailuresFiltersByOutcomeInKeyOrder(t *testing.T, c conformer) {
@@ -898,7 +1166,7 @@ func conformFailuresStreamsWhileTheStoreIsUsed(t *testing.T, c conformer) {
 	})
 	require.NoError(t, err)
 	require.Equal(t, n, seen)
-	require.Equal(t, []StatusCount{{"updated", 200, 4}}, status(t, s, "retry"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 4}}, status(t, s, "retry"))
 }
 
 func conformDeleteKeysRemovesOnlyThePrefix(t *testing.T, c conformer) {
@@ -948,7 +1216,7 @@ func conformWrite10000RowsInOneCall(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	require.NoError(t, s.Write(ctx, numbered("job", "user-%05d", 10_000, "updated", 200)))
-	require.Equal(t, []StatusCount{{"updated", 200, 10_000}}, status(t, s, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 10_000}}, status(t, s, "job"))
 }
 
 func conformUpdatedAtIsNowWhenZeroAndUTCAlways(t *testing.T, c conformer) {
@@ -976,7 +1244,7 @@ func conformRowsSurviveCloseAndReopen(t *testing.T, c conformer) {
 	var id int64
 	s := c.reopened(t, func(s Store) {
 		var err error
-		id, err = s.StartRun(ctx, "job", "run")
+		id, err = s.StartRun(ctx, "job", "run", "")
 		require.NoError(t, err)
 		require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
 	})
@@ -1000,19 +1268,28 @@ func conformClosedStoreReturnsErrors(t *testing.T, c conformer) {
 	require.Error(t, s.DeleteKeys(ctx, "job", "#line "))
 	_, err = s.HasUsers(ctx, "job")
 	require.Error(t, err)
-	_, err = s.StartRun(ctx, "job", "run")
+	_, err = s.StartRun(ctx, "job", "run", "")
 	require.Error(t, err)
 	require.Error(t, s.FinishRun(ctx, 1, Counts{}, 0))
+	_, err = s.AbandonRuns(ctx, "job", "")
+	require.Error(t, err)
 	_, err = s.Runs(ctx, "job")
 	require.Error(t, err)
 	_, err = s.Status(ctx, "job")
 	require.Error(t, err)
-	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
-	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
-	_, err = s.Watermark(ctx, "job")
+	_, err = s.Jobs(ctx)
+	require.Error(t, err)
+	require.Error(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }))
+	_, err = s.HashKey(ctx, "job")
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
-	require.Error(t, s.SetWatermark(ctx, "job", Watermark{Column: "c", Value: time.Now()}))
+	require.Error(t, s.SetHashKey(ctx, "job", "f"))
+	require.Error(t, s.Failures(ctx, "job", []string{"failed"}, func(Row) error { return nil }))
+	require.Error(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }))
+	_, err = s.Watermark(ctx, "job", "")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, ErrNotFound)
+	require.Error(t, s.SetWatermark(ctx, "job", "", Watermark{Column: "c", Value: time.Now()}))
 	require.Error(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}))
 	err = s.Backups(ctx, "job", 1, func(Backup) error { return nil })
 	require.Error(t, err)
@@ -1028,20 +1305,26 @@ func conformCancelledContextIsReportedAsSuch(t *testing.T, c conformer) {
 	_, err := s.Prior(ctx, "job", []string{"ana"})
 	require.ErrorIs(t, err, context.Canceled)
 	w := Watermark{Column: "c", Value: time.Now()}
-	require.ErrorIs(t, s.SetWatermark(ctx, "job", w), context.Canceled)
-	_, err = s.Watermark(ctx, "job")
+	require.ErrorIs(t, s.SetWatermark(ctx, "job", "", w), context.Canceled)
+	_, err = s.Watermark(ctx, "job", "")
 	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.Select(ctx, "job", Filter{}, func(Row) error { return nil }), context.Canceled)
+	require.ErrorIs(t, s.Submitted(ctx, "job", func(string, []Row) error { return nil }), context.Canceled)
+	require.ErrorIs(t, s.SetHashKey(ctx, "job", "f"), context.Canceled)
+	_, err = s.HashKey(ctx, "job")
+	require.ErrorIs(t, err, context.Canceled)
 	require.ErrorIs(t, s.SaveBackups(ctx, []Backup{backup("job", 1, "ana")}), context.Canceled)
 	require.ErrorIs(t, s.Backups(ctx, "job", 1, func(Backup) error { return nil }), context.Canceled)
 
 	got, err := s.Prior(context.Background(), "job", []string{"ana"})
 	require.NoError(t, err)
 	require.Empty(t, got, "a cancelled Write must write nothing")
-	_, err = s.Watermark(context.Background(), "job")
+	_, err = s.Watermark(context.Background(), "job", "")
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetWatermark must write nothing")
 	err = s.Backups(context.Background(), "job", 1, func(Backup) error { return nil })
 	require.ErrorIs(t, err, ErrNotFound, "a cancelled SaveBackups must write nothing")
+	_, err = s.HashKey(context.Background(), "job")
+	require.ErrorIs(t, err, ErrNotFound, "a cancelled SetHashKey must write nothing")
 }
 
 func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
@@ -1049,10 +1332,10 @@ func conformWatermarkOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
 	// A job with runs and rows, but no completed incremental run, has no watermark either.
 	s, _ := c.withRunAndRow(t)
 	for _, job := range jobsOfEveryKind {
-		_, err := s.Watermark(ctx, job)
+		_, err := s.Watermark(ctx, job, "")
 		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
 	}
-	_, err := s.Watermark(ctx, "never-ran")
+	_, err := s.Watermark(ctx, "never-ran", "")
 	require.ErrorContains(t, err, `"never-ran"`)
 }
 
@@ -1061,9 +1344,9 @@ func conformWatermarkRoundTripsInUTCToTheMicrosecond(t *testing.T, c conformer) 
 	s := c.fresh(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	set := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 23, 30, 0, 123456789, madrid), RunID: 42}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", set))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", set))
 
-	got, err := s.Watermark(ctx, "nightly")
+	got, err := s.Watermark(ctx, "nightly", "")
 	require.NoError(t, err)
 	// Cut to the microsecond, never rounded up: the newest row is read again, not missed.
 	want := Watermark{Column: "updated_at", Value: time.Date(2024, 10, 22, 21, 30, 0, 123456000, time.UTC), RunID: 42}
@@ -1078,8 +1361,8 @@ func conformWatermarkRoundTripsInUTCToTheMicrosecond(t *testing.T, c conformer) 
 		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
 	} {
-		require.NoError(t, s.SetWatermark(ctx, "extremes", Watermark{Column: "c", Value: v, RunID: 1}))
-		got, err := s.Watermark(ctx, "extremes")
+		require.NoError(t, s.SetWatermark(ctx, "extremes", "", Watermark{Column: "c", Value: v, RunID: 1}))
+		got, err := s.Watermark(ctx, "extremes", "")
 		require.NoError(t, err)
 		require.Equal(t, v, got.Value)
 	}
@@ -1090,40 +1373,66 @@ func conformSetWatermarkOverwrites(t *testing.T, c conformer) {
 	s := c.fresh(t)
 	first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
 	second := Watermark{Column: "modified", Value: time.Date(2024, 5, 7, 0, 0, 0, 500, time.UTC), RunID: 2}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-	require.NoError(t, s.SetWatermark(ctx, "nightly", second))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", first))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", second))
 
 	second.Value = second.Value.Truncate(time.Microsecond)
-	require.Equal(t, second, watermark(t, s, "nightly"))
+	require.Equal(t, second, watermark(t, s, "nightly", ""))
 
 	// The last call wins, even one that moves the watermark back (an operator's reset).
-	require.NoError(t, s.SetWatermark(ctx, "nightly", first))
-	require.Equal(t, first, watermark(t, s, "nightly"))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", first))
+	require.Equal(t, first, watermark(t, s, "nightly", ""))
 }
 
 func conformWatermarksOfJobsAreIsolated(t *testing.T, c conformer) {
 	ctx := context.Background()
 	s := c.fresh(t)
 	nightly := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
-	require.NoError(t, s.SetWatermark(ctx, "nightly", nightly))
-	_, err := s.Watermark(ctx, "backfill")
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", nightly))
+	_, err := s.Watermark(ctx, "backfill", "")
 	require.ErrorIs(t, err, ErrNotFound)
-	_, err = s.Watermark(ctx, "Nightly")
+	_, err = s.Watermark(ctx, "Nightly", "")
 	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
 
 	backfill := Watermark{Column: "changed_at", Value: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), RunID: 2}
-	require.NoError(t, s.SetWatermark(ctx, "backfill", backfill))
-	require.Equal(t, nightly, watermark(t, s, "nightly"))
-	require.Equal(t, backfill, watermark(t, s, "backfill"))
+	require.NoError(t, s.SetWatermark(ctx, "backfill", "", backfill))
+	require.Equal(t, nightly, watermark(t, s, "nightly", ""))
+	require.Equal(t, backfill, watermark(t, s, "backfill", ""))
+}
+
+func conformWatermarksOfShardsAreIsolated(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	whole := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), RunID: 1}
+	first := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 7, 0, 0, 0, 0, time.UTC), RunID: 2}
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "0/2", first))
+	_, err := s.Watermark(ctx, "nightly", "")
+	require.ErrorIs(t, err, ErrNotFound, "a shard's watermark is not the whole job's")
+	_, err = s.Watermark(ctx, "nightly", "1/2")
+	require.ErrorIs(t, err, ErrNotFound, "nor another shard's")
+	_, err = s.Watermark(ctx, "nightly", "0/3")
+	require.ErrorIs(t, err, ErrNotFound, "nor a shard of another split")
+	require.ErrorContains(t, err, `shard "0/3"`)
+
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", whole))
+	require.Equal(t, whole, watermark(t, s, "nightly", ""))
+	require.Equal(t, first, watermark(t, s, "nightly", "0/2"))
+
+	for _, shard := range []string{"0/2\xff", "0/2\x00"} {
+		err := s.SetWatermark(ctx, "nightly", shard, first)
+		require.ErrorContains(t, err, "shard", "%q", shard)
+		_, err = s.Watermark(ctx, "nightly", shard)
+		require.ErrorIs(t, err, ErrNotFound, "%q", shard)
+	}
 }
 
 func conformWatermarkSurvivesCloseAndReopen(t *testing.T, c conformer) {
 	ctx := context.Background()
 	w := Watermark{Column: "updated_at", Value: time.Date(2024, 5, 6, 7, 8, 9, 654321000, time.UTC), RunID: 9}
 	s := c.reopened(t, func(s Store) {
-		require.NoError(t, s.SetWatermark(ctx, "nightly", w))
+		require.NoError(t, s.SetWatermark(ctx, "nightly", "", w))
 	})
-	require.Equal(t, w, watermark(t, s, "nightly"))
+	require.Equal(t, w, watermark(t, s, "nightly", ""))
 }
 
 func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
@@ -1142,12 +1451,60 @@ func conformSetWatermarkRejectsWhatItCannotKeep(t *testing.T, c conformer) {
 		{"year before 1", "nightly", "outside years", Watermark{Column: "c", Value: time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
-		err := s.SetWatermark(ctx, tt.job, tt.w)
+		err := s.SetWatermark(ctx, tt.job, "", tt.w)
 		require.ErrorContains(t, err, tt.wantErr, tt.name)
 		require.ErrorContains(t, err, "set watermark of job", tt.name)
 	}
-	_, err := s.Watermark(ctx, "nightly")
+	_, err := s.Watermark(ctx, "nightly", "")
 	require.ErrorIs(t, err, ErrNotFound, "a rejected watermark must not be written")
+}
+
+func conformHashKeyOfAJobWithoutOneIsNotFound(t *testing.T, c conformer) {
+	// A job with runs and rows, but whose runs recorded no key, has no fingerprint either.
+	s, _ := c.withRunAndRow(t)
+	for _, job := range jobsOfEveryKind {
+		_, err := s.HashKey(context.Background(), job)
+		require.ErrorIs(t, err, ErrNotFound, "job %q", job)
+	}
+	_, err := s.HashKey(context.Background(), "never-ran")
+	require.ErrorContains(t, err, `"never-ran"`)
+}
+
+func conformSetHashKeyOverwritesPerJob(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.reopened(t, func(s Store) {
+		require.NoError(t, s.SetHashKey(ctx, "nightly", "hmac-sha256:1f2e"))
+		require.NoError(t, s.SetHashKey(ctx, "backfill", "hmac-sha256:9a8b"))
+	})
+	hashKey := func(job string) string {
+		t.Helper()
+		fingerprint, err := s.HashKey(ctx, job)
+		require.NoError(t, err)
+		return fingerprint
+	}
+	require.Equal(t, "hmac-sha256:1f2e", hashKey("nightly"), "kept across a reopen")
+	require.Equal(t, "hmac-sha256:9a8b", hashKey("backfill"))
+	_, err := s.HashKey(ctx, "Nightly")
+	require.ErrorIs(t, err, ErrNotFound, "job names are compared byte for byte")
+
+	require.NoError(t, s.SetHashKey(ctx, "nightly", "pbkdf2"))
+	require.Equal(t, "pbkdf2", hashKey("nightly"), "the last call wins")
+	require.Equal(t, "hmac-sha256:9a8b", hashKey("backfill"))
+}
+
+func conformSetHashKeyRejectsWhatItCannotKeep(t *testing.T, c conformer) {
+	ctx := context.Background()
+	s := c.fresh(t)
+	for _, tt := range []struct{ job, fingerprint, wantErr string }{
+		{"n\x00ightly", "f", "job"},
+		{"nightly", "f\xff", "fingerprint"},
+	} {
+		err := s.SetHashKey(ctx, tt.job, tt.fingerprint)
+		require.ErrorContains(t, err, tt.wantErr, "%q %q", tt.job, tt.fingerprint)
+		require.ErrorContains(t, err, "set hash key of job")
+	}
+	_, err := s.HashKey(ctx, "nightly")
+	require.ErrorIs(t, err, ErrNotFound, "a rejected fingerprint must not be written")
 }
 
 func conformSelectFiltersByOutcomesAndCodesInKeyOrder(t *testing.T, c conformer) {
@@ -1232,7 +1589,7 @@ func conformConcurrentReadersAndWritersInSeveralProcesses(t *testing.T, c confor
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Equal(t, []StatusCount{{"updated", 200, goroutines * rounds * batch}}, status(t, first, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: goroutines * rounds * batch}}, status(t, first, "job"))
 }
 
 // readAndWrite is one worker of the concurrency test: the pipeline's pattern of a look-up, then a
@@ -1247,7 +1604,7 @@ func readAndWrite(ctx context.Context, s Store, g, rounds, batch int) error {
 			return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 		}
 		if r%5 == 0 {
-			id, err := s.StartRun(ctx, "job", "run")
+			id, err := s.StartRun(ctx, "job", "run", "")
 			if err != nil {
 				return fmt.Errorf("goroutine %d round %d: %w", g, r, err)
 			}
@@ -1266,6 +1623,24 @@ func row(job, key, outcome string, code int) Row {
 	if outcome != "updated" && outcome != "unchanged" {
 		r.Error = strings.ToUpper(outcome) + " for " + key
 	}
+	return r
+}
+
+// started starts a run of command for job and shard, and returns its id.
+func started(t *testing.T, s Store, job, command, shard string) int64 {
+	t.Helper()
+	id, err := s.StartRun(context.Background(), job, command, shard)
+	require.NoError(t, err)
+	return id
+}
+
+// submitted is r uploaded in the bulk batch bulkID, its result not known yet: at
+// SubmittedOutcome, unless r has an outcome of its own.
+func submitted(r Row, bulkID string) Row {
+	if r.Outcome == "" {
+		r.Outcome, r.Error = SubmittedOutcome, ""
+	}
+	r.BulkID = bulkID
 	return r
 }
 
@@ -1329,10 +1704,10 @@ func status(t *testing.T, s Store, job string) []StatusCount {
 	return got
 }
 
-// watermark is what Watermark gives for job.
-func watermark(t *testing.T, s Store, job string) Watermark {
+// watermark is what Watermark gives for job and shard.
+func watermark(t *testing.T, s Store, job, shard string) Watermark {
 	t.Helper()
-	got, err := s.Watermark(context.Background(), job)
+	got, err := s.Watermark(context.Background(), job, shard)
 	require.NoError(t, err)
 	return got
 }

@@ -27,12 +27,20 @@
 //     primary key (job, user_key) is its only index: it serves the skip look-up (Prior), one
 //     probe per key, and the reading of a job's rows (Status, Select). A second index, on
 //     (job, outcome, status_code), made status faster and every run's writes slower; migration
-//     0004 dropped it.
-//   - migration_runs: one row per run of a command, its counts and exit code.
-//   - migration_watermarks: one row per job that syncs incrementally (--since-column): the
-//     source column (since_column), the greatest value of it that the job's last completed run
-//     read (watermark), that run (run_id) and when it was written (updated_at). The next run
-//     reads only the rows changed since. A run writes it (SetWatermark) only once it has
+//     0004 dropped it. A user uploaded in a bulk batch (SPEC §2.3) stands at the outcome
+//     `submitted` with the batch's bulk_id until the batch's result is recorded; Submitted gives
+//     a resumed run those users, batch by batch, to poll again rather than upload twice.
+//   - migration_runs: one row per run of a command, its counts and exit code, and its shard:
+//     NULL for a run of the whole job, "I/N" for a run of one of its shards (SPEC §4). The
+//     shards of a job share its rows of migration_status, their keys being disjoint. A run
+//     that died leaves finished_at NULL until the next run of its job and shard, holding the
+//     lease, ends it (AbandonRuns) at its last outcome, exit_code staying NULL.
+//   - migration_watermarks: one row per job and shard ("" for the job run whole) that syncs
+//     incrementally (--since-column): the source column (since_column), the greatest value of it
+//     that the last completed run of that job and shard read (watermark), that run (run_id) and
+//     when it was written (updated_at). Each shard reads the source on its own, so each keeps
+//     its own. The next run reads only the rows changed since. A run writes it (SetWatermark)
+//     only once it has
 //     completed, so a run that stopped half-way does not advance it and the next one reads
 //     those rows again; the skip rule spares the calls for those already answered. The
 //     watermark is timestamptz in Postgres, an instant comparable with the CRM's column, and
@@ -47,6 +55,9 @@
 //   - migration_leases: one row per job and shard whose lease is held: who holds it (host, pid,
 //     run_id) and since when, so that a run refused the lease can name its holder. The row only
 //     describes the lease; see below.
+//   - migration_jobs: one row per job that recorded the fingerprint of the key of its payload
+//     hashes (hash_key_fingerprint, SPEC §4; never the key), so that a run with another key
+//     can say that every user with a password will be sent again.
 //   - schema_migrations: the migrations applied.
 //
 // Times of the checkpoint's own (updated_at, started_at, finished_at) are UTC: a Postgres

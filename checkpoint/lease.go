@@ -50,7 +50,7 @@ type LeasedError struct {
 
 // Error names the job and shard and the holder: its host, process id, run and since when.
 func (e *LeasedError) Error() string {
-	what := leaseName(e.Job, e.Shard)
+	what := jobShard(e.Job, e.Shard)
 	h := e.Holder
 	if h == (Holder{}) {
 		return fmt.Sprintf("checkpoint: %s is held by another run, which has not said who it is", what)
@@ -98,7 +98,7 @@ type leaseHold interface {
 // the lock go if it cannot.
 func takeLease(ctx context.Context, store string, s querier, holderQuery, job, shard string, h Holder,
 	lock func(what string) (leaseHold, error)) (*Lease, error) {
-	what := "lease of " + leaseName(job, shard)
+	what := "lease of " + jobShard(job, shard)
 	h, err := prepareLease(job, shard, h)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", store, what, err)
@@ -177,10 +177,10 @@ func (l *Lease) Release() error {
 	return l.err
 }
 
-func (l *Lease) name() string { return leaseName(l.job, l.shard) }
+func (l *Lease) name() string { return jobShard(l.job, l.shard) }
 
-// leaseName names a job and shard in errors.
-func leaseName(job, shard string) string {
+// jobShard names a job and shard in errors.
+func jobShard(job, shard string) string {
 	if shard == "" {
 		return fmt.Sprintf("job %q", job)
 	}
@@ -248,7 +248,7 @@ func leaseHolder(ctx context.Context, s querier, query, job, shard string) (Hold
 		holder = h
 		return nil
 	}
-	what := "holder of the lease of " + leaseName(job, shard)
+	what := "holder of the lease of " + jobShard(job, shard)
 	if _, err := each(ctx, s, what, readHolder, keep, query, job, shard); err != nil {
 		return Holder{}, err
 	}

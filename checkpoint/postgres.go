@@ -102,9 +102,13 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Postgres, err
 
 // pgSQL holds the statements of a store, with their tables named in its schema.
 type pgSQL struct {
-	prior, write, hasUsers, deleteKeys, startRun, finishRun, runs, status, jobExists, versions string
+	prior, write, hasUsers, deleteKeys, startRun, finishRun, abandonRuns, runs, status, jobExists, versions string
+
+	jobCounts, lastRuns, submitted string
 
 	watermark, setWatermark string
+
+	hashKey, setHashKey string
 
 	saveBackups, backups string
 
@@ -141,8 +145,7 @@ func newPgSQL(schema string) pgSQL {
 			where += fmt.Sprintf(" AND status_code = ANY($%d)", n)
 		}
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
-		selects[i] = q(`SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-				coalesce(error, ''), run_id, updated_at
+		selects[i] = q(`SELECT ` + rowColumns + `
 			FROM {schema}.migration_status
 			WHERE ` + where + `
 			ORDER BY user_key COLLATE "C"`)
@@ -163,34 +166,51 @@ func newPgSQL(schema string) pgSQL {
 				WHERE job = $1 AND user_key = k.user_key
 				LIMIT 1
 			) AS s`),
-		// unnest turns nine arrays into rows: one statement and nine parameters for any number of
+		// unnest turns ten arrays into rows: one statement and ten parameters for any number of
 		// rows, so no chunking under the 65,535-parameter limit, and one round trip.
 		write: q(`INSERT INTO {schema}.migration_status
-				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
 			SELECT job, user_key, status_code, outcome, attempts, nullif(payload_hash, ''),
-				nullif(error, ''), run_id, updated_at
+				nullif(error, ''), run_id, updated_at, nullif(bulk_id, '')
 			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
-				$6::text[], $7::text[], $8::bigint[], $9::timestamp[])
-				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
+				$6::text[], $7::text[], $8::bigint[], $9::timestamp[], $10::text[])
+				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
 			` + upsertStatus),
+		// COLLATE "C": byte order, as SQLite sorts.
+		submitted: q(`SELECT ` + rowColumns + ` FROM {schema}.migration_status
+			WHERE job = $1 AND outcome = $2
+			ORDER BY coalesce(bulk_id, '') COLLATE "C", user_key COLLATE "C"`),
 		hasUsers:   q(`SELECT EXISTS (SELECT 1 FROM {schema}.migration_status WHERE job = $1)`),
 		deleteKeys: q(`DELETE FROM {schema}.migration_status WHERE job = $1 AND user_key LIKE $2 ESCAPE '\'`),
-		startRun:   q(`INSERT INTO {schema}.migration_runs (job, command, started_at) VALUES ($1, $2, $3) RETURNING id`),
+		startRun: q(`INSERT INTO {schema}.migration_runs (job, command, shard, started_at)
+			VALUES ($1, $2, nullif($3, ''), $4) RETURNING id`),
 		finishRun: q(`UPDATE {schema}.migration_runs SET finished_at = $2, read = $3, skipped = $4,
 				updated = $5, partial = $6, unchanged = $7, invalid = $8, rejected = $9, failed = $10,
 				exit_code = $11
 			WHERE id = $1`),
-		runs: q(`SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
-				unchanged, invalid, rejected, failed, exit_code
-			FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
+		abandonRuns: q(abandonRuns),
+		runs:        q(`SELECT ` + runColumns + ` FROM {schema}.migration_runs WHERE job = $1 ORDER BY id DESC`),
 		// COLLATE "C": byte order, as SQLite sorts, whatever the database's collation.
-		status: q(`SELECT outcome, status_code, count(*) FROM {schema}.migration_status WHERE job = $1
-			GROUP BY outcome, status_code ORDER BY outcome COLLATE "C", status_code`),
+		status: q(`SELECT outcome, status_code, starts_with(user_key, $2) AS keyless, count(*)
+			FROM {schema}.migration_status WHERE job = $1
+			GROUP BY outcome, status_code, keyless ORDER BY outcome COLLATE "C", status_code, keyless`),
+		// Every job of migration_status and migration_runs, in byte order, with its counts of
+		// users and of records without a user (their keys starting with $1).
+		jobCounts: q(`SELECT job, sum(users)::bigint, sum(keyless)::bigint FROM (
+				SELECT job, count(*) FILTER (WHERE NOT starts_with(user_key, $1)) AS users,
+					count(*) FILTER (WHERE starts_with(user_key, $1)) AS keyless
+				FROM {schema}.migration_status GROUP BY job
+				UNION ALL
+				SELECT DISTINCT job, 0, 0 FROM {schema}.migration_runs
+			) AS j GROUP BY job ORDER BY job COLLATE "C"`),
+		lastRuns:   q(lastRuns),
+		hashKey:    q(hashKey),
+		setHashKey: q(setHashKey),
 		watermark: q(`SELECT since_column, watermark, run_id FROM {schema}.migration_watermarks
-			WHERE job = $1`),
+			WHERE job = $1 AND shard = $2`),
 		setWatermark: q(`INSERT INTO {schema}.migration_watermarks
-				(job, since_column, watermark, run_id, updated_at)
-			VALUES ($1, $2, $3, $4, $5)
+				(job, shard, since_column, watermark, run_id, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
 			` + upsertWatermark),
 		// unnest, as write; DO NOTHING keeps the state saved before the run's first update of a
 		// user. prepareBackups has removed the duplicates within a call.
@@ -403,13 +423,14 @@ func pgStatusArgs(rows []Row) []any {
 		errs     = make([]string, n)
 		runIDs   = make([]int64, n)
 		times    = make([]time.Time, n)
+		bulkIDs  = make([]string, n)
 	)
 	for i, r := range rows {
 		jobs[i], keys[i], outcomes[i], hashes[i], errs[i] = r.Job, r.Key, r.Outcome, r.PayloadHash, r.Error
 		codes[i], attempts[i] = int32(r.StatusCode), int32(r.Attempts)
-		runIDs[i], times[i] = r.RunID, r.UpdatedAt
+		runIDs[i], times[i], bulkIDs[i] = r.RunID, r.UpdatedAt, r.BulkID
 	}
-	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times}
+	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times, bulkIDs}
 }
 
 // HasUsers implements Store: one probe of the primary key.
@@ -437,9 +458,12 @@ func (s *Postgres) DeleteKeys(ctx context.Context, job string, prefix string) er
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // StartRun implements Store.
-func (s *Postgres) StartRun(ctx context.Context, job, command string) (int64, error) {
+func (s *Postgres) StartRun(ctx context.Context, job, command, shard string) (int64, error) {
+	if err := checkText(shard); err != nil {
+		return 0, fmt.Errorf("checkpoint postgres: start run of job %q: shard: %w", job, err)
+	}
 	var id int64
-	if err := s.pool.QueryRow(ctx, s.sql.startRun, job, command, now()).Scan(&id); err != nil {
+	if err := s.pool.QueryRow(ctx, s.sql.startRun, job, command, shard, now()).Scan(&id); err != nil {
 		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
 	}
 	return id, nil
@@ -458,6 +482,18 @@ func (s *Postgres) FinishRun(ctx context.Context, id int64, c Counts, exitCode i
 	return nil
 }
 
+// AbandonRuns implements Store.
+func (s *Postgres) AbandonRuns(ctx context.Context, job, shard string) (int64, error) {
+	if badText(job) || badText(shard) {
+		return 0, nil // Postgres would refuse the parameter; no run can have it.
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.abandonRuns, job, shard)
+	if err != nil {
+		return 0, s.fail(ctx, "end the unended runs of "+jobShard(job, shard), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Runs implements Store.
 func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
 	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, s.sql.runs, job)
@@ -465,7 +501,20 @@ func (s *Postgres) Runs(ctx context.Context, job string) ([]Run, error) {
 
 // Status implements Store.
 func (s *Postgres) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job)
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, s.sql.status, job, KeylessPrefix)
+}
+
+// Submitted implements Store.
+func (s *Postgres) Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error {
+	if badText(job) {
+		return nil // Postgres would refuse the parameter; no row can be of such a job.
+	}
+	return batches(ctx, s, job, s.sql.submitted, fn)
+}
+
+// Jobs implements Store.
+func (s *Postgres) Jobs(ctx context.Context) ([]JobInfo, error) {
+	return listJobs(ctx, s, s.sql.jobCounts, s.sql.lastRuns)
 }
 
 // Failures implements Store.
@@ -489,13 +538,13 @@ func (s *Postgres) Select(ctx context.Context, job string, f Filter, fn func(Row
 }
 
 // Watermark implements Store.
-func (s *Postgres) Watermark(ctx context.Context, job string) (Watermark, error) {
-	what := fmt.Sprintf("watermark of job %q", job)
-	if badText(job) {
+func (s *Postgres) Watermark(ctx context.Context, job, shard string) (Watermark, error) {
+	what := "watermark of " + jobShard(job, shard)
+	if badText(job) || badText(shard) {
 		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
 	var w Watermark
-	err := s.pool.QueryRow(ctx, s.sql.watermark, job).Scan(&w.Column, &w.Value, &w.RunID)
+	err := s.pool.QueryRow(ctx, s.sql.watermark, job, shard).Scan(&w.Column, &w.Value, &w.RunID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint postgres: %s: %w", what, ErrNotFound)
 	}
@@ -509,13 +558,30 @@ func (s *Postgres) Watermark(ctx context.Context, job string) (Watermark, error)
 
 // SetWatermark implements Store. The value goes to a timestamptz column: an instant, comparable
 // with the source's column whatever the time zone of the session that reads it.
-func (s *Postgres) SetWatermark(ctx context.Context, job string, w Watermark) error {
-	what := fmt.Sprintf("set watermark of job %q", job)
-	w, err := prepareWatermark(job, w)
+func (s *Postgres) SetWatermark(ctx context.Context, job, shard string, w Watermark) error {
+	what := "set watermark of " + jobShard(job, shard)
+	w, err := prepareWatermark(job, shard, w)
 	if err != nil {
 		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
 	}
-	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, w.Column, w.Value, w.RunID, now()); err != nil {
+	if _, err := s.pool.Exec(ctx, s.sql.setWatermark, job, shard, w.Column, w.Value, w.RunID, now()); err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// HashKey implements Store.
+func (s *Postgres) HashKey(ctx context.Context, job string) (string, error) {
+	return fingerprintOf(ctx, s, "postgres", job, s.sql.hashKey)
+}
+
+// SetHashKey implements Store.
+func (s *Postgres) SetHashKey(ctx context.Context, job, fingerprint string) error {
+	what := fmt.Sprintf("set hash key of job %q", job)
+	if err := checkHashKey(job, fingerprint); err != nil {
+		return fmt.Errorf("checkpoint postgres: %s: %w", what, err)
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.setHashKey, job, fingerprint, now()); err != nil {
 		return s.fail(ctx, what, err)
 	}
 	return nil

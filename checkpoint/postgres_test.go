@@ -125,6 +125,7 @@ func TestPostgresSchemaIsTheSpecs(t *testing.T) {
 	// text, not jsonb: a backup's state is sent back byte for byte.
 	require.Equal(t, specBackupsColumns, columns("migration_backups"))
 	require.Equal(t, specLeasesColumns, columns("migration_leases"))
+	require.Equal(t, specJobsColumns, columns("migration_jobs"))
 
 	// The one index the queries need: the primary key, for the skip look-up and every query of a
 	// job. Writing a second index with every outcome cost more than it saved (migration 0004).
@@ -206,7 +207,7 @@ func TestPostgresWatermarkIsAnInstant(t *testing.T) {
 	s, dsn, schema := newPostgres(t)
 	madrid := time.FixedZone("CEST", 2*60*60)
 	value := time.Date(2024, 10, 22, 23, 30, 0, 123456000, madrid)
-	require.NoError(t, s.SetWatermark(ctx, "nightly", Watermark{Column: "updated_at", Value: value, RunID: 1}))
+	require.NoError(t, s.SetWatermark(ctx, "nightly", "", Watermark{Column: "updated_at", Value: value, RunID: 1}))
 
 	// A session in another time zone, as a CRM's query might run in, compares it rightly.
 	conn := connect(t, dsn)
@@ -262,7 +263,7 @@ func TestPostgresOpenWithASchemaNotYetCreated(t *testing.T) {
 	require.NoError(t, s.Migrate(ctx))
 	require.ElementsMatch(t, specTables, tablesIn(t, dsn, schema))
 	require.NoError(t, s.Write(ctx, []Row{row("job", "ana", "updated", 200)}))
-	require.NoError(t, s.SetWatermark(ctx, "job", Watermark{Column: "updated_at", Value: time.Now(), RunID: 1}))
+	require.NoError(t, s.SetWatermark(ctx, "job", "", Watermark{Column: "updated_at", Value: time.Now(), RunID: 1}))
 }
 
 func TestPostgresPasswordNeverInErrors(t *testing.T) {
@@ -446,7 +447,7 @@ func TestPostgresWriteSparesTheRowsAroundKeysTooLongForTheIndex(t *testing.T) {
 	for _, r := range refused.Rows {
 		require.Regexp(t, `^index row .*\(SQLSTATE 54000\)$`, r.Reason)
 	}
-	require.Equal(t, []StatusCount{{"updated", 200, 1000 - int64(len(bad))}}, status(t, s, "job"))
+	require.Equal(t, []StatusCount{{Outcome: "updated", StatusCode: 200, Users: 1000 - int64(len(bad))}}, status(t, s, "job"))
 }
 
 func TestPgFault(t *testing.T) {

@@ -100,6 +100,91 @@ func runSelect(ctx context.Context, s querier, job string, f Filter, fn func(Row
 	return s.notFound(ctx, what, job)
 }
 
+// listJobs is Jobs of either store: counts, whose rows are a job's name and its counts of
+// users and of records without a user, in the order to list them, given KeylessPrefix as its
+// parameter; then lastRuns, the newest run of each job.
+func listJobs(ctx context.Context, s querier, counts, lastRuns string) ([]JobInfo, error) {
+	const what = "list jobs"
+	jobs := []JobInfo{}
+	index := map[string]int{}
+	addJob := func(j JobInfo) error {
+		index[j.Job] = len(jobs)
+		jobs = append(jobs, j)
+		return nil
+	}
+	if _, err := each(ctx, s, what, readJobCounts, addJob, counts, KeylessPrefix); err != nil {
+		return nil, err
+	}
+	addRun := func(r Run) error {
+		// A job whose first run began since counts was read is left for the next list.
+		if i, ok := index[r.Job]; ok {
+			jobs[i].LastRun = &r
+		}
+		return nil
+	}
+	if _, err := each(ctx, s, what, readRun, addRun, lastRuns); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// batches is Submitted of either store: query gives the job's submitted rows, rowColumns, in
+// the order of bulk id, then key, with the job and SubmittedOutcome as its parameters; fn is
+// given each batch's as the batch ends.
+func batches(ctx context.Context, s querier, job, query string, fn func(bulkID string, rows []Row) error) error {
+	var batch []Row
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		rows := batch
+		batch = nil // fn may keep rows
+		return fn(rows[0].BulkID, rows)
+	}
+	add := func(r Row) error {
+		if len(batch) > 0 && r.BulkID != batch[0].BulkID {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, r)
+		return nil
+	}
+	what := fmt.Sprintf("submitted rows of job %q", job)
+	if _, err := each(ctx, s, what, readRow, add, query, job, SubmittedOutcome); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// fingerprintOf is HashKey of either store (named by store): query gives the fingerprint of
+// the job given as its parameter.
+func fingerprintOf(ctx context.Context, s querier, store, job, query string) (string, error) {
+	what := fmt.Sprintf("hash key of job %q", job)
+	var fingerprint string
+	n := 0
+	if !badText(job) { // Postgres would refuse the parameter; no row can be of such a job.
+		keep := func(f string) error {
+			fingerprint = f
+			return nil
+		}
+		var err error
+		if n, err = each(ctx, s, what, readString, keep, query, job); err != nil {
+			return "", err
+		}
+	}
+	if n == 0 {
+		return "", fmt.Errorf("checkpoint %s: %s: %w", store, what, ErrNotFound)
+	}
+	return fingerprint, nil
+}
+
+// readString reads the rows of a query of one text column.
+func readString() ([]any, func() string) {
+	var v string
+	return []any{&v}, func() string { return v }
+}
+
 // selecter is a store whose Select serves Failures.
 type selecter interface {
 	querier
@@ -142,28 +227,29 @@ func readPrior() ([]any, func() keyedPrior) {
 	return []any{&p.key, &p.Outcome, &p.PayloadHash, &p.StatusCode}, func() keyedPrior { return p }
 }
 
-// readRow reads rows of migration_status: job, user_key, status_code, outcome, attempts,
-// payload_hash and error (empty for NULL), run_id, updated_at.
+// readRow reads rows of migration_status, rowColumns: job, user_key, status_code, outcome,
+// attempts, payload_hash and error (empty for NULL), run_id, updated_at, bulk_id (empty for
+// NULL).
 func readRow() ([]any, func() Row) {
 	var r Row
 	var updated utcTime
 	dest := []any{&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash, &r.Error,
-		&r.RunID, &updated}
+		&r.RunID, &updated, &r.BulkID}
 	return dest, func() Row {
 		r.UpdatedAt = updated.t
 		return r
 	}
 }
 
-// readRun reads rows of migration_runs: id, job, command, started_at, finished_at, the counts
-// from read to failed, exit_code.
+// readRun reads rows of migration_runs: id, job, command, shard (empty for NULL), started_at,
+// finished_at, the counts from read to failed, exit_code.
 func readRun() ([]any, func() Run) {
 	var r Run
 	var started, finished utcTime
 	var exitCode sql.NullInt64
 	c := &r.Counts
-	dest := []any{&r.ID, &r.Job, &r.Command, &started, &finished, &c.Read, &c.Skipped, &c.Updated,
-		&c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode}
+	dest := []any{&r.ID, &r.Job, &r.Command, &r.Shard, &started, &finished, &c.Read, &c.Skipped,
+		&c.Updated, &c.Partial, &c.Unchanged, &c.Invalid, &c.Rejected, &c.Failed, &exitCode}
 	return dest, func() Run {
 		out := r
 		out.StartedAt = started.t
@@ -179,10 +265,18 @@ func readRun() ([]any, func() Run) {
 	}
 }
 
-// readStatusCount reads the lines of status: outcome, status_code, the count of users.
+// readJobCounts reads the rows of the count of jobs: job, the count of users, the count of
+// records without a user.
+func readJobCounts() ([]any, func() JobInfo) {
+	var j JobInfo
+	return []any{&j.Job, &j.Users, &j.Keyless}, func() JobInfo { return j }
+}
+
+// readStatusCount reads the lines of status: outcome, status_code, whether the keys start with
+// KeylessPrefix, the count of rows.
 func readStatusCount() ([]any, func() StatusCount) {
 	var c StatusCount
-	return []any{&c.Outcome, &c.StatusCode, &c.Users}, func() StatusCount { return c }
+	return []any{&c.Outcome, &c.StatusCode, &c.Keyless, &c.Users}, func() StatusCount { return c }
 }
 
 // readBackup reads rows of migration_backups: job, run_id, user_key, object_id (empty for NULL),

@@ -345,7 +345,7 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		args := func(i int) (string, []any) {
 			r := g.rows[i]
 			return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout)}
+				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout), r.BulkID}
 		}
 		spare := func(i int, err error) bool {
 			if sqliteFault(err) != faultRow {
@@ -421,8 +421,8 @@ func (s *SQLite) abandon() {
 }
 
 const sqliteUpsert = `INSERT INTO migration_status
-		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at)
-	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?)
+		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
+	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))
 	` + upsertStatus
 
 // HasUsers implements Store: one probe of the primary key.
@@ -451,11 +451,14 @@ func (s *SQLite) DeleteKeys(ctx context.Context, job string, prefix string) erro
 }
 
 // StartRun implements Store.
-func (s *SQLite) StartRun(ctx context.Context, job, command string) (int64, error) {
+func (s *SQLite) StartRun(ctx context.Context, job, command, shard string) (int64, error) {
+	if err := checkText(shard); err != nil {
+		return 0, fmt.Errorf("checkpoint sqlite: start run of job %q: shard: %w", job, err)
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	const q = `INSERT INTO migration_runs (job, command, started_at) VALUES (?, ?, ?)`
-	res, err := s.db.ExecContext(ctx, q, job, command, now().Format(sqliteTimeLayout))
+	const q = `INSERT INTO migration_runs (job, command, shard, started_at) VALUES (?, ?, nullif(?, ''), ?)`
+	res, err := s.db.ExecContext(ctx, q, job, command, shard, now().Format(sqliteTimeLayout))
 	if err != nil {
 		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
 	}
@@ -464,6 +467,28 @@ func (s *SQLite) StartRun(ctx context.Context, job, command string) (int64, erro
 		return 0, s.fail(ctx, fmt.Sprintf("start run of job %q", job), err)
 	}
 	return id, nil
+}
+
+// AbandonRuns implements Store.
+func (s *SQLite) AbandonRuns(ctx context.Context, job, shard string) (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	what := "end the unended runs of " + jobShard(job, shard)
+	res, err := s.db.ExecContext(ctx, sqliteSQL(abandonRuns), job, shard)
+	if err != nil {
+		return 0, s.fail(ctx, what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail(ctx, what, err)
+	}
+	return n, nil
+}
+
+// sqliteSQL is a statement written for both stores, "{schema}." naming the tables of Postgres's
+// schema, as SQLite runs it.
+func sqliteSQL(statement string) string {
+	return strings.ReplaceAll(statement, "{schema}.", "")
 }
 
 // FinishRun implements Store.
@@ -488,18 +513,42 @@ func (s *SQLite) FinishRun(ctx context.Context, id int64, c Counts, exitCode int
 
 // Runs implements Store.
 func (s *SQLite) Runs(ctx context.Context, job string) ([]Run, error) {
-	const q = `SELECT id, job, command, started_at, finished_at, read, skipped, updated, partial,
-			unchanged, invalid, rejected, failed, exit_code
-		FROM migration_runs WHERE job = ? ORDER BY id DESC`
+	const q = `SELECT ` + runColumns + ` FROM migration_runs WHERE job = ? ORDER BY id DESC`
 	return collect(ctx, s, fmt.Sprintf("runs of job %q", job), job, readRun, q, job)
 }
 
 // Status implements Store.
 func (s *SQLite) Status(ctx context.Context, job string) ([]StatusCount, error) {
-	const q = `SELECT outcome, status_code, count(*) FROM migration_status WHERE job = ?
-		GROUP BY outcome, status_code ORDER BY outcome, status_code`
-	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, q, job)
+	return collect(ctx, s, fmt.Sprintf("status of job %q", job), job, readStatusCount, sqliteStatus, job, KeylessPrefix)
 }
+
+// sqliteStatus is Status's query. substr, not LIKE, which ignores the case of ASCII letters.
+const sqliteStatus = `SELECT outcome, status_code, substr(user_key, 1, length(?2)) = ?2 AS keyless, count(*)
+	FROM migration_status WHERE job = ?1
+	GROUP BY outcome, status_code, keyless ORDER BY outcome, status_code, keyless`
+
+// Submitted implements Store. In WAL mode the open read does not block fn's writes.
+func (s *SQLite) Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error {
+	const q = `SELECT ` + rowColumns + ` FROM migration_status WHERE job = ? AND outcome = ?
+		ORDER BY coalesce(bulk_id, ''), user_key`
+	return batches(ctx, s, job, q, fn)
+}
+
+// Jobs implements Store.
+func (s *SQLite) Jobs(ctx context.Context) ([]JobInfo, error) {
+	return listJobs(ctx, s, sqliteJobCounts, sqliteSQL(lastRuns))
+}
+
+// sqliteJobCounts is the first query of Jobs: every job of migration_status and migration_runs,
+// in byte order, with its counts of users and of records without a user (their keys starting
+// with ?1).
+const sqliteJobCounts = `SELECT job, sum(users), sum(keyless) FROM (
+		SELECT job, sum(substr(user_key, 1, length(?1)) <> ?1) AS users,
+			sum(substr(user_key, 1, length(?1)) = ?1) AS keyless
+		FROM migration_status GROUP BY job
+		UNION ALL
+		SELECT DISTINCT job, 0, 0 FROM migration_runs
+	) GROUP BY job ORDER BY job`
 
 // Failures implements Store.
 func (s *SQLite) Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error {
@@ -528,8 +577,7 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 			where += " AND status_code IN (SELECT value FROM json_each(?))"
 			args = append(args, string(list))
 		}
-		return `SELECT job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-				coalesce(error, ''), run_id, updated_at
+		return `SELECT ` + rowColumns + `
 			FROM migration_status
 			WHERE ` + where + `
 			ORDER BY user_key`, args, nil
@@ -537,12 +585,12 @@ func (s *SQLite) Select(ctx context.Context, job string, f Filter, fn func(Row) 
 }
 
 // Watermark implements Store.
-func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
-	what := fmt.Sprintf("watermark of job %q", job)
-	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ?`
+func (s *SQLite) Watermark(ctx context.Context, job, shard string) (Watermark, error) {
+	what := "watermark of " + jobShard(job, shard)
+	const q = `SELECT since_column, watermark, run_id FROM migration_watermarks WHERE job = ? AND shard = ?`
 	var w Watermark
 	var value utcTime
-	err := s.db.QueryRowContext(ctx, q, job).Scan(&w.Column, &value, &w.RunID)
+	err := s.db.QueryRowContext(ctx, q, job, shard).Scan(&w.Column, &value, &w.RunID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Watermark{}, fmt.Errorf("checkpoint sqlite: %s: %w", what, ErrNotFound)
 	}
@@ -558,19 +606,39 @@ func (s *SQLite) Watermark(ctx context.Context, job string) (Watermark, error) {
 }
 
 // SetWatermark implements Store.
-func (s *SQLite) SetWatermark(ctx context.Context, job string, w Watermark) error {
-	what := fmt.Sprintf("set watermark of job %q", job)
-	w, err := prepareWatermark(job, w)
+func (s *SQLite) SetWatermark(ctx context.Context, job, shard string, w Watermark) error {
+	what := "set watermark of " + jobShard(job, shard)
+	w, err := prepareWatermark(job, shard, w)
 	if err != nil {
 		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
 	}
-	const q = `INSERT INTO migration_watermarks (job, since_column, watermark, run_id, updated_at)
-		VALUES (?, ?, ?, ?, ?)
+	const q = `INSERT INTO migration_watermarks (job, shard, since_column, watermark, run_id, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
 		` + upsertWatermark
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	_, err = s.db.ExecContext(ctx, q, job, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
+	_, err = s.db.ExecContext(ctx, q, job, shard, w.Column, w.Value.Format(sqliteTimeLayout), w.RunID,
 		now().Format(sqliteTimeLayout))
+	if err != nil {
+		return s.fail(ctx, what, err)
+	}
+	return nil
+}
+
+// HashKey implements Store.
+func (s *SQLite) HashKey(ctx context.Context, job string) (string, error) {
+	return fingerprintOf(ctx, s, "sqlite", job, sqliteSQL(hashKey))
+}
+
+// SetHashKey implements Store.
+func (s *SQLite) SetHashKey(ctx context.Context, job, fingerprint string) error {
+	what := fmt.Sprintf("set hash key of job %q", job)
+	if err := checkHashKey(job, fingerprint); err != nil {
+		return fmt.Errorf("checkpoint sqlite: %s: %w", what, err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	_, err := s.db.ExecContext(ctx, sqliteSQL(setHashKey), job, fingerprint, now().Format(sqliteTimeLayout))
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}

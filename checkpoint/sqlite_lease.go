@@ -59,7 +59,7 @@ func (l *sqliteLease) describe(ctx context.Context, h Holder) error {
 	_, err := l.s.db.ExecContext(ctx, sqliteDescribeLease, l.job, l.shard, h.Host, h.PID, h.RunID,
 		h.Since.Format(sqliteTimeLayout))
 	if err != nil {
-		return l.s.fail(ctx, "describe the holder of the lease of "+leaseName(l.job, l.shard), err)
+		return l.s.fail(ctx, "describe the holder of the lease of "+jobShard(l.job, l.shard), err)
 	}
 	return nil
 }
@@ -75,10 +75,10 @@ func (l *sqliteLease) release(ctx context.Context) error {
 	l.s.writeMu.Unlock()
 	closeErr := l.lock.Close()
 	if err != nil {
-		return l.s.fail(ctx, "release the lease of "+leaseName(l.job, l.shard), err)
+		return l.s.fail(ctx, "release the lease of "+jobShard(l.job, l.shard), err)
 	}
 	if closeErr != nil {
-		return fmt.Errorf("checkpoint sqlite: release the lease of %s: %w", leaseName(l.job, l.shard), closeErr)
+		return fmt.Errorf("checkpoint sqlite: release the lease of %s: %w", jobShard(l.job, l.shard), closeErr)
 	}
 	return nil
 }

@@ -42,7 +42,8 @@ const ConnectTimeoutDefault = 10 * time.Second
 var ErrUnavailable = errors.New("checkpoint: store unavailable")
 
 // Store is the checkpoint of one database: every user's latest outcome per job (migration_status),
-// every run (migration_runs), each job's incremental-sync watermark (migration_watermarks), the
+// every run (migration_runs), the incremental-sync watermark of each job and shard
+// (migration_watermarks), the fingerprint of each job's hash key (migration_jobs), the
 // users' states that run --backup saved for rollback (migration_backups) and the leases that let
 // one run of a job at a time (migration_leases).
 // The SQLite and Postgres stores behave identically; every method is safe for concurrent use.
@@ -55,13 +56,14 @@ type Store interface {
 	// the outcome, in one query. Keys without a row are absent from the map.
 	Prior(ctx context.Context, job string, keys []string) (map[string]Prior, error)
 
-	// Write upserts rows in one transaction: all of them are durable when it returns nil, none
-	// when it fails, with one exception: a row that cannot be kept because of what it holds (a
-	// job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the database's
-	// index) is left out, the others are written, and the error is a *RowsRefused (wrapping
-	// ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When rows hold
-	// the same job and key more than once the last one wins. A zero UpdatedAt is stored as the
-	// current time.
+	// Write upserts rows in one transaction, each row replacing every column of the user's,
+	// BulkID included (a row without one clears it): all of them are durable when it returns
+	// nil, none when it fails, with one exception: a row that cannot be kept because of what it
+	// holds (a job or key that is not valid UTF-8 or holds a NUL byte, a key too long for the
+	// database's index) is left out, the others are written, and the error is a *RowsRefused
+	// (wrapping ErrRowRefused, never ErrUnavailable) that lists the rows left out and why. When
+	// rows hold the same job and key more than once the last one wins. A zero UpdatedAt is
+	// stored as the current time.
 	Write(ctx context.Context, rows []Row) error
 
 	// HasUsers says whether the job has a row in migration_status, whatever its outcome. A run
@@ -73,20 +75,46 @@ type Store interface {
 	// again. An empty prefix is an error: it would wipe the job.
 	DeleteKeys(ctx context.Context, job string, prefix string) error
 
-	// StartRun records the start of a run of command for job and returns its id.
-	StartRun(ctx context.Context, job, command string) (int64, error)
+	// StartRun records the start of a run of command for job and returns its id. shard is the
+	// part of the job the run takes: "" for the whole job, "I/N" for one of its shards.
+	StartRun(ctx context.Context, job, command, shard string) (int64, error)
 
 	// FinishRun records the end of a run: its counts and exit code. It returns an error wrapping
 	// ErrNotFound when no run has that id.
 	FinishRun(ctx context.Context, id int64, counts Counts, exitCode int) error
 
-	// Runs returns the job's runs, newest first. It returns an error wrapping ErrNotFound when
-	// the checkpoint knows nothing of the job.
+	// AbandonRuns records the end of the runs of job and shard ("" for the job run whole) that
+	// never recorded theirs — killed, or stopped by a fault that kept FinishRun from the
+	// checkpoint — and returns how many. Each one's end becomes the time of its last outcome
+	// (the newest updated_at of the rows that still hold its outcomes), or its start when there
+	// is none; its exit code stays unknown (NULL) and its counts stay as they were. Runs then
+	// shows it ended without a record: FinishedAt set, ExitCode nil. Call it holding the lease
+	// of job and shard, before StartRun: the lease proves that none of those runs is alive.
+	AbandonRuns(ctx context.Context, job, shard string) (int64, error)
+
+	// Runs returns the job's runs, newest first, whatever their shard. It returns an error
+	// wrapping ErrNotFound when the checkpoint knows nothing of the job.
 	Runs(ctx context.Context, job string) ([]Run, error)
 
-	// Status counts the job's users per outcome and status code, ordered by outcome, then code.
-	// It returns an error wrapping ErrNotFound when the checkpoint knows nothing of the job.
+	// Status counts the job's users per outcome and status code, and apart from them the
+	// records without a user (StatusCount.Keyless), ordered by outcome, then code, then users
+	// before records without one. It returns an error wrapping ErrNotFound when the checkpoint
+	// knows nothing of the job.
 	Status(ctx context.Context, job string) ([]StatusCount, error)
+
+	// Submitted calls fn with the job's rows whose outcome is SubmittedOutcome, one call per
+	// bulk batch: its bulk id and its rows, in byte order of bulk id, then of key, so that a run
+	// can poll again the batches a run before it uploaded. Rows recorded submitted without a bulk
+	// id, which no poll can answer, come first, under the bulk id "". fn may keep the rows, and
+	// may call the store's other methods, writing the batch's outcomes among them, while the
+	// rows stream as in Select. When fn returns an error, Submitted stops and returns that error
+	// unchanged. A job without submitted rows, known or not, gives no call and nil.
+	Submitted(ctx context.Context, job string, fn func(bulkID string, rows []Row) error) error
+
+	// Jobs lists every job the checkpoint holds, a run or a row, in byte order of name, each
+	// with its counts of users and of records without a user, and its newest run. A checkpoint
+	// without any job gives an empty list.
+	Jobs(ctx context.Context) ([]JobInfo, error)
 
 	// Select calls fn with each of the job's rows that f keeps, in byte order of key; the filter
 	// is applied by the database. Rows are streamed from the database, never all held in memory.
@@ -100,15 +128,26 @@ type Store interface {
 	// rows. It is kept for the callers that predate Select.
 	Failures(ctx context.Context, job string, outcomes []string, fn func(Row) error) error
 
-	// Watermark returns the job's watermark. It returns an error wrapping ErrNotFound when the
-	// job has none: no run of it with a --since-column has completed.
-	Watermark(ctx context.Context, job string) (Watermark, error)
+	// Watermark returns the watermark of job and shard ("" for the job run whole, "I/N" for one
+	// of its shards: each shard reads the source on its own). It returns an error wrapping
+	// ErrNotFound when there is none: no run of that job and shard with a --since-column has
+	// completed.
+	Watermark(ctx context.Context, job, shard string) (Watermark, error)
 
-	// SetWatermark records (upserts) the job's watermark after a completed run; the last call
-	// wins. Call it only once the run's outcomes are all written: a run that did not complete
-	// must leave the previous watermark in place. w needs a Column and a non-zero Value (a run
-	// that read no rows has nothing to move the watermark to: keep the one there is).
-	SetWatermark(ctx context.Context, job string, w Watermark) error
+	// SetWatermark records (upserts) the watermark of job and shard after a completed run; the
+	// last call wins. Call it only once the run's outcomes are all written: a run that did not
+	// complete must leave the previous watermark in place. w needs a Column and a non-zero Value
+	// (a run that read no rows has nothing to move the watermark to: keep the one there is).
+	SetWatermark(ctx context.Context, job, shard string, w Watermark) error
+
+	// HashKey returns the fingerprint of the hash key that SetHashKey last recorded for job. It
+	// returns an error wrapping ErrNotFound when none was.
+	HashKey(ctx context.Context, job string) (string, error)
+
+	// SetHashKey records (upserts) the fingerprint of the key that keys the password's part of
+	// the job's payload hashes (SPEC §4); the last call wins. Give it a fingerprint, never the
+	// key: the checkpoint is not a place for secrets.
+	SetHashKey(ctx context.Context, job, fingerprint string) error
 
 	// SaveBackups inserts rows in one transaction: all of them are durable when it returns nil,
 	// none when it fails. A user already backed up in that run of the job keeps its first state,
@@ -206,13 +245,60 @@ const (
 		payload_hash = excluded.payload_hash,
 		error = excluded.error,
 		run_id = excluded.run_id,
-		updated_at = excluded.updated_at`
-	upsertWatermark = `ON CONFLICT (job) DO UPDATE SET
+		updated_at = excluded.updated_at,
+		bulk_id = excluded.bulk_id`
+	upsertWatermark = `ON CONFLICT (job, shard) DO UPDATE SET
 		since_column = excluded.since_column,
 		watermark = excluded.watermark,
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at`
 )
+
+// rowColumns are the columns of migration_status that readRow reads, in the SQL both stores
+// speak.
+const rowColumns = `job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
+	coalesce(error, ''), run_id, updated_at, coalesce(bulk_id, '')`
+
+// runColumns are the columns of migration_runs that readRun reads, in the SQL both stores speak.
+const runColumns = `id, job, command, coalesce(shard, ''), started_at, finished_at, read, skipped,
+	updated, partial, unchanged, invalid, rejected, failed, exit_code`
+
+// abandonRuns is AbandonRuns of the job $1 and the shard $2, in the SQL both stores speak
+// (SQLite binds $N by its number too), with "{schema}." before each table. A subquery per run
+// finds its last outcome: a run that ended costs nothing, and one that did not reads its job's
+// rows once.
+const abandonRuns = `UPDATE {schema}.migration_runs SET finished_at = coalesce(
+		(SELECT max(s.updated_at) FROM {schema}.migration_status AS s
+			WHERE s.job = migration_runs.job AND s.run_id = migration_runs.id),
+		started_at)
+	WHERE job = $1 AND coalesce(shard, '') = $2 AND finished_at IS NULL`
+
+// lastRuns is the second query of Jobs, in the SQL both stores speak, with "{schema}." before
+// each table: the newest run of every job.
+const lastRuns = `SELECT ` + runColumns + ` FROM {schema}.migration_runs
+	WHERE id IN (SELECT max(id) FROM {schema}.migration_runs GROUP BY job)`
+
+// The statements of HashKey and SetHashKey, in the SQL both stores speak, with "{schema}."
+// before each table.
+const (
+	hashKey    = `SELECT hash_key_fingerprint FROM {schema}.migration_jobs WHERE job = $1`
+	setHashKey = `INSERT INTO {schema}.migration_jobs (job, hash_key_fingerprint, updated_at)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (job) DO UPDATE SET
+			hash_key_fingerprint = excluded.hash_key_fingerprint,
+			updated_at = excluded.updated_at`
+)
+
+// checkHashKey checks the job and the fingerprint that SetHashKey is given.
+func checkHashKey(job, fingerprint string) error {
+	if err := checkText(job); err != nil {
+		return fmt.Errorf("job: %w", err)
+	}
+	if err := checkText(fingerprint); err != nil {
+		return fmt.Errorf("fingerprint: %w", err)
+	}
+	return nil
+}
 
 // storeError is how every failure leaves the package: the driver's message with the password
 // scrubbed from it, and, for errors.Is, one of the package's sentinels or the context's error in
@@ -338,10 +424,13 @@ func now() time.Time {
 	return dbTime(time.Now())
 }
 
-// prepareWatermark checks a watermark for job and gives it as both stores keep it.
-func prepareWatermark(job string, w Watermark) (Watermark, error) {
+// prepareWatermark checks a watermark for job and shard and gives it as both stores keep it.
+func prepareWatermark(job, shard string, w Watermark) (Watermark, error) {
 	if err := checkText(job); err != nil {
 		return w, fmt.Errorf("job: %w", err)
+	}
+	if err := checkText(shard); err != nil {
+		return w, fmt.Errorf("shard: %w", err)
 	}
 	if w.Column == "" {
 		return w, errors.New("no column: a watermark is a value of a source column")

@@ -93,6 +93,7 @@ func newWriteGroup(given []Row, now time.Time) *writeGroup {
 		r.Error = cleanText(r.Error)
 		r.Outcome = cleanText(r.Outcome)
 		r.PayloadHash = cleanText(r.PayloadHash)
+		r.BulkID = cleanText(r.BulkID)
 		k := jobKey{r.Job, r.Key}
 		if i, ok := index[k]; ok {
 			g.rows[i] = r

@@ -65,7 +65,7 @@ func TestCheckpointSchemaKeepsTheTablesOutOfPublic(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT
 		count(*) FILTER (WHERE table_schema = 'druid_ops'), count(*) FILTER (WHERE table_schema = 'public')
 		FROM information_schema.tables WHERE table_name LIKE 'migration_%'`).Scan(&inSchema, &inPublic))
-	require.Equal(t, 5, inSchema, "migration_status, migration_runs, migration_watermarks, migration_backups, migration_leases")
+	require.Equal(t, 6, inSchema, "migration_status, migration_runs, migration_watermarks, migration_backups, migration_leases, migration_jobs")
 	require.Equal(t, 0, inPublic)
 
 	res = runMain(t, "status", "--checkpoint", dsn, "--checkpoint-schema", "pg_bad", "--job", "test")

@@ -142,7 +142,7 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 		if since != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
 			// Only a run that read every changed row moves the watermark on.
 			w := checkpoint.Watermark{Column: since, Value: in.startedAt(), RunID: runID}
-			if err := store.SetWatermark(ctx, job, w); err != nil {
+			if err := store.SetWatermark(ctx, job, "", w); err != nil {
 				log.Error().Err(err).Msg("record the watermark; the next run reads the same rows again")
 			}
 		}
@@ -234,7 +234,7 @@ func execute(ctx context.Context, cfg *Config, store checkpoint.Store, client *s
 // watermark is of another column, reads every row.
 func sinceFilter(ctx context.Context, cfg *Config, store checkpoint.Store, column string) (*source.Since, error) {
 	log := cfg.Log
-	w, err := store.Watermark(ctx, cfg.Job)
+	w, err := store.Watermark(ctx, cfg.Job, "")
 	switch {
 	case errors.Is(err, checkpoint.ErrNotFound):
 		log.Info().Str("since_column", column).Msg("no watermark yet: this run reads every row")

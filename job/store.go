@@ -103,7 +103,7 @@ func (k *keeper) Release() {
 
 // startRun records the start of the run of command and names it in the lease.
 func startRun(ctx context.Context, store checkpoint.Store, lease *keeper, job, command string) (int64, error) {
-	runID, err := store.StartRun(ctx, job, command)
+	runID, err := store.StartRun(ctx, job, command, "")
 	if err != nil {
 		return 0, lost("", err)
 	}

@@ -1,0 +1,3 @@
+-- The change of postgres/0007_bulk_id.sql: the bulk batch that carried a `submitted` user, NULL
+-- for a user of no batch.
+ALTER TABLE migration_status ADD COLUMN bulk_id text;
