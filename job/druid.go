@@ -1,9 +1,12 @@
 package job
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"golang.org/x/time/rate"
 
@@ -83,4 +86,29 @@ func (c *Config) limiter() *rate.Limiter {
 		limit = rate.Limit(c.Rate)
 	}
 	return rate.NewLimiter(limit, c.Burst)
+}
+
+// hashKey is the secret that keys the passwords' part of the payload hash (SPEC §4):
+// --hash-key-file, else DRUID_HASH_KEY, else the client secret; nil when the run has none, and
+// passwords then go through PBKDF2. A file that cannot be read, or holds nothing, is a
+// configuration error; the key is never shown.
+func (c *Config) hashKey() ([]byte, error) {
+	switch {
+	case c.HashKeyFile != "":
+		b, err := os.ReadFile(c.HashKeyFile)
+		if err != nil {
+			return nil, configErrorf("--hash-key-file: %w", err)
+		}
+		// A secret mounted from a Kubernetes Secret often ends in a newline.
+		key := bytes.TrimRight(b, "\r\n")
+		if len(key) == 0 {
+			return nil, configErrorf("--hash-key-file %s: the file is empty", c.HashKeyFile)
+		}
+		return key, nil
+	case c.HashKey != "":
+		return []byte(c.HashKey), nil
+	case strings.TrimSpace(c.ClientSecret) != "":
+		return []byte(strings.TrimSpace(c.ClientSecret)), nil
+	}
+	return nil, nil
 }

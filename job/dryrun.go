@@ -50,7 +50,11 @@ func DryRun(ctx context.Context, cfg Config) (pipeline.DrySummary, error) {
 	if !cfg.Force {
 		if store := openToLookUp(ctx, &cfg); store != nil {
 			defer store.Close()
-			opts.Checkpoint, opts.Job = store, cfg.Job
+			key, err := cfg.hashKey()
+			if err != nil {
+				return pipeline.DrySummary{}, err
+			}
+			opts.Checkpoint, opts.Job, opts.HashKey = store, cfg.Job, key
 		}
 	}
 	sum, err := pipeline.DryRun(ctx, in.src, in.mapper, cfg.Stdout, opts)

@@ -34,12 +34,16 @@ func OpenStore(ctx context.Context, cfg *Config) (checkpoint.Store, error) {
 // claim opens the checkpoint and takes the lease of job: one run of a job at a time (SPEC §4).
 // Another run holding it ends this one at once, before anything is read or sent, with an error
 // naming the holder (exit 4). The caller releases the lease, then closes the store.
+//
+// Holding it, claim closes the runs of the job (and shard) that died without recording their
+// end — killed, or stopped by a lost checkpoint — so that `runs` shows them ended.
 func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *keeper, error) {
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	lease, err := store.Lease(ctx, job, "", checkpoint.Holder{})
+	shard := cfg.shard.String()
+	lease, err := store.Lease(ctx, job, shard, checkpoint.Holder{})
 	if err != nil {
 		store.Close()
 		if errors.Is(err, checkpoint.ErrLeased) {
@@ -47,7 +51,15 @@ func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *kee
 		}
 		return nil, nil, configErr(fmt.Errorf("--checkpoint: take the lease of job %q: %w", job, err))
 	}
-	return store, &keeper{store: store, job: job, lease: lease, log: cfg.Log}, nil
+	k := &keeper{store: store, job: job, shard: shard, lease: lease, log: cfg.Log}
+	if n, err := store.AbandonRuns(ctx, job, shard); err != nil {
+		k.Release()
+		store.Close()
+		return nil, nil, lost("close the job's abandoned runs", err)
+	} else if n > 0 {
+		cfg.Log.Info().Int64("runs", n).Msg("earlier runs of the job ended without recording their end (killed, or their checkpoint lost): marked ended")
+	}
+	return store, k, nil
 }
 
 // keeper holds a run's lease. A Postgres lease is a lock of a connection: a restart of the
@@ -55,9 +67,9 @@ func claim(ctx context.Context, cfg *Config, job string) (checkpoint.Store, *kee
 // again before it goes on. The keeper takes it again once the checkpoint is back, unless another
 // run took the job meanwhile: then the run must stop.
 type keeper struct {
-	store checkpoint.Store
-	job   string
-	log   zerolog.Logger
+	store      checkpoint.Store
+	job, shard string
+	log        zerolog.Logger
 
 	mu    sync.Mutex
 	lease *checkpoint.Lease
@@ -73,7 +85,7 @@ func (k *keeper) check(ctx context.Context) error {
 	if err := k.lease.Check(ctx); !errors.Is(err, checkpoint.ErrLeaseLost) {
 		return nil
 	}
-	again, err := k.store.Lease(ctx, k.job, "", checkpoint.Holder{RunID: k.runID})
+	again, err := k.store.Lease(ctx, k.job, k.shard, checkpoint.Holder{RunID: k.runID})
 	switch {
 	case err == nil:
 		_ = k.lease.Release()
@@ -101,9 +113,10 @@ func (k *keeper) Release() {
 	_ = k.lease.Release()
 }
 
-// startRun records the start of the run of command and names it in the lease.
+// startRun records the start of the run of command (of the lease's shard) and names it in the
+// lease.
 func startRun(ctx context.Context, store checkpoint.Store, lease *keeper, job, command string) (int64, error) {
-	runID, err := store.StartRun(ctx, job, command, "")
+	runID, err := store.StartRun(ctx, job, command, lease.shard)
 	if err != nil {
 		return 0, lost("", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"druid-migrate/checkpoint"
 	"druid-migrate/mapping"
 	"druid-migrate/sink"
 	"druid-migrate/source"
@@ -15,7 +16,7 @@ import (
 // under: a malformed row, an empty key, a key that cannot be stored, or a key that repeats an
 // earlier record of the run (the earlier record keeps the key's row). A run re-records these
 // rows, so it clears the old ones first.
-const KeylessPrefix = "#line "
+const KeylessPrefix = checkpoint.KeylessPrefix
 
 // maxKeyBytes is the longest key a checkpoint row takes. A Postgres index entry holds at most
 // about 8 KB, so a longer key would fail the write of its whole group; a real user key is
