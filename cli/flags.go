@@ -174,9 +174,20 @@ func checkpointOptions() []option {
 			func(c *job.Config) *string { return &c.Checkpoint }), checkpoint.SQLiteDefault),
 		stringOpt("checkpoint-schema", "DRUID_CHECKPOINT_SCHEMA", "the Postgres schema of the checkpoint's tables (default: the connection's, usually public)",
 			func(c *job.Config) *string { return &c.CheckpointSchema }),
-		withValue(stringOpt("job", "DRUID_JOB", "the job's name in the checkpoint",
-			func(c *job.Config) *string { return &c.Job }), job.JobDefault),
+		jobOption(),
 	}
+}
+
+// jobOption is --job, and whether it was given.
+func jobOption() option {
+	o := withValue(stringOpt("job", "DRUID_JOB", "the job's name in the checkpoint",
+		func(c *job.Config) *string { return &c.Job }), job.JobDefault)
+	set := o.set
+	o.set = func(c *cli.Context, cfg *job.Config) {
+		set(c, cfg)
+		cfg.JobSet = c.IsSet("job")
+	}
+	return o
 }
 
 // shardOptions are the flags that pick one shard of a job (SPEC §4).

@@ -103,8 +103,10 @@ type Config struct {
 	// DRUID_HASH_KEY); without it the client secret does, and without either PBKDF2 (SPEC §4).
 	HashKeyFile, HashKey string
 
-	// The checkpoint (--checkpoint, --checkpoint-schema, --job, --checkpoint-timeout).
+	// The checkpoint (--checkpoint, --checkpoint-schema, --job, --checkpoint-timeout). JobSet
+	// says --job (or DRUID_JOB) was given: the reports then never fall back to listing jobs.
 	Checkpoint, CheckpointSchema, Job string
+	JobSet                            bool
 	CheckpointTimeout                 time.Duration
 
 	// Reports of a run (--summary-json, --metrics-addr).
@@ -286,7 +288,7 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	if c.sends() || c.Command == CommandStatus || c.Command == CommandFailures || c.Command == CommandRuns {
+	if c.sends() || c.Command == CommandDryRun || c.Command == CommandStatus || c.Command == CommandFailures || c.Command == CommandRuns {
 		sh, err := parseShard(c.Shard, c.Shards, c.ShardIndex)
 		if err != nil {
 			return err
@@ -409,6 +411,14 @@ func (s shard) String() string {
 		return ""
 	}
 	return fmt.Sprintf("%d/%d", s.i, s.n)
+}
+
+// filter is has, or nil for the whole job: a pipeline's Shard.
+func (s shard) filter() func(string) bool {
+	if s.n == 0 {
+		return nil
+	}
+	return s.has
 }
 
 // has says whether key belongs to the shard.

@@ -35,7 +35,7 @@ func DryRun(ctx context.Context, cfg Config) (pipeline.DrySummary, error) {
 	if err := in.start(ctx, source.Scan{}); err != nil {
 		return pipeline.DrySummary{}, err
 	}
-	opts := pipeline.DryOptions{Limit: cfg.Limit, OrderedKeys: in.orderedKeys(), Log: log}
+	opts := pipeline.DryOptions{Limit: cfg.Limit, OrderedKeys: in.orderedKeys(), Log: log, Shard: cfg.shard.filter()}
 	var d *differ
 	if cfg.Diff {
 		if d, err = newDiffer(&cfg); err != nil {

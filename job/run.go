@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"druid-migrate/checkpoint"
@@ -79,6 +81,7 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 	pcfg.Total = in.total
 	pcfg.OrderedKeys = in.orderedKeys()
 	pcfg.Live = mx.watch(cfg.Command, job, client)
+	pcfg.Shard = cfg.shard.filter()
 	if guard != nil {
 		pcfg.Prepare = guard.prepare
 	}
@@ -138,8 +141,11 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 	log = log.With().Str("job", job).Int64("run_id", runID).Logger()
 	pcfg.Log = log
 	log.Info().Str("command", cfg.Command).Str("source", pgurl.Redact(cfg.Source)).
-		Float64("rate", cfg.Rate).Str("concurrency", cfg.Concurrency).
+		Float64("rate", cfg.Rate).Str("concurrency", cfg.Concurrency).Str("shard", cfg.shard.String()).
 		Bool("new_job", pcfg.NewJob).Msg("run started")
+	if cfg.shard.n > 0 {
+		sayOtherSplit(ctx, store, &cfg, job, runID)
+	}
 
 	return execute(ctx, &cfg, store, client, pcfg, in.src, in.mapper, func(ctx context.Context, sum pipeline.Summary, runErr error) {
 		if since != "" && runErr == nil && !sum.Interrupted && cfg.Limit == 0 {
@@ -216,6 +222,7 @@ func execute(ctx context.Context, cfg *Config, store checkpoint.Store, client *s
 		after(finishCtx, sum, runErr)
 	}
 	rep := newSummaryReport(pcfg.Job, pcfg.RunID, cfg.Command, sum, code)
+	rep.Shard = cfg.shard.String()
 	if path := cfg.SummaryJSON; path != "" {
 		if err := writeSummaryJSON(path, rep); err != nil {
 			log.Error().Err(err).Str("file", path).Msg("write --summary-json")
@@ -348,4 +355,24 @@ func keyTheHash(ctx context.Context, cfg *Config, store checkpoint.Store, job st
 		}
 	}
 	return key, nil
+}
+
+// sayOtherSplit says, once at start, when the job's earlier runs were split into another number
+// of shards than this one: allowed — within a run the shards' keys are disjoint — but a user may
+// then be sent by a shard of each split.
+func sayOtherSplit(ctx context.Context, store checkpoint.Store, cfg *Config, job string, runID int64) {
+	runs, err := store.Runs(ctx, job)
+	if err != nil {
+		return
+	}
+	for _, r := range runs {
+		if r.ID == runID || r.Shard == "" {
+			continue
+		}
+		if _, n, ok := strings.Cut(r.Shard, "/"); ok && n != strconv.Itoa(cfg.shard.n) {
+			cfg.Log.Info().Str("shard", cfg.shard.String()).Str("earlier_shard", r.Shard).Int64("earlier_run", r.ID).
+				Msg("the job's earlier runs were split into another number of shards: keys stay disjoint within this run")
+		}
+		return
+	}
 }

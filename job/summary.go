@@ -50,6 +50,9 @@ func writeSummary(w io.Writer, command string, s pipeline.Summary) error {
 		}
 		b.WriteString("\n")
 	}
+	if s.OtherShards > 0 {
+		fmt.Fprintf(&b, "  other shards   %d (records of the other shards, read and passed over)\n", s.OtherShards)
+	}
 	if s.Unrecorded > 0 {
 		fmt.Fprintf(&b, "  unrecorded     %d (DRUID answered, the checkpoint was unreachable: the next run sends them again)\n", s.Unrecorded)
 	}
@@ -71,6 +74,7 @@ func writeSummary(w io.Writer, command string, s pipeline.Summary) error {
 // SummaryReport is the JSON of --summary-json: what the printed summary says, for machines.
 type SummaryReport struct {
 	Job            string              `json:"job"`
+	Shard          string              `json:"shard,omitempty"`
 	RunID          int64               `json:"run_id"`
 	Command        string              `json:"command"`
 	ExitCode       int                 `json:"exit_code"`
@@ -78,6 +82,7 @@ type SummaryReport struct {
 	Counts         checkpoint.Counts   `json:"counts"`
 	StillRejected  int64               `json:"still_rejected"`
 	Unrecorded     int64               `json:"unrecorded"`
+	OtherShards    int64               `json:"other_shards,omitempty"`
 	StatusCodes    map[string]int64    `json:"status_codes"`
 	Requests       int64               `json:"requests"`
 	ElapsedSeconds float64             `json:"elapsed_seconds"`
@@ -92,7 +97,7 @@ func newSummaryReport(job string, runID int64, command string, sum pipeline.Summ
 	}
 	return SummaryReport{
 		Job: job, RunID: runID, Command: command, ExitCode: code, Interrupted: sum.Interrupted,
-		Counts: sum.Counts, StillRejected: sum.StillRejected, Unrecorded: sum.Unrecorded, StatusCodes: codes, Requests: sum.Requests,
+		Counts: sum.Counts, StillRejected: sum.StillRejected, Unrecorded: sum.Unrecorded, OtherShards: sum.OtherShards, StatusCodes: codes, Requests: sum.Requests,
 		ElapsedSeconds: seconds(sum.Elapsed), RatePerSecond: sum.Rate(), Throttling: sum.Throttling,
 	}
 }

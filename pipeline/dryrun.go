@@ -53,8 +53,12 @@ func DryRun(ctx context.Context, src Source, b Builder, w io.Writer, opts DryOpt
 			}
 			return s, fmt.Errorf("read source: %w", err)
 		}
-		s.Read++
 		m := mapRecord(b, rec)
+		if opts.Shard != nil && !opts.Shard(m.checkpointKey()) {
+			s.OtherShards++
+			continue
+		}
+		s.Read++
 		d.queue = append(d.queue, drySlot{line: m.line})
 		if m.key == "" {
 			err = d.decide(m, 0, false)
@@ -223,7 +227,8 @@ type DryOptions struct {
 	// would send. Without it, every valid user would be sent.
 	Checkpoint Lookup
 	Job        string
-	HashKey    []byte // as Config.HashKey: the run's hashes are looked up
+	HashKey    []byte                // as Config.HashKey: the run's hashes are looked up
+	Shard      func(key string) bool // as Config.Shard
 	Log        zerolog.Logger
 }
 
@@ -239,6 +244,7 @@ type DrySummary struct {
 	// holds DRUID's answer to the same payload. Checked says a checkpoint was looked up.
 	WouldSend, WouldSkip int64
 	Checked              bool
+	OtherShards          int64 // records of other shards, passed over (DryOptions.Shard)
 	Elapsed              time.Duration
 	Interrupted          bool
 }

@@ -93,6 +93,16 @@ type mapped struct {
 	hash    string
 	hashErr error
 	hashed  bool
+	// other says the record belongs to another shard of the job (Config.Shard).
+	other bool
+}
+
+// checkpointKey is the key m is recorded under: its own, or its line's when it has none.
+func (m *mapped) checkpointKey() string {
+	if m.key == "" {
+		return keyless(m.line)
+	}
+	return m.key
 }
 
 // mapRecord builds rec's payload. A record whose key cannot be stored is invalid, and has no

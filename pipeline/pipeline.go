@@ -126,6 +126,10 @@ type Config struct {
 	// must not be sent (a guard; the user is then recorded invalid), or an error, which records
 	// the user failed so that the next run tries again.
 	Prepare func(ctx context.Context, p *sink.Payload) (send *sink.Payload, refuse string, err error)
+	// Shard, when set, keeps the records whose checkpoint key it accepts (a keyless record's is
+	// its "#line N" key): this process's shard of the job. The others are read and passed over
+	// before any look-up, hash or call, and counted apart (Summary.OtherShards).
+	Shard func(key string) bool
 	// Select, when set, limits the run to the records whose key it accepts (a retry): the
 	// others, and rows with no key, are passed over and not counted.
 	Select func(key string) bool

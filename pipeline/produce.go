@@ -189,7 +189,9 @@ func (r *run) buildChunks(ctx context.Context, toBuild <-chan *chunk) {
 			c.out = make([]mapped, len(c.recs))
 			for i, rec := range c.recs {
 				m := mapRecord(r.build, rec)
-				if m.payload != nil && r.cfg.Select == nil {
+				if r.cfg.Shard != nil && !r.cfg.Shard(m.checkpointKey()) {
+					m.other = true
+				} else if m.payload != nil && r.cfg.Select == nil {
 					m.hash, m.hashErr = r.hasher.Hash(m.payload)
 					m.hashed = true
 				}
@@ -293,6 +295,10 @@ func (s *sequencer) next(inOrder <-chan *chunk) (*chunk, error) {
 // take applies Select and the repeated-key rule to the next record, and says whether the limit
 // is reached.
 func (s *sequencer) take(m mapped) (done bool, err error) {
+	if m.other {
+		s.r.tally.otherShards.Add(1)
+		return false, nil
+	}
 	// A repeat of a key has the key's selection: applying Select first changes no outcome, and
 	// spares the rule the keys a retry passes over.
 	if sel := s.r.cfg.Select; sel != nil && (m.key == "" || strings.HasPrefix(m.key, KeylessPrefix) || !sel(m.key)) {

@@ -25,6 +25,9 @@ type Summary struct {
 	Throttling Throttling
 	// Interrupted is set when a signal stopped the run before its source was exhausted.
 	Interrupted bool
+	// OtherShards counts the records of the source that belong to other shards of the job:
+	// read and passed over (Config.Shard).
+	OtherShards int64
 	// Unrecorded counts the users DRUID answered whose outcome the checkpoint could not record
 	// (it was unreachable when the run stopped): the next run sends them again.
 	Unrecorded int64
@@ -56,7 +59,7 @@ func (s Summary) Rate() float64 {
 // tally counts a run's progress from many goroutines.
 type tally struct {
 	read, skipped, stillRejected, requests, inFlight atomic.Int64
-	unrecorded                                       atomic.Int64
+	unrecorded, otherShards                          atomic.Int64
 	invalid                                          atomic.Int64
 	outcomes                                         [6]atomic.Int64 // by outcomeIndex
 	codes                                            [600]atomic.Int64
@@ -117,6 +120,7 @@ func (t *tally) summary(elapsed time.Duration) Summary {
 	s := Summary{Counts: t.counts(), Elapsed: elapsed, Codes: map[int]int64{}}
 	s.StillRejected = t.stillRejected.Load()
 	s.Unrecorded = t.unrecorded.Load()
+	s.OtherShards = t.otherShards.Load()
 	s.Requests = t.requests.Load()
 	for c := range t.codes {
 		if n := t.codes[c].Load(); n > 0 {

@@ -123,7 +123,7 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 		c.observe.report(x.kind, 0, elapsed)
 		if ctx.Err() == nil {
 			// A call its caller cut says nothing of DRUID.
-			c.noteCall(epoch, x.by, 0, 0)
+			c.noteCall(epoch, x.by, 0, 0, false)
 		}
 		err = &callError{op: x.method, path: x.path, at: x.at, err: innerError(err)}
 		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
@@ -143,7 +143,7 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 		// Only a refusal can ask for a wait; a success's header is not read.
 		retryAfter = a.retryAfter()
 	}
-	c.noteCall(epoch, x.by, a.code, retryAfter)
+	c.noteCall(epoch, x.by, a.code, retryAfter, a.code >= 500 && isEnvelope(a.body))
 	return a, nil
 }
 
@@ -210,6 +210,13 @@ func parseEnvelope(body []byte) (*Result, bool) {
 		return nil, false
 	}
 	return env.Result, true
+}
+
+// isEnvelope says whether body is DRUID's envelope: DRUID itself answered, not a proxy in front
+// of it.
+func isEnvelope(body []byte) bool {
+	_, ok := parseEnvelope(body)
+	return ok
 }
 
 // discardBody reads an answer whose body is not wanted to its end, so that the connection is

@@ -42,10 +42,12 @@ func newGate(lim *rate.Limiter, log zerolog.Logger) *gate {
 }
 
 // noteCall notes how a call made for by, which started in epoch, ended: DRUID's answer code and
-// Retry-After, or code 0 when no answer came. An answer that throttles slows the whole job down;
-// a fault (no answer, or a 5xx) counts towards an outage and, unless it throttles, towards
-// overload.
-func (g *gate) noteCall(epoch int64, by any, code int, retryAfter time.Duration) {
+// Retry-After, or code 0 when no answer came; fromDRUID says a 5xx carried DRUID's own envelope.
+// An answer that throttles slows the whole job down; a fault (no answer, or a 5xx) counts,
+// unless it throttles, towards overload; and towards an outage unless DRUID itself gave it: a
+// 5xx in DRUID's envelope is DRUID there, failing that one user, while no answer, or a proxy's
+// 5xx page, is DRUID gone.
+func (g *gate) noteCall(epoch int64, by any, code int, retryAfter time.Duration, fromDRUID bool) {
 	throttled := throttles(code, retryAfter)
 	if throttled {
 		g.throttled.Add(1)
@@ -53,7 +55,7 @@ func (g *gate) noteCall(epoch int64, by any, code int, retryAfter time.Duration)
 	}
 	fault := code == 0 || code >= 500
 	g.throttle.count(fault && !throttled)
-	g.noteDown(g.elapsed(), by, fault)
+	g.noteDown(g.elapsed(), by, fault && !fromDRUID)
 }
 
 // elapsed is the gate's clock: the monotonic time since it was made, which a wall-clock step

@@ -34,8 +34,9 @@ var ErrUnreachable = errors.New("DRUID unreachable")
 var errSpent = errors.New("retries spent")
 
 // outage is what a gate knows of DRUID's health across calls. A fault is a call that got no
-// answer (refused, reset, timed out) or a 5xx; a good answer is any other, a 429 or a 404
-// included: DRUID is there to give it. An outage is a streak of faults since DRUID's last good
+// answer (refused, reset, timed out) or a 5xx that is not DRUID's envelope (a proxy's page); a
+// good answer is any other, a 429, a 404 or a 500 in DRUID's envelope included: DRUID is there
+// to give it. An outage is a streak of faults since DRUID's last good
 // answer in which the calls of more than one caller failed.
 type outage struct {
 	good      atomic.Uint64 // DRUID's good answers so far
@@ -161,7 +162,7 @@ func (t *tries) next(err error, code int, retryAfter time.Duration) (time.Durati
 	good := t.g.down.good.Load()
 	answered := good != t.good
 	t.good = good
-	if !t.probe && !answered && (code == 0 || code >= 500) {
+	if !t.probe && !answered && downFault(err, code) {
 		if since, ok := t.g.outageSince(); ok {
 			lasted := t.g.elapsed() - since
 			if lasted >= t.p.down {
@@ -186,6 +187,21 @@ func (t *tries) next(err error, code int, retryAfter time.Duration) (time.Durati
 	}
 	t.spent++
 	return t.g.retryWait(t.p, t.spent, code, retryAfter), nil
+}
+
+// downFault says whether a try's failure may be DRUID's absence: no answer, or a 5xx that is not
+// DRUID's envelope (a load balancer's page). A 5xx in DRUID's envelope is DRUID answering: that
+// user's fault, retried within its --retries, so that a user DRUID always fails cannot hold the
+// run as an outage would.
+func downFault(err error, code int) bool {
+	if code == 0 {
+		return true
+	}
+	if code < 500 {
+		return false
+	}
+	se, ok := errors.AsType[*StatusError](err)
+	return !ok || se.foreign
 }
 
 // seconds is d in seconds, to the millisecond, for a log line's *_seconds keys.

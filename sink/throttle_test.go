@@ -168,12 +168,12 @@ func TestOverloadCountsAsOneThrottle(t *testing.T) {
 			epoch := g.throttle.started() // the calls were in flight together
 			for _, c := range tt.second {
 				for range c.n {
-					g.noteCall(epoch, nil, c.code, 0)
+					g.noteCall(epoch, nil, c.code, 0, false)
 				}
 			}
 			require.Zero(t, g.throttle.overloads.Load(), "a second is judged once it is over")
 			clock.advance(cutInterval)
-			g.noteCall(g.throttle.started(), nil, 200, 0)
+			g.noteCall(g.throttle.started(), nil, 200, 0, false)
 			overloads, slowDowns, _, _ := g.throttle.rates()
 			require.Equal(t, tt.wantOverloads, overloads)
 			require.Equal(t, tt.wantSlowDowns, slowDowns)
