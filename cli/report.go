@@ -24,9 +24,9 @@ type statusReport struct {
 	Users              int64            `json:"users"`
 	RecordsWithoutUser int64            `json:"records_without_user"`
 	Outcomes           map[string]int64 `json:"outcomes"`
-	Codes    map[string]int64 `json:"status_codes"`
-	Rows     []statusRow      `json:"rows"`
-	LastRun  *runReport       `json:"last_run,omitempty"`
+	Codes              map[string]int64 `json:"status_codes"`
+	Rows               []statusRow      `json:"rows"`
+	LastRun            *runReport       `json:"last_run,omitempty"`
 }
 
 type statusRow struct {
