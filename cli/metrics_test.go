@@ -207,6 +207,15 @@ func TestMetricsServedDuringARun(t *testing.T) {
 		<-tick.C
 	}
 
+	// The same address profiles the run, for an operator whose production run is slow.
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	prof, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(prof), "goroutine profile:")
+
 	stats := sim.Stats()
 	require.Equal(t, 1.0, s.value("druid_migrate_in_flight"), "the held user")
 	require.Equal(t, 1.0, s.value("druid_migrate_run_info", "command", "run", "job", "test"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -38,6 +39,13 @@ func serveMetrics(addr string, log zerolog.Logger) (*metricsServer, error) {
 	m := &metricsServer{run: metrics.New(), served: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.run.Handler())
+	// A slow production run can be profiled where it runs, without a rebuild: the address is
+	// the operator's own, like the metrics it serves.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(m.served)
@@ -45,7 +53,7 @@ func serveMetrics(addr string, log zerolog.Logger) (*metricsServer, error) {
 			log.Error().Err(err).Msg("metrics: serving stopped")
 		}
 	}()
-	log.Info().Str("metrics_addr", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics")
+	log.Info().Str("metrics_addr", ln.Addr().String()).Msg("serving Prometheus metrics at /metrics, and profiles at /debug/pprof/")
 	return m, nil
 }
 
