@@ -405,8 +405,12 @@ func TestPostgresLeaseLostWithItsConnection(t *testing.T) {
 	other, err := OpenPostgres(ctx, dsn, Options{Schema: schema})
 	require.NoError(t, err)
 	defer other.Close()
-	next, err := other.Lease(ctx, "nightly", "", Holder{Host: "web-2"})
-	require.NoError(t, err, "the lock died with its session")
+	// pg_terminate_backend signals the backend; the lock goes when it has exited.
+	var next *Lease
+	require.Eventually(t, func() bool {
+		next, err = other.Lease(ctx, "nightly", "", Holder{Host: "web-2"})
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the lock died with its session: %v", err)
 	require.NoError(t, next.Release())
 }
 
