@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -35,4 +36,16 @@ func TestParseGivesTheConfigACommandWouldRunWith(t *testing.T) {
 	cfg, err = Parse([]string{"druid-migrate", "fake-druid", "--addr", "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.Equal(t, job.CommandFakeDruid, cfg.Command)
+}
+
+// TestEveryMissingSettingInOneMessage: a newcomer's first command line hears of every required
+// setting it lacks at once, each with what it is, not one per attempt.
+func TestEveryMissingSettingInOneMessage(t *testing.T) {
+	res := runMain(t, "run")
+	require.Equal(t, 2, res.code)
+	for _, flag := range []string{"--source", "--endpoint", "--app-id", "--entry-point"} {
+		require.Contains(t, res.stderr, flag)
+	}
+	require.Contains(t, res.stderr, "the From header", "the entry point explained")
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(res.stderr), "\n")+1, "one line: %s", res.stderr)
 }

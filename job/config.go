@@ -255,16 +255,22 @@ func (c *Config) validate() error {
 	if c.reads() && c.Source == "" {
 		missing = append(missing, "--source (a CSV file path, - for stdin, or a postgres:// URL)")
 	}
+	if c.readsDRUID() && strings.TrimSpace(c.Endpoint) == "" {
+		missing = append(missing, "--endpoint (DRUID's base URL, e.g. https://graph.demo.dru-id.com)")
+	}
 	if c.sends() && c.AppID == "" {
-		missing = append(missing, "--app-id (actor.id: DRUID refuses an update without it)")
+		missing = append(missing, "--app-id (actor.id: the app id of the application; DRUID refuses an update without it)")
+	}
+	if c.readsDRUID() && c.EntryPoint == "" {
+		missing = append(missing, "--entry-point (the From header: the id of the app's entry point, <app id>-<name>, e.g. 231705665113870-main)")
 	}
 	if c.Command == CommandRollback && c.RollbackRun <= 0 {
-		missing = append(missing, "--run (the run to undo, as `runs` lists it)")
+		missing = append(missing, "--run (the run to undo, as the runs command lists it)")
 	}
 	if len(missing) == 1 {
 		return fmt.Errorf("%s is required", missing[0])
 	} else if len(missing) > 1 {
-		return fmt.Errorf("required: %s", strings.Join(missing, "; "))
+		return fmt.Errorf("%d settings are required: %s", len(missing), strings.Join(missing, "; "))
 	}
 	if c.reads() {
 		if err := c.validateSource(); err != nil {
