@@ -2,7 +2,8 @@
 //
 // DRUID's update call is a full replacement: whatever a request leaves out is deleted from the
 // user. So this package is strict: it refuses at start a mapping that could send the wrong
-// thing (two columns feeding one field, a target that is not a payload path, a column the
+// thing (two columns feeding one field, a target that is not a payload path, an id or data
+// name that DRUID does not document and the file does not declare under custom, a column the
 // source does not have, a constant that would not pass DRUID's checks), and it refuses each
 // record that DRUID would reject or that would wipe the user (no ids, no datas or no
 // assertions).

@@ -22,6 +22,10 @@ type File struct {
 	Columns map[string]Column `yaml:"columns"`
 	// Constants maps a payload path to the value every record gets.
 	Constants map[string]string `yaml:"constants"`
+	// Custom lists the ids.<name> and datas.<name> targets beyond DRUID's documented ones
+	// (knownIDs, knownDatas) that the entry point defines. Any other name is refused, because a
+	// misspelt one would be sent in place of the real one and so delete it.
+	Custom []string `yaml:"custom"`
 }
 
 // Column is what one source column becomes. In YAML it is either a plain string, the target
@@ -105,6 +109,7 @@ type rawFile struct {
 	Key       scalar            `yaml:"key"`
 	Columns   map[scalar]Column `yaml:"columns"`
 	Constants map[scalar]scalar `yaml:"constants"`
+	Custom    []scalar          `yaml:"custom"`
 }
 
 // Load reads and checks a mapping file. Its errors name the file, and the line when the YAML
@@ -128,6 +133,9 @@ func Load(path string) (*File, error) {
 		return nil, fmt.Errorf("mapping file %q: holds more than one YAML document", path)
 	}
 	f := File{Key: string(raw.Key)}
+	for _, c := range raw.Custom {
+		f.Custom = append(f.Custom, string(c))
+	}
 	if raw.Columns != nil {
 		f.Columns = make(map[string]Column, len(raw.Columns))
 		for k, v := range raw.Columns {
@@ -179,11 +187,17 @@ type compiledFile struct {
 	constants []constSpec // sorted by path, so errors and payloads never depend on map order
 	keyColumn string      // from key, or from a column mapped to "key"; "" when neither
 	keyFrom   string      // how keyColumn was set, for errors
+	names     names       // the id and data names targets may use
 }
 
 // compile checks everything a mapping file says that does not depend on the source.
 func (f *File) compile() (*compiledFile, error) {
-	cf := &compiledFile{columns: make(map[string]colSpec, len(f.Columns))}
+	cf := &compiledFile{columns: make(map[string]colSpec, len(f.Columns)), names: newNames()}
+	for _, c := range f.Custom {
+		if err := cf.names.declare(c); err != nil {
+			return nil, err
+		}
+	}
 	names := make([]string, 0, len(f.Columns))
 	for name := range f.Columns {
 		names = append(names, name)
@@ -192,7 +206,7 @@ func (f *File) compile() (*compiledFile, error) {
 
 	used := make(map[string]string) // target path → "column X" or "the constant"
 	for _, name := range names {
-		spec, err := compileColumn(name, f.Columns[name])
+		spec, err := compileColumn(name, f.Columns[name], cf.names)
 		if err != nil {
 			return nil, err
 		}
@@ -221,7 +235,7 @@ func (f *File) compile() (*compiledFile, error) {
 	}
 	sort.Strings(paths)
 	for _, path := range paths {
-		c, err := compileConstant(path, f.Constants[path])
+		c, err := compileConstant(path, f.Constants[path], cf.names)
 		if err != nil {
 			return nil, err
 		}
@@ -233,7 +247,7 @@ func (f *File) compile() (*compiledFile, error) {
 	return cf, nil
 }
 
-func compileColumn(name string, c Column) (colSpec, error) {
+func compileColumn(name string, c Column, n names) (colSpec, error) {
 	if strings.TrimSpace(name) == "" {
 		return colSpec{}, errors.New("a column has an empty name")
 	}
@@ -243,6 +257,9 @@ func compileColumn(name string, c Column) (colSpec, error) {
 	tgt, err := parseTarget(c.To)
 	if err != nil {
 		return colSpec{}, fmt.Errorf("column %q: target %w", name, err)
+	}
+	if err := n.check(tgt); err != nil {
+		return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 	}
 	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}}
 	if c.Date != "" && c.Phone != "" {
@@ -302,9 +319,12 @@ func checkMap(name string, c Column, spec *colSpec) error {
 	return nil
 }
 
-func compileConstant(path, value string) (constSpec, error) {
+func compileConstant(path, value string, n names) (constSpec, error) {
 	tgt, err := parseTarget(path)
 	if err != nil {
+		return constSpec{}, fmt.Errorf("constant %w", err)
+	}
+	if err := n.check(tgt); err != nil {
 		return constSpec{}, fmt.Errorf("constant %w", err)
 	}
 	switch tgt.kind {

@@ -64,6 +64,7 @@ constants:
   datas.octal: 017
   datas.tagged: !!str 0o17
   datas.bool: true
+custom: [datas.zip, datas.hex, datas.ratio, datas.octal, datas.tagged, datas.bool]
 `)
 	f, err := Load(path)
 	require.NoError(t, err)
@@ -90,7 +91,7 @@ func TestLoadErrors(t *testing.T) {
 		{"column null", "columns:\n  A:\n", []string{`column "A": no target`}},
 		{"map value a list", "columns:\n  A: {to: datas.a, map: {x: [1]}}\n", []string{"line 2", "a sequence is not a string"}},
 		{"constant a map", "constants:\n  datas.a: {b: c}\n", []string{"line 2", "is not a string"}},
-		{"empty map", "columns:\n  A: {to: datas.a, map: {}}\n", []string{`column "A": the map lists nothing`}},
+		{"empty map", "columns:\n  A: {to: datas.name, map: {}}\n", []string{`column "A": the map lists nothing`}},
 		{"trim not a bool", "columns:\n  A: {to: datas.a, trim: si}\n", []string{"line 2"}},
 		{"empty file", "", []string{"is empty"}},
 		{"two documents", "key: a\n---\nkey: b\n", []string{"more than one YAML document"}},
@@ -98,7 +99,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad target", "columns:\n  Street: addresses.home.street\n", []string{`column "Street"`, "an address field is one of"}},
 		{"bad layout", "columns:\n  DOB: {to: datas.birthday, date: DD-MM-YY}\n", []string{`column "DOB"`, "date layout"}},
 		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, "country code"}},
-		{"date and phone", "columns:\n  M: {to: datas.x, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
+		{"date and phone", "columns:\n  M: {to: datas.telephone, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
 		{"map key never matches", "columns:\n  S: {to: assertions.optin, lower: true, map: {Yes: \"true\"}}\n", []string{`map key "Yes" can never match`}},
 		{"map value not a boolean", "columns:\n  S: {to: assertions.optin, map: {Subscribed: maybe}}\n", []string{`map value for "Subscribed"`, `"maybe" is not a boolean`}},
 		{"map value not a date", "columns:\n  D: {to: datas.birthday, date: YYYY-MM-DD, map: {old: \"01/01/1900\"}}\n", []string{`map value for "old"`, "is not a date YYYY-MM-DD"}},

@@ -75,12 +75,12 @@ type idSlot struct {
 // header once, before any record is read, and returns the Mapper that builds the payloads.
 // Its errors are configuration errors: the run should stop before sending anything.
 func Compile(f *File, header []string, opts Options) (*Mapper, error) {
-	cf := &compiledFile{}
-	if f != nil {
-		var err error
-		if cf, err = f.compile(); err != nil {
-			return nil, fmt.Errorf("mapping: %w", err)
-		}
+	if f == nil {
+		f = &File{}
+	}
+	cf, err := f.compile()
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	m := &Mapper{
 		width:  len(header),
@@ -134,6 +134,11 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 		if spec, ok := cf.columns[name]; ok {
 			o.tgt, o.xf, o.chk = spec.tgt, spec.xf, spec.chk
 		} else if tgt, err := parseTarget(name); err == nil {
+			// A header that names a payload path is sent as one, so it must name a known or
+			// declared id or data like a mapped column.
+			if err := cf.names.check(tgt); err != nil {
+				return fmt.Errorf("column %q: %w", name, err)
+			}
 			o.tgt, o.chk = tgt, checkFor(tgt)
 		}
 		isKey := name == keyColumn

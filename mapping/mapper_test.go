@@ -401,7 +401,7 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"two header columns, one target", &File{Columns: map[string]Column{"Mail": {To: "ids.email"}}},
 			append(ok, "Mail"), Options{}, []string{`"ids.email"`, `"Mail"`, "both map to ids.email"}},
-		{"two mapped columns, one target", &File{Columns: map[string]Column{"A": {To: "datas.x"}, "B": {To: "datas.x"}}},
+		{"two mapped columns, one target", &File{Custom: []string{"datas.x"}, Columns: map[string]Column{"A": {To: "datas.x"}, "B": {To: "datas.x"}}},
 			append(ok, "A", "B"), Options{}, []string{`"A"`, `"B"`, "datas.x"}},
 		{"column and constant", &File{Constants: map[string]string{"datas.name": "Ana"}},
 			ok, Options{}, []string{`"datas.name"`, "constant", "datas.name"}},
@@ -532,7 +532,7 @@ func TestTransforms(t *testing.T) {
 			if tt.col.To == "assertions.terms" {
 				header[4] = "assertions.other"
 			}
-			m := compile(t, &File{Columns: map[string]Column{"Src": tt.col}}, header, Options{})
+			m := compile(t, &File{Custom: []string{"ids.x", "datas.other", "datas.since", "datas.fax"}, Columns: map[string]Column{"Src": tt.col}}, header, Options{})
 			p, err := m.Build(source.Record{Line: 2, Values: []string{"k", tt.cell, "x", "Ana", "1"}})
 			if tt.wantErr != "" {
 				require.Error(t, err)
@@ -591,7 +591,7 @@ func TestBuildKeyTransformFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m := compile(t, &File{Key: "Code", Columns: map[string]Column{"Code": tt.col}}, header, Options{})
+			m := compile(t, &File{Key: "Code", Custom: []string{"datas.since"}, Columns: map[string]Column{"Code": tt.col}}, header, Options{})
 			re := buildErr(t, m, source.Record{Line: 4, Values: []string{tt.cell, "a@example.com", "Ana", "1"}})
 			require.Equal(t, tt.wantField, re.Field)
 			require.Equal(t, "Code", re.Column)
@@ -607,7 +607,7 @@ func TestMapUnlistedNamesAFewValues(t *testing.T) {
 	for i := range 20 {
 		values[fmt.Sprintf("v%02d", i)] = "x"
 	}
-	m := compile(t, &File{Columns: map[string]Column{"S": {To: "datas.s", Map: values}}},
+	m := compile(t, &File{Custom: []string{"datas.s"}, Columns: map[string]Column{"S": {To: "datas.s", Map: values}}},
 		[]string{"key", "S", "ids.email", "datas.name", "assertions.terms"}, Options{})
 	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "nope", "a@example.com", "Ana", "1"}})
 	require.Contains(t, re.Reason, `("v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", …)`)
@@ -719,8 +719,9 @@ func TestBuildControlCharacters(t *testing.T) {
 func TestCompileRefusesControlCharacters(t *testing.T) {
 	t.Parallel()
 	header := []string{"key", "ids.email", "datas.name", "assertions.terms", "Tier"}
-	_, err := Compile(&File{Constants: map[string]string{"datas.tier": "gold\x00"}}, header, Options{})
+	custom := []string{"datas.tier"}
+	_, err := Compile(&File{Custom: custom, Constants: map[string]string{"datas.tier": "gold\x00"}}, header, Options{})
 	require.ErrorContains(t, err, `constant datas.tier: "gold\x00" holds the control character U+0000`)
-	_, err = Compile(&File{Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
+	_, err = Compile(&File{Custom: custom, Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
 	require.ErrorContains(t, err, `column "Tier": map value for "G": "gold\u2028" holds the control character U+2028`)
 }
