@@ -46,17 +46,21 @@ type Column struct {
 	// Map replaces each value by the one it lists; a value it does not list makes the record
 	// invalid. An entry for "" maps the empty cell; a value mapped to "" is no value.
 	Map map[string]string `yaml:"map"`
+	// Required makes a record whose value is empty after the transforms invalid. Without it an
+	// empty value leaves the field out, which DRUID's full replacement reads as "remove it".
+	Required bool `yaml:"required"`
 }
 
 // columnFields is Column as YAML holds it: its strings are scalars read as written, and it has
 // no UnmarshalYAML, so the mapping form decodes field by field (unknown keys refused).
 type columnFields struct {
-	To    scalar            `yaml:"to"`
-	Trim  bool              `yaml:"trim"`
-	Lower bool              `yaml:"lower"`
-	Date  scalar            `yaml:"date"`
-	Phone scalar            `yaml:"phone"`
-	Map   map[scalar]scalar `yaml:"map"`
+	To       scalar            `yaml:"to"`
+	Trim     bool              `yaml:"trim"`
+	Lower    bool              `yaml:"lower"`
+	Date     scalar            `yaml:"date"`
+	Phone    scalar            `yaml:"phone"`
+	Map      map[scalar]scalar `yaml:"map"`
+	Required bool              `yaml:"required"`
 }
 
 // UnmarshalYAML reads a column written as a plain string (a rename) or as a mapping.
@@ -70,7 +74,7 @@ func (c *Column) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal(&f); err != nil {
 		return err
 	}
-	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: string(f.Date), Phone: string(f.Phone)}
+	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: string(f.Date), Phone: string(f.Phone), Required: f.Required}
 	if f.Map != nil {
 		c.Map = make(map[string]string, len(f.Map))
 		for k, v := range f.Map {
@@ -169,9 +173,10 @@ func yamlMessage(err error) string {
 
 // colSpec is a mapping file's column, checked: its target parsed and its transforms compiled.
 type colSpec struct {
-	tgt target
-	xf  transform
-	chk check
+	tgt      target
+	xf       transform
+	chk      check
+	required bool
 }
 
 // constSpec is a checked constant.
@@ -261,7 +266,7 @@ func compileColumn(name string, c Column, n names) (colSpec, error) {
 	if err := n.check(tgt); err != nil {
 		return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 	}
-	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}}
+	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}, required: c.Required}
 	if c.Date != "" && c.Phone != "" {
 		return colSpec{}, fmt.Errorf("column %q: date and phone cannot both be set", name)
 	}

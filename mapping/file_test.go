@@ -36,6 +36,7 @@ columns:
   DOB:
     to: datas.birthday
     date: MM/DD/YYYY
+  Email: {to: ids.email, required: true}
 constants:
   assertions.terms: true
 `)
@@ -44,6 +45,7 @@ constants:
 	require.Equal(t, "+34", f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
 	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
 	require.Equal(t, Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, f.Columns["DOB"])
+	require.Equal(t, Column{To: "ids.email", Required: true}, f.Columns["Email"])
 	require.Equal(t, "true", f.Constants["assertions.terms"])
 }
 

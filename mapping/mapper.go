@@ -55,13 +55,14 @@ type Mapper struct {
 // op is one column or constant, compiled: where its value comes from, how it is reshaped and
 // checked, and where it goes.
 type op struct {
-	column string // the source column; "" for a constant
-	idx    int    // index in the record; -1 for a constant
-	fixed  string // a constant's value
-	tgt    target
-	xf     transform
-	chk    check
-	slot   int // index in Mapper.ids, addrTypes or assertTypes
+	column   string // the source column; "" for a constant
+	idx      int    // index in the record; -1 for a constant
+	fixed    string // a constant's value
+	tgt      target
+	xf       transform
+	chk      check
+	required bool // an empty value makes the record invalid rather than removing the field
+	slot     int  // index in Mapper.ids, addrTypes or assertTypes
 }
 
 // idSlot is one id name and the columns that feed it, for the confirmed-without-value check.
@@ -132,7 +133,7 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 	for i, name := range header {
 		o := op{column: name, idx: i}
 		if spec, ok := cf.columns[name]; ok {
-			o.tgt, o.xf, o.chk = spec.tgt, spec.xf, spec.chk
+			o.tgt, o.xf, o.chk, o.required = spec.tgt, spec.xf, spec.chk, spec.required
 		} else if tgt, err := parseTarget(name); err == nil {
 			// A header that names a payload path is sent as one, so it must name a known or
 			// declared id or data like a mapped column.
@@ -379,12 +380,18 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			if o.idx == m.key.idx {
 				v = key // the same cell through the same transforms
 			} else if isEmptyMarker(rec.Values[o.idx]) {
+				if o.required {
+					return nil, invalid(o, requiredEmpty)
+				}
 				p.Empty = append(p.Empty, o.tgt.path) // left out, and removed even in merge mode
 				continue
 			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
 				return nil, invalid(o, reason)
 			}
 			if v == "" {
+				if o.required {
+					return nil, invalid(o, requiredEmpty)
+				}
 				continue
 			}
 			if reason = checkValue(o.chk, v, o.tgt.secret()); reason != "" {
@@ -466,6 +473,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	p.Body = m.encodeBody(&p.Request, ids, datas)
 	return p, nil
 }
+
+// requiredEmpty is why a record whose required column is empty is invalid.
+const requiredEmpty = "no value, and the column is required: sent without it, the field would be removed in DRUID"
 
 // payloadMem is the memory of one built payload: the payload, its collections and the
 // confirmed flags its ids point to, in one allocation rather than one each.

@@ -725,3 +725,52 @@ func TestCompileRefusesControlCharacters(t *testing.T) {
 	_, err = Compile(&File{Custom: custom, Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
 	require.ErrorContains(t, err, `column "Tier": map value for "G": "gold\u2028" holds the control character U+2028`)
 }
+
+// TestRequired: an empty value in a required column makes the record invalid, with its line
+// and column, whatever made it empty; without required the field is left out (DRUID removes it).
+func TestRequired(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "Email", "Gender", "datas.name", "assertions.terms", "ids.screen_name"}
+	f := &File{Columns: map[string]Column{
+		"Email":  {To: "ids.email", Trim: true, Required: true},
+		"Gender": {To: "datas.gender", Required: true, Map: map[string]string{"M": "male", "F": "female", "?": ""}},
+	}}
+	m := compile(t, f, header, Options{})
+	tests := []struct {
+		name          string
+		email, gender string
+		wantColumn    string // "" = valid
+	}{
+		{"both set", "ana@example.com", "F", ""},
+		{"empty cell", "", "F", "Email"},
+		{"blank cell", "  \t", "F", "Email"},
+		{"empty after trim", " ", "F", "Email"},
+		{"empty marker", "<empty>", "F", "Email"},
+		{"mapped to nothing", "ana@example.com", "?", "Gender"},
+		{"missing map value", "ana@example.com", "", "Gender"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := source.Record{Line: 5, Values: []string{"c-3", tt.email, tt.gender, "Ana", "yes", "ana"}}
+			if tt.wantColumn == "" {
+				_, err := m.Build(rec)
+				require.NoError(t, err)
+				return
+			}
+			re := buildErr(t, m, rec)
+			require.Equal(t, 5, re.Line)
+			require.Equal(t, "c-3", re.Key)
+			require.Equal(t, tt.wantColumn, re.Column)
+			require.Equal(t, f.Columns[tt.wantColumn].To, re.Field)
+			require.Contains(t, re.Reason, "the column is required")
+		})
+	}
+
+	// The same column without required: the record is valid and the field left out.
+	loose := compile(t, &File{Columns: map[string]Column{"Email": {To: "ids.email"}, "Gender": {To: "datas.gender"}}}, header, Options{})
+	p, err := loose.Build(source.Record{Line: 5, Values: []string{"c-3", "", "", "Ana", "yes", "ana"}})
+	require.NoError(t, err)
+	require.NotContains(t, p.Request.Object.IDs, "email")
+	require.NotContains(t, p.Request.Object.Datas, "gender")
+}
