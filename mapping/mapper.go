@@ -31,6 +31,12 @@ type Options struct {
 	// Device is source.id for users whose record sets none (--device). Defaults to
 	// DeviceDefault; a device constant in the mapping file overrides it.
 	Device string
+	// RequireObjectID makes a record without an objectId invalid, and a mapping that maps
+	// nothing to objectId a configuration error. An administrative token (a static --token or
+	// --token-file, or --client-id's challenge tokens) does not name a user, so DRUID needs
+	// object.objectId to know whom to update. A record that carries its own token (a token
+	// column) is exempt: that token names the user.
+	RequireObjectID bool
 }
 
 // Mapper turns the records of one source into payloads. It is compiled once per run by
@@ -50,6 +56,9 @@ type Mapper struct {
 	verb   string
 	device string
 	body   bodyTemplate
+
+	requireObjectID bool
+	objectIDColumn  string // the column feeding objectId; "" when none does
 }
 
 // op is one column or constant, compiled: where its value comes from, how it is reshaped and
@@ -117,9 +126,40 @@ func Compile(f *File, header []string, opts Options) (*Mapper, error) {
 	if err := m.assignSlots(); err != nil {
 		return nil, err
 	}
+	if err := m.checkObjectID(opts.RequireObjectID); err != nil {
+		return nil, err
+	}
 	m.body = newBodyTemplate(m)
 	return m, nil
 }
+
+// objectIDRequired is why a record without an objectId is invalid under RequireObjectID.
+const objectIDRequired = "required with an administrative token (static --token, --token-file or --client-id): " +
+	"the CRM must hold each user's DRUID id"
+
+// checkObjectID finds the column that feeds objectId and, when the run requires one, refuses a
+// mapping without it: every record would be invalid.
+func (m *Mapper) checkObjectID(require bool) error {
+	m.requireObjectID = require
+	tokens := false
+	for _, o := range m.ops {
+		switch o.tgt.kind {
+		case kindObjectID:
+			m.objectIDColumn = o.column
+		case kindToken:
+			tokens = true
+		}
+	}
+	if require && m.objectIDColumn == "" && !tokens {
+		return errors.New("no column maps to objectId, " + objectIDRequired +
+			"; map the column that holds it to objectId")
+	}
+	return nil
+}
+
+// HasObjectID reports whether a column of the source feeds objectId, which names the user to
+// update when the token does not (SPEC §2.1).
+func (m *Mapper) HasObjectID() bool { return m.objectIDColumn != "" }
 
 // compileHeader gives each header column its op, finds the key column and refuses two columns
 // feeding one target.
@@ -424,6 +464,10 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 				ObjectType: sink.ObjectTypeAssertion, Type: o.tgt.name, Typology: sink.TypologyUser, Value: c,
 			}
 		}
+	}
+
+	if m.requireObjectID && u.ObjectID == "" && p.Token == "" {
+		return nil, &RecordError{Line: rec.Line, Key: key, Column: m.objectIDColumn, Field: "objectId", Reason: objectIDRequired}
 	}
 
 	for i, s := range m.ids {

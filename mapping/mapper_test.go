@@ -774,3 +774,82 @@ func TestRequired(t *testing.T) {
 	require.NotContains(t, p.Request.Object.IDs, "email")
 	require.NotContains(t, p.Request.Object.Datas, "gender")
 }
+
+func TestHasObjectID(t *testing.T) {
+	t.Parallel()
+	base := []string{"key", "ids.email", "datas.name", "assertions.terms"}
+	tests := []struct {
+		name   string
+		f      *File
+		header []string
+		want   bool
+	}{
+		{"no objectId", nil, base, false},
+		{"objectId header", nil, append(base, "objectId"), true},
+		{"mapped column", &File{Columns: map[string]Column{"DRUID Id": {To: "objectId"}}}, append(base, "DRUID Id"), true},
+		{"key column mapped to objectId", &File{Key: "DRUID Id", Columns: map[string]Column{"DRUID Id": {To: "objectId"}}},
+			[]string{"DRUID Id", "ids.email", "datas.name", "assertions.terms"}, true},
+		{"a token column only", nil, append(base, "token"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, compile(t, tt.f, tt.header, Options{}).HasObjectID())
+		})
+	}
+}
+
+// TestRequireObjectID: with an administrative token a record must name its DRUID user; a
+// mapping that cannot is refused at start.
+func TestRequireObjectID(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "DRUID Id", "ids.email", "datas.name", "assertions.terms"}
+	f := &File{Columns: map[string]Column{"DRUID Id": {To: "objectId", Trim: true}}}
+	m := compile(t, f, header, Options{RequireObjectID: true})
+	tests := []struct {
+		name, objectID string
+		wantErr        bool
+	}{
+		{"set", "5f1e0c2a9b", false},
+		{"empty", "", true},
+		{"blank", "  ", true},
+		{"empty marker", "<empty>", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := source.Record{Line: 7, Values: []string{"c-9", tt.objectID, "ana@example.com", "Ana", "yes"}}
+			if !tt.wantErr {
+				p, err := m.Build(rec)
+				require.NoError(t, err)
+				require.Equal(t, tt.objectID, p.ObjectID)
+				return
+			}
+			re := buildErr(t, m, rec)
+			require.Equal(t, 7, re.Line)
+			require.Equal(t, "c-9", re.Key)
+			require.Equal(t, "objectId", re.Field)
+			require.Equal(t, "DRUID Id", re.Column)
+			require.Equal(t, `line 7 (key "c-9"): objectId (column "DRUID Id"): required with an administrative token `+
+				`(static --token, --token-file or --client-id): the CRM must hold each user's DRUID id`, re.Error())
+		})
+	}
+
+	// Without the option an empty objectId is left out, as before.
+	p, err := compile(t, f, header, Options{}).Build(source.Record{Line: 7, Values: []string{"c-9", "", "ana@example.com", "Ana", "yes"}})
+	require.NoError(t, err)
+	require.Empty(t, p.ObjectID)
+
+	// A mapping with no objectId column is a configuration error.
+	_, err = Compile(nil, []string{"key", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	require.ErrorContains(t, err, "no column maps to objectId, required with an administrative token")
+
+	// A record with its own token needs no objectId: the token names the user.
+	withTokens := compile(t, nil, []string{"key", "token", "objectId", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	_, err = withTokens.Build(source.Record{Line: 2, Values: []string{"c-1", "tok-1", "", "ana@example.com", "Ana", "yes"}})
+	require.NoError(t, err)
+	_, err = withTokens.Build(source.Record{Line: 3, Values: []string{"c-2", "", "", "ana@example.com", "Ana", "yes"}})
+	require.ErrorContains(t, err, "objectId: required with an administrative token")
+	_, err = Compile(nil, []string{"key", "token", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	require.NoError(t, err, "a token column can name every user")
+}
