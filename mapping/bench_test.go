@@ -19,7 +19,7 @@ func benchMapper(b *testing.B) (*Mapper, source.Record) {
 			"Email Address":    {To: "ids.email", Trim: true, Lower: true},
 			"Email Verified":   {To: "ids.email.confirmed"},
 			"Mobile":           {To: "ids.phone_number", Phone: "+34"},
-			"Date of Birth":    {To: "datas.birthday", Date: "YYYY-MM-DD"},
+			"Date of Birth":    {To: "datas.birthday", Date: []string{"YYYY-MM-DD"}},
 			"Home Street":      {To: "addresses.home.streetAddress"},
 			"Home City":        {To: "addresses.home.locality"},
 			"Home Zip":         {To: "addresses.home.postalCode"},

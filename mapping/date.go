@@ -1,8 +1,10 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // dateLayout is a source's date layout: YYYY, MM and DD once each, between any separators.
@@ -125,4 +127,75 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// dateLayouts are a column's layouts, tried in order.
+type dateLayouts []*dateLayout
+
+// parseDateLayouts compiles a column's layouts. A layout listed twice is refused as a typo.
+func parseDateLayouts(layouts []string) (dateLayouts, error) {
+	if len(layouts) == 0 {
+		return nil, errors.New("no layout")
+	}
+	ls := make(dateLayouts, 0, len(layouts))
+	seen := make(map[string]bool, len(layouts))
+	for _, layout := range layouts {
+		if seen[layout] {
+			return nil, fmt.Errorf("date layout %q is listed twice", layout)
+		}
+		seen[layout] = true
+		l, err := parseDateLayout(layout)
+		if err != nil {
+			if strings.ContainsAny(layout, "|,;") {
+				err = fmt.Errorf("%w; several layouts are written as a list: date: [YYYY-MM-DD, MM/DD/YYYY]", err)
+			}
+			return nil, fmt.Errorf("date layout %q: %w", layout, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+// parse reads v with every layout and returns it as DD/MM/YYYY, or why it cannot be sent: no
+// layout reads it, or two read it as different dates (03/07/1985 under MM/DD/YYYY and
+// DD/MM/YYYY), which would be a guess. Layouts that read it as the same date agree. The reason
+// shows the value unless it is a secret.
+func (ls dateLayouts) parse(v string, secret bool) (out, reason string) {
+	var first *dateLayout
+	for _, l := range ls {
+		d, ok := l.parse(v)
+		if !ok {
+			continue
+		}
+		if first == nil {
+			first, out = l, d
+			continue
+		}
+		if d != out {
+			if secret {
+				return "", "the value is ambiguous: " + first.layout + " and " + l.layout + " read different dates"
+			}
+			return "", fmt.Sprintf("%s is ambiguous: %s under %s, %s under %s: rather than guess, fix the cell",
+				show(v, false), spellDate(out), first.layout, spellDate(d), l.layout)
+		}
+	}
+	if first == nil {
+		return "", show(v, secret) + " is not a date " + ls.String()
+	}
+	return out, ""
+}
+
+// String lists the layouts for an error: "YYYY-MM-DD or MM/DD/YYYY".
+func (ls dateLayouts) String() string {
+	names := make([]string, len(ls))
+	for i, l := range ls {
+		names[i] = l.layout
+	}
+	return strings.Join(names, " or ")
+}
+
+// spellDate writes a DD/MM/YYYY date with its month's name, which no reader can take the wrong
+// way round: "7 March 1985".
+func spellDate(ddmmyyyy string) string {
+	return fmt.Sprintf("%d %s %s", atoi(ddmmyyyy[0:2]), time.Month(atoi(ddmmyyyy[3:5])), ddmmyyyy[6:])
 }

@@ -50,3 +50,65 @@ func TestParseDateLayout(t *testing.T) {
 		})
 	}
 }
+
+// TestDateLayouts: several layouts are tried in order; a value two of them read as different
+// dates is refused rather than guessed, one they read alike is fine.
+func TestDateLayouts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		layouts []string
+		value   string
+		want    string
+		reason  string // when want is ""
+	}{
+		{"first", []string{"YYYY-MM-DD", "MM/DD/YYYY"}, "1985-03-07", "07/03/1985", ""},
+		{"second", []string{"YYYY-MM-DD", "MM/DD/YYYY"}, "03/07/1985", "07/03/1985", ""},
+		{"neither", []string{"YYYY-MM-DD", "MM/DD/YYYY"}, "7 March 1985", "", `"7 March 1985" is not a date YYYY-MM-DD or MM/DD/YYYY`},
+		{"not a real date under either", []string{"YYYY-MM-DD", "MM/DD/YYYY"}, "02/30/1985", "", "is not a date YYYY-MM-DD or MM/DD/YYYY"},
+		{"ambiguous", []string{"MM/DD/YYYY", "DD/MM/YYYY"}, "03/07/1985", "",
+			`"03/07/1985" is ambiguous: 7 March 1985 under MM/DD/YYYY, 3 July 1985 under DD/MM/YYYY: rather than guess, fix the cell`},
+		{"ambiguous, order kept", []string{"DD/MM/YYYY", "MM/DD/YYYY"}, "03/07/1985", "",
+			`"03/07/1985" is ambiguous: 3 July 1985 under DD/MM/YYYY, 7 March 1985 under MM/DD/YYYY`},
+		{"same date under both", []string{"MM/DD/YYYY", "DD/MM/YYYY"}, "07/07/1985", "07/07/1985", ""},
+		{"only one can read it", []string{"MM/DD/YYYY", "DD/MM/YYYY"}, "03/25/1985", "25/03/1985", ""},
+		{"only the other can read it", []string{"MM/DD/YYYY", "DD/MM/YYYY"}, "25/03/1985", "25/03/1985", ""},
+		{"one layout", []string{"YYYY-MM-DD"}, "1985-03-07x", "", `"1985-03-07x" is not a date YYYY-MM-DD`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ls, err := parseDateLayouts(tt.layouts)
+			require.NoError(t, err)
+			got, reason := ls.parse(tt.value, false)
+			require.Equal(t, tt.want, got)
+			if tt.want == "" {
+				require.Contains(t, reason, tt.reason)
+			} else {
+				require.Empty(t, reason)
+			}
+		})
+	}
+
+	ls, err := parseDateLayouts([]string{"MM/DD/YYYY", "DD/MM/YYYY"})
+	require.NoError(t, err)
+	_, reason := ls.parse("03/07/1985", true)
+	require.Equal(t, "the value is ambiguous: MM/DD/YYYY and DD/MM/YYYY read different dates", reason, "a secret's dates are not shown")
+}
+
+func TestParseDateLayoutsErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		layouts []string
+		want    string
+	}{
+		{[]string{}, "no layout"},
+		{[]string{"YYYY-MM-DD", "YYYY-MM-DD"}, `date layout "YYYY-MM-DD" is listed twice`},
+		{[]string{"YYYY-MM-DD", "DD/MM/YY"}, `date layout "DD/MM/YY": "Y" is neither`},
+		{[]string{"YYYY-MM-DD|MM/DD/YYYY"}, `MM appears twice; several layouts are written as a list: date: [YYYY-MM-DD, MM/DD/YYYY]`},
+	}
+	for _, tt := range tests {
+		_, err := parseDateLayouts(tt.layouts)
+		require.ErrorContains(t, err, tt.want, "%q", tt.layouts)
+	}
+}

@@ -37,9 +37,10 @@ type Column struct {
 	Trim bool `yaml:"trim"`
 	// Lower lower-cases the value.
 	Lower bool `yaml:"lower"`
-	// Date is the source's date layout, written with YYYY, MM and DD (e.g. MM/DD/YYYY); the
-	// value is sent as DD/MM/YYYY.
-	Date string `yaml:"date"`
+	// Date lists the source's date layouts, written with YYYY, MM and DD (e.g. MM/DD/YYYY),
+	// tried in order; the value is sent as DD/MM/YYYY. A value that two layouts read as
+	// different dates is invalid as ambiguous. In YAML, one layout or a list.
+	Date []string `yaml:"date"`
 	// Phone is the country code (e.g. "+34") given to numbers that have none; setting it
 	// also drops spaces, dots, dashes and parentheses and turns a leading 00 into +.
 	Phone string `yaml:"phone"`
@@ -57,7 +58,7 @@ type columnFields struct {
 	To       scalar            `yaml:"to"`
 	Trim     bool              `yaml:"trim"`
 	Lower    bool              `yaml:"lower"`
-	Date     scalar            `yaml:"date"`
+	Date     layoutList        `yaml:"date"`
 	Phone    scalar            `yaml:"phone"`
 	Map      map[scalar]scalar `yaml:"map"`
 	Required bool              `yaml:"required"`
@@ -74,7 +75,7 @@ func (c *Column) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal(&f); err != nil {
 		return err
 	}
-	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: string(f.Date), Phone: string(f.Phone), Required: f.Required}
+	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: f.Date, Phone: string(f.Phone), Required: f.Required}
 	if f.Map != nil {
 		c.Map = make(map[string]string, len(f.Map))
 		for k, v := range f.Map {
@@ -105,6 +106,38 @@ func (s *scalar) UnmarshalYAML(node ast.Node) error {
 	default:
 		return &yaml.SyntaxError{Message: fmt.Sprintf("a %s is not a string", strings.ToLower(node.Type().String())), Token: node.GetToken()}
 	}
+	return nil
+}
+
+// layoutList is a column's date: one layout, or a list of them.
+type layoutList []string
+
+// UnmarshalYAML reads a scalar as a list of one, and a sequence of scalars as the list.
+func (l *layoutList) UnmarshalYAML(node ast.Node) error {
+	if tag, ok := node.(*ast.TagNode); ok {
+		return l.UnmarshalYAML(tag.Value)
+	}
+	seq, ok := node.(*ast.SequenceNode)
+	if !ok {
+		var s scalar
+		if err := s.UnmarshalYAML(node); err != nil {
+			return err
+		}
+		*l = nil // null or "": no date transform, as when the key is absent
+		if s != "" {
+			*l = layoutList{string(s)}
+		}
+		return nil
+	}
+	list := make(layoutList, 0, len(seq.Values))
+	for _, v := range seq.Values {
+		var s scalar
+		if err := s.UnmarshalYAML(v); err != nil {
+			return err
+		}
+		list = append(list, string(s))
+	}
+	*l = list
 	return nil
 }
 
@@ -267,12 +300,12 @@ func compileColumn(name string, c Column, n names) (colSpec, error) {
 		return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 	}
 	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}, required: c.Required}
-	if c.Date != "" && c.Phone != "" {
+	if c.Date != nil && c.Phone != "" {
 		return colSpec{}, fmt.Errorf("column %q: date and phone cannot both be set", name)
 	}
-	if c.Date != "" {
-		if spec.xf.date, err = parseDateLayout(c.Date); err != nil {
-			return colSpec{}, fmt.Errorf("column %q: date layout %q: %w", name, c.Date, err)
+	if c.Date != nil {
+		if spec.xf.dates, err = parseDateLayouts(c.Date); err != nil {
+			return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 		}
 	}
 	if c.Phone != "" {

@@ -37,6 +37,8 @@ columns:
     to: datas.birthday
     date: MM/DD/YYYY
   Email: {to: ids.email, required: true}
+  Since: {to: datas.since, date: [YYYY-MM-DD, "MM/DD/YYYY"]}
+custom: [datas.since]
 constants:
   assertions.terms: true
 `)
@@ -44,8 +46,9 @@ constants:
 	require.NoError(t, err)
 	require.Equal(t, "+34", f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
 	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
-	require.Equal(t, Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, f.Columns["DOB"])
+	require.Equal(t, Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY"}}, f.Columns["DOB"])
 	require.Equal(t, Column{To: "ids.email", Required: true}, f.Columns["Email"])
+	require.Equal(t, []string{"YYYY-MM-DD", "MM/DD/YYYY"}, f.Columns["Since"].Date, "a list of layouts, in order")
 	require.Equal(t, "true", f.Constants["assertions.terms"])
 }
 
@@ -101,6 +104,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad target", "columns:\n  Street: addresses.home.street\n", []string{`column "Street"`, "an address field is one of"}},
 		{"bad layout", "columns:\n  DOB: {to: datas.birthday, date: DD-MM-YY}\n", []string{`column "DOB"`, "date layout"}},
 		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, "country code"}},
+		{"date layouts in one string", "columns:\n  DOB: {to: datas.birthday, date: \"YYYY-MM-DD|MM/DD/YYYY\"}\n", []string{`column "DOB"`, "several layouts are written as a list"}},
+		{"no date layout", "columns:\n  DOB: {to: datas.birthday, date: []}\n", []string{`column "DOB": no layout`}},
+		{"date a mapping", "columns:\n  DOB: {to: datas.birthday, date: {a: b}}\n", []string{"line 2", "is not a string"}},
 		{"date and phone", "columns:\n  M: {to: datas.telephone, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
 		{"map key never matches", "columns:\n  S: {to: assertions.optin, lower: true, map: {Yes: \"true\"}}\n", []string{`map key "Yes" can never match`}},
 		{"map value not a boolean", "columns:\n  S: {to: assertions.optin, map: {Subscribed: maybe}}\n", []string{`map value for "Subscribed"`, `"maybe" is not a boolean`}},

@@ -584,7 +584,7 @@ func (m *Mapper) KeyColumn() string { return m.key.column }
 // source ordered by that column then yields a repeated key right after its first.
 func (m *Mapper) KeyVerbatim() bool {
 	x := m.key.xf
-	return !x.trim && !x.lower && x.mapping == nil && x.date == nil && x.phone == ""
+	return !x.trim && !x.lower && x.mapping == nil && len(x.dates) == 0 && x.phone == ""
 }
 
 // keyField names the key column's field in errors: its target, or "key" when it has none.

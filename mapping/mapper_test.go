@@ -232,7 +232,7 @@ func TestBuildNeverShowsSecrets(t *testing.T) {
 	plain := compile(t, nil, dottedHeader, Options{})
 	header := []string{"id", "Secret", "Bearer", "ids.email", "datas.name", "assertions.terms"}
 	shaped := compile(t, &File{Key: "id", Columns: map[string]Column{
-		"Secret": {To: "password", Date: "YYYY-MM-DD"},
+		"Secret": {To: "password", Date: []string{"YYYY-MM-DD"}},
 		"Bearer": {To: "token", Map: map[string]string{"known": "tok"}},
 	}}, header, Options{})
 	mapped := compile(t, &File{Key: "id", Columns: map[string]Column{
@@ -420,9 +420,9 @@ func TestCompileErrors(t *testing.T) {
 		{"key absent, mapping", &File{Key: "crm_id"}, ok, Options{KeyColumn: "key"}, []string{`key column "crm_id"`, "the mapping file's key"}},
 		{"key is the password", nil, []string{"password", "ids.email", "datas.name", "assertions.terms"}, Options{KeyColumn: "password"},
 			[]string{`key column "password"`, "must not be a secret"}},
-		{"bad date layout", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: "DD/MM/YY"}}},
+		{"bad date layout", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: []string{"DD/MM/YY"}}}},
 			append(ok, "DOB"), Options{}, []string{`"DOB"`, `"DD/MM/YY"`}},
-		{"date layout without day", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: "MM/YYYY"}}},
+		{"date layout without day", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: []string{"MM/YYYY"}}}},
 			append(ok, "DOB"), Options{}, []string{`"DOB"`, "no DD"}},
 		{"bad --device", nil, ok, Options{Device: "laptop"}, []string{"--device", `"laptop"`}},
 		{"confirmed without id", nil, append(ok, "ids.phone_number.confirmed"), Options{},
@@ -498,19 +498,23 @@ func TestTransforms(t *testing.T) {
 		{"map blank cell listed", Column{To: "assertions.optin", Map: map[string]string{"": "false", "S": "true"}}, "  ", "false", ""},
 		{"map empty cell unlisted", Column{To: "assertions.optin", Map: map[string]string{"S": "true"}}, "", "", ""},
 		{"map to nothing", Column{To: "datas.gender", Map: map[string]string{"M": "male", "?": ""}}, "?", "", ""},
-		{"map then date", Column{To: "datas.birthday", Map: map[string]string{"old": "1900-01-01"}, Date: "YYYY-MM-DD"}, "old", "01/01/1900", ""},
-		{"date iso", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974-10-22", "22/10/1974", ""},
-		{"date us", Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, "10/22/1974", "22/10/1974", ""},
-		{"date dotted", Column{To: "datas.birthday", Date: "DD.MM.YYYY"}, "22.10.1974", "22/10/1974", ""},
-		{"date compact", Column{To: "datas.birthday", Date: "YYYYMMDD"}, "19741022", "22/10/1974", ""},
-		{"date other target", Column{To: "datas.since", Date: "YYYY-MM-DD"}, "2020-02-29", "29/02/2020", ""},
-		{"date impossible", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "2001-02-29", "", `"2001-02-29" is not a date YYYY-MM-DD`},
-		{"date month 13", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "2001-13-01", "", "is not a date YYYY-MM-DD"},
-		{"date wrong separator", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974/10/22", "", "is not a date"},
-		{"date with time", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974-10-22 00:00", "", "is not a date"},
-		{"date untrimmed", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, " 1974-10-22", "", "is not a date"},
-		{"date trimmed", Column{To: "datas.birthday", Date: "YYYY-MM-DD", Trim: true}, " 1974-10-22 ", "22/10/1974", ""},
-		{"date year zero", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "0000-01-01", "", "is not a date"},
+		{"map then date", Column{To: "datas.birthday", Map: map[string]string{"old": "1900-01-01"}, Date: []string{"YYYY-MM-DD"}}, "old", "01/01/1900", ""},
+		{"date iso", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974-10-22", "22/10/1974", ""},
+		{"date us", Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY"}}, "10/22/1974", "22/10/1974", ""},
+		{"date dotted", Column{To: "datas.birthday", Date: []string{"DD.MM.YYYY"}}, "22.10.1974", "22/10/1974", ""},
+		{"date compact", Column{To: "datas.birthday", Date: []string{"YYYYMMDD"}}, "19741022", "22/10/1974", ""},
+		{"date other target", Column{To: "datas.since", Date: []string{"YYYY-MM-DD"}}, "2020-02-29", "29/02/2020", ""},
+		{"date impossible", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "2001-02-29", "", `"2001-02-29" is not a date YYYY-MM-DD`},
+		{"date month 13", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "2001-13-01", "", "is not a date YYYY-MM-DD"},
+		{"date wrong separator", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974/10/22", "", "is not a date"},
+		{"date with time", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974-10-22 00:00", "", "is not a date"},
+		{"date untrimmed", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, " 1974-10-22", "", "is not a date"},
+		{"date trimmed", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}, Trim: true}, " 1974-10-22 ", "22/10/1974", ""},
+		{"date layouts, first", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "1985-03-07", "07/03/1985", ""},
+		{"date layouts, second", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "03/07/1985", "07/03/1985", ""},
+		{"date layouts, ambiguous", Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY", "DD/MM/YYYY"}}, "03/07/1985", "", `"03/07/1985" is ambiguous`},
+		{"date layouts, none", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "1985.03.07", "", "is not a date YYYY-MM-DD or MM/DD/YYYY"},
+		{"date year zero", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "0000-01-01", "", "is not a date"},
 		{"phone national", Column{To: "ids.phone_number", Phone: "+34"}, "600 11 22 33", "+34600112233", ""},
 		{"phone punctuation", Column{To: "ids.phone_number", Phone: "+34"}, "(600) 11.22-33", "+34600112233", ""},
 		{"phone 00", Column{To: "ids.phone_number", Phone: "+34"}, "0044 20 7946 0958", "+442079460958", ""},
@@ -586,7 +590,7 @@ func TestBuildKeyTransformFails(t *testing.T) {
 		wantRsn   string
 	}{
 		{"key only", Column{To: "key", Map: map[string]string{"A": "a-1"}}, "B", "key", `"B" is not listed in the column's map ("A")`},
-		{"key with a target", Column{To: "datas.since", Date: "YYYY-MM-DD"}, "yesterday", "datas.since", `"yesterday" is not a date YYYY-MM-DD`},
+		{"key with a target", Column{To: "datas.since", Date: []string{"YYYY-MM-DD"}}, "yesterday", "datas.since", `"yesterday" is not a date YYYY-MM-DD`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

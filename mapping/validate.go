@@ -470,10 +470,10 @@ func show(v string, secret bool) string {
 type transform struct {
 	trim, lower bool
 	mapping     map[string]string
-	mapEmpty    bool   // the map lists "": an empty cell is mapped rather than left out
-	mapKeys     string // the listed values, for errors
-	date        *dateLayout
-	phone       string // country code, e.g. "+34"; "" when there is no phone transform
+	mapEmpty    bool        // the map lists "": an empty cell is mapped rather than left out
+	mapKeys     string      // the listed values, for errors
+	dates       dateLayouts // none when there is no date transform
+	phone       string      // country code, e.g. "+34"; "" when there is no phone transform
 }
 
 // apply reshapes one value. It returns "" (and no reason) when the value is no value.
@@ -497,12 +497,10 @@ func (x *transform) apply(v string, secret bool) (out, reason string) {
 	if v == "" {
 		return "", ""
 	}
-	if x.date != nil {
-		d, ok := x.date.parse(v)
-		if !ok {
-			return "", show(v, secret) + " is not a date " + x.date.layout
+	if len(x.dates) > 0 {
+		if v, reason = x.dates.parse(v, secret); reason != "" {
+			return "", reason
 		}
-		v = d
 	}
 	if x.phone != "" {
 		p, ok := normalizePhone(v, x.phone)
