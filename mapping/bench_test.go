@@ -18,7 +18,7 @@ func benchMapper(b *testing.B) (*Mapper, source.Record) {
 			"Last Name":        {To: "datas.surname", Trim: true},
 			"Email Address":    {To: "ids.email", Trim: true, Lower: true},
 			"Email Verified":   {To: "ids.email.confirmed"},
-			"Mobile":           {To: "ids.phone_number", Phone: "+34"},
+			"Mobile":           {To: "ids.phone_number", Phone: &Phone{Region: "+34"}},
 			"Date of Birth":    {To: "datas.birthday", Date: []string{"YYYY-MM-DD"}},
 			"Home Street":      {To: "addresses.home.streetAddress"},
 			"Home City":        {To: "addresses.home.locality"},

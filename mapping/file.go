@@ -41,15 +41,77 @@ type Column struct {
 	// tried in order; the value is sent as DD/MM/YYYY. A value that two layouts read as
 	// different dates is invalid as ambiguous. In YAML, one layout or a list.
 	Date []string `yaml:"date"`
-	// Phone is the country code (e.g. "+34") given to numbers that have none; setting it
-	// also drops spaces, dots, dashes and parentheses and turns a leading 00 into +.
-	Phone string `yaml:"phone"`
+	// Phone, when set, reads each value as a phone number and sends it in E.164 (+34600112233),
+	// or makes the record invalid when the number is not valid in its region.
+	Phone *Phone `yaml:"phone"`
 	// Map replaces each value by the one it lists; a value it does not list makes the record
 	// invalid. An entry for "" maps the empty cell; a value mapped to "" is no value.
 	Map map[string]string `yaml:"map"`
 	// Required makes a record whose value is empty after the transforms invalid. Without it an
 	// empty value leaves the field out, which DRUID's full replacement reads as "remove it".
 	Required bool `yaml:"required"`
+}
+
+// Phone is a column's phone transform. Spaces, dots, dashes and parentheses are dropped and a
+// leading 00 is read as +; the number is then parsed, validated and formatted to E.164 by
+// libphonenumber. A number in international form keeps its own country; any other is read in
+// the row's region. In YAML, {region: ES}, {region_column: Country}, both, or a plain string,
+// the region: phone: ES, or phone: "+34" as older mapping files say it.
+type Phone struct {
+	// Region is the region numbers without a country code are read in: an ISO 3166-1 alpha-2
+	// code (ES, US, GB), or a calling code ("+34"), meaning that code's main region (+1: US,
+	// +44: GB). With RegionColumn, it is the region of rows whose region cell is empty.
+	Region string `yaml:"region"`
+	// RegionColumn is the source column holding each row's region, an ISO 3166-1 alpha-2 code,
+	// after that column's own transforms: a map on it can turn country names into codes.
+	RegionColumn string `yaml:"region_column"`
+}
+
+// phoneKeys are the keys of a phone transform written as a mapping.
+var phoneKeys = []string{"region", "region_column"}
+
+// unknownKey says that a key of the mapping file is unknown, where, and which keys are valid
+// there: a misspelt key silently ignored would send unreshaped values.
+func unknownKey(key, where string, valid []string) string {
+	return fmt.Sprintf("unknown key %q %s: valid keys are %s", key, where, strings.Join(valid, ", "))
+}
+
+// phoneField is Phone as YAML holds it: a plain string (the region) or a mapping.
+type phoneField Phone
+
+// UnmarshalYAML reads a scalar as the region, and a mapping key by key.
+func (p *phoneField) UnmarshalYAML(node ast.Node) error {
+	if tag, ok := node.(*ast.TagNode); ok {
+		return p.UnmarshalYAML(tag.Value)
+	}
+	m, ok := node.(*ast.MappingNode)
+	if !ok {
+		var s scalar
+		if err := s.UnmarshalYAML(node); err != nil {
+			return err
+		}
+		*p = phoneField{Region: string(s)}
+		return nil
+	}
+	*p = phoneField{}
+	for _, kv := range m.Values {
+		var key, value scalar
+		if err := key.UnmarshalYAML(kv.Key); err != nil {
+			return err
+		}
+		if err := value.UnmarshalYAML(kv.Value); err != nil {
+			return err
+		}
+		switch key {
+		case "region":
+			p.Region = string(value)
+		case "region_column":
+			p.RegionColumn = string(value)
+		default:
+			return &yaml.SyntaxError{Message: unknownKey(string(key), "in phone", phoneKeys), Token: kv.Key.GetToken()}
+		}
+	}
+	return nil
 }
 
 // columnFields is Column as YAML holds it: its strings are scalars read as written, and it has
@@ -59,7 +121,7 @@ type columnFields struct {
 	Trim     bool              `yaml:"trim"`
 	Lower    bool              `yaml:"lower"`
 	Date     layoutList        `yaml:"date"`
-	Phone    scalar            `yaml:"phone"`
+	Phone    *phoneField       `yaml:"phone"`
 	Map      map[scalar]scalar `yaml:"map"`
 	Required bool              `yaml:"required"`
 }
@@ -75,7 +137,10 @@ func (c *Column) UnmarshalYAML(unmarshal func(any) error) error {
 	if err := unmarshal(&f); err != nil {
 		return err
 	}
-	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: f.Date, Phone: string(f.Phone), Required: f.Required}
+	*c = Column{To: string(f.To), Trim: f.Trim, Lower: f.Lower, Date: f.Date, Required: f.Required}
+	if f.Phone != nil && *f.Phone != (phoneField{}) {
+		c.Phone = (*Phone)(f.Phone) // phone: "" or null says no phone transform, as no phone key does
+	}
 	if f.Map != nil {
 		c.Map = make(map[string]string, len(f.Map))
 		for k, v := range f.Map {
@@ -300,7 +365,7 @@ func compileColumn(name string, c Column, n names) (colSpec, error) {
 		return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 	}
 	spec := colSpec{tgt: tgt, chk: checkFor(tgt), xf: transform{trim: c.Trim, lower: c.Lower}, required: c.Required}
-	if c.Date != nil && c.Phone != "" {
+	if c.Date != nil && c.Phone != nil {
 		return colSpec{}, fmt.Errorf("column %q: date and phone cannot both be set", name)
 	}
 	if c.Date != nil {
@@ -308,9 +373,12 @@ func compileColumn(name string, c Column, n names) (colSpec, error) {
 			return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 		}
 	}
-	if c.Phone != "" {
-		if spec.xf.phone, err = countryCode(c.Phone); err != nil {
-			return colSpec{}, fmt.Errorf("column %q: phone: %w", name, err)
+	if c.Phone != nil {
+		if c.Phone.RegionColumn == name {
+			return colSpec{}, fmt.Errorf("column %q: phone: region_column is the phone column itself", name)
+		}
+		if spec.xf.phone, err = compilePhone(c.Phone); err != nil {
+			return colSpec{}, fmt.Errorf("column %q: %w", name, err)
 		}
 	}
 	if c.Map != nil {
@@ -336,12 +404,16 @@ func checkMap(name string, c Column, spec *colSpec) error {
 	sort.Strings(keys)
 	rest := spec.xf // the transforms after map: date and phone
 	rest.trim, rest.lower = false, false
+	if rest.phone != nil && rest.phone.regionColumn != "" {
+		// A national number's region comes from each row: it cannot be checked here.
+		rest.phone = nil
+	}
 	for _, k := range keys {
 		if (c.Lower && k != strings.ToLower(k)) || (c.Trim && k != strings.TrimSpace(k)) {
 			return fmt.Errorf("column %q: map key %s can never match: values are trimmed or lowered first",
 				name, show(k, secret))
 		}
-		v, reason := rest.apply(c.Map[k], secret)
+		v, reason := rest.apply(c.Map[k], nil, secret)
 		if reason == "" && v != "" {
 			reason = checkValue(spec.chk, v, secret)
 		}

@@ -44,7 +44,7 @@ constants:
 `)
 	f, err := Load(path)
 	require.NoError(t, err)
-	require.Equal(t, "+34", f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
+	require.Equal(t, &Phone{Region: "+34"}, f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
 	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
 	require.Equal(t, Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY"}}, f.Columns["DOB"])
 	require.Equal(t, Column{To: "ids.email", Required: true}, f.Columns["Email"])
@@ -103,7 +103,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no target", "columns:\n  A: {trim: true}\n", []string{`column "A": no target`}},
 		{"bad target", "columns:\n  Street: addresses.home.street\n", []string{`column "Street"`, "an address field is one of"}},
 		{"bad layout", "columns:\n  DOB: {to: datas.birthday, date: DD-MM-YY}\n", []string{`column "DOB"`, "date layout"}},
-		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, "country code"}},
+		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, `region "+34a" is neither`}},
 		{"date layouts in one string", "columns:\n  DOB: {to: datas.birthday, date: \"YYYY-MM-DD|MM/DD/YYYY\"}\n", []string{`column "DOB"`, "several layouts are written as a list"}},
 		{"no date layout", "columns:\n  DOB: {to: datas.birthday, date: []}\n", []string{`column "DOB": no layout`}},
 		{"date a mapping", "columns:\n  DOB: {to: datas.birthday, date: {a: b}}\n", []string{"line 2", "is not a string"}},

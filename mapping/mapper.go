@@ -120,6 +120,9 @@ func Compile(f *File, header []string, opts Options) (*Mapper, error) {
 	if err := m.compileHeader(cf, header, keyColumn, keyFrom); err != nil {
 		return nil, err
 	}
+	if err := m.resolveRegions(cf, header); err != nil {
+		return nil, err
+	}
 	for _, c := range cf.constants {
 		m.ops = append(m.ops, op{idx: -1, fixed: c.value, tgt: c.tgt, chk: c.chk})
 	}
@@ -219,6 +222,48 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 	}
 	if m.key.idx < 0 {
 		return fmt.Errorf("key column %q (%s) is not in the source's header", keyColumn, keyFrom)
+	}
+	return nil
+}
+
+// resolveRegions points each phone transform that reads its region from a column at that
+// column of the header, with the column's own transforms: a map there turns the country names
+// of an export into region codes.
+func (m *Mapper) resolveRegions(cf *compiledFile, header []string) error {
+	index := make(map[string]int, len(header))
+	for i, name := range header {
+		if _, dup := index[name]; !dup {
+			index[name] = i
+		}
+	}
+	resolve := func(o *op) error {
+		r := o.xf.phone
+		if r == nil || r.regionColumn == "" {
+			return nil
+		}
+		idx, ok := index[r.regionColumn]
+		if !ok {
+			return fmt.Errorf("column %q: phone: region_column %q is not in the source's header", o.column, r.regionColumn)
+		}
+		own := cf.columns[r.regionColumn] // the zero colSpec when the mapping does not list it
+		switch {
+		case own.xf.phone != nil:
+			return fmt.Errorf("column %q: phone: region_column %q has a phone transform itself", o.column, r.regionColumn)
+		case own.tgt.secret():
+			return fmt.Errorf("column %q: phone: region_column %q maps to %s, a secret", o.column, r.regionColumn, own.tgt.path)
+		}
+		resolved := *r
+		resolved.regionIdx, resolved.regionXf = idx, &own.xf
+		o.xf.phone = &resolved
+		return nil
+	}
+	if err := resolve(&m.key); err != nil {
+		return err
+	}
+	for i := range m.ops {
+		if err := resolve(&m.ops[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -363,7 +408,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		if len(rec.Values) == m.width {
 			// Best effort: a row with the right number of fields still has its key where it
 			// should be, and the checkpoint can then name the user.
-			e.Key, _ = m.key.xf.apply(rec.Values[m.key.idx], false)
+			e.Key, _ = m.key.xf.apply(rec.Values[m.key.idx], rec.Values, false)
 		}
 		return nil, e
 	}
@@ -372,7 +417,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			"malformed record: %d fields, the header has %d", len(rec.Values), m.width)}
 	}
 
-	key, fail := m.value(&m.key, rec.Values[m.key.idx])
+	key, fail := m.value(&m.key, rec.Values)
 	if fail != "" {
 		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: m.keyField(), Reason: fail}
 	}
@@ -425,7 +470,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 				}
 				p.Empty = append(p.Empty, o.tgt.path) // left out, and removed even in merge mode
 				continue
-			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
+			} else if v, reason = m.value(o, rec.Values); reason != "" {
 				return nil, invalid(o, reason)
 			}
 			if v == "" {
@@ -584,7 +629,7 @@ func (m *Mapper) KeyColumn() string { return m.key.column }
 // source ordered by that column then yields a repeated key right after its first.
 func (m *Mapper) KeyVerbatim() bool {
 	x := m.key.xf
-	return !x.trim && !x.lower && x.mapping == nil && len(x.dates) == 0 && x.phone == ""
+	return !x.trim && !x.lower && x.mapping == nil && len(x.dates) == 0 && x.phone == nil
 }
 
 // keyField names the key column's field in errors: its target, or "key" when it has none.
@@ -597,14 +642,15 @@ func (m *Mapper) keyField() string {
 
 // value reads one cell through its column's transforms. An empty or blank cell is no value
 // unless the column's map lists "".
-func (m *Mapper) value(o *op, cell string) (v, reason string) {
+func (m *Mapper) value(o *op, row []string) (v, reason string) {
+	cell := row[o.idx]
 	if isBlank(cell) {
 		if !o.xf.mapEmpty {
 			return "", ""
 		}
 		cell = ""
 	}
-	return o.xf.apply(cell, o.tgt.secret())
+	return o.xf.apply(cell, row, o.tgt.secret())
 }
 
 // missingSections names the sections DRUID requires that the user lacks.

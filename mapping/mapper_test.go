@@ -237,7 +237,7 @@ func TestBuildNeverShowsSecrets(t *testing.T) {
 	}}, header, Options{})
 	mapped := compile(t, &File{Key: "id", Columns: map[string]Column{
 		"Secret": {To: "password", Trim: true, Map: map[string]string{"a": "b"}},
-		"Bearer": {To: "token", Phone: "+34"},
+		"Bearer": {To: "token", Phone: &Phone{Region: "+34"}},
 	}}, header, Options{})
 
 	tests := []struct {
@@ -515,16 +515,19 @@ func TestTransforms(t *testing.T) {
 		{"date layouts, ambiguous", Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY", "DD/MM/YYYY"}}, "03/07/1985", "", `"03/07/1985" is ambiguous`},
 		{"date layouts, none", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "1985.03.07", "", "is not a date YYYY-MM-DD or MM/DD/YYYY"},
 		{"date year zero", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "0000-01-01", "", "is not a date"},
-		{"phone national", Column{To: "ids.phone_number", Phone: "+34"}, "600 11 22 33", "+34600112233", ""},
-		{"phone punctuation", Column{To: "ids.phone_number", Phone: "+34"}, "(600) 11.22-33", "+34600112233", ""},
-		{"phone 00", Column{To: "ids.phone_number", Phone: "+34"}, "0044 20 7946 0958", "+442079460958", ""},
-		{"phone plus kept", Column{To: "ids.phone_number", Phone: "+34"}, "+44 (20) 7946-0958", "+442079460958", ""},
-		{"phone code without plus", Column{To: "ids.phone_number", Phone: "34"}, "600112233", "+34600112233", ""},
-		{"phone nbsp", Column{To: "ids.phone_number", Phone: "+34"}, "600\u00a0112\u00a0233", "+34600112233", ""},
-		{"phone dash only", Column{To: "ids.phone_number", Phone: "+34"}, "-", "", ""},
-		{"phone letters", Column{To: "ids.phone_number", Phone: "+34"}, "600 112 233 ext 5", "", `"600 112 233 ext 5" is not a phone number`},
-		{"phone too short for DRUID", Column{To: "ids.phone_number", Phone: "+34"}, "112", "", `"+34112" is not a phone number +<country code>`},
-		{"phone other target unchecked", Column{To: "datas.fax", Phone: "+34"}, "112", "+34112", ""},
+		{"phone national", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600 11 22 33", "+34600112233", ""},
+		{"phone punctuation", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "(600) 11.22-33", "+34600112233", ""},
+		{"phone 00", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "0044 20 7946 0958", "+442079460958", ""},
+		{"phone plus kept", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "+44 (20) 7946-0958", "+442079460958", ""},
+		{"phone code without plus", Column{To: "ids.phone_number", Phone: &Phone{Region: "34"}}, "600112233", "+34600112233", ""},
+		{"phone nbsp", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600\u00a0112\u00a0233", "+34600112233", ""},
+		{"phone dash only", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "-", "", ""},
+		{"phone letters", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600 112 233 ext 5", "", `"600 112 233 ext 5" is not a phone number`},
+		{"phone too short", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "112", "", `"112" is not a valid phone number in region ES`},
+		{"phone of another country", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "(416) 680-6155", "", `"(416) 680-6155" is not a valid phone number in region ES`},
+		{"phone region", Column{To: "ids.phone_number", Phone: &Phone{Region: "US"}}, "(416) 680-6155", "+14166806155", ""},
+		{"phone other target", Column{To: "datas.fax", Phone: &Phone{Region: "+34"}}, "911 23 45 67", "+34911234567", ""},
+		{"phone other target validated", Column{To: "datas.fax", Phone: &Phone{Region: "+34"}}, "112", "", "is not a valid phone number in region ES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

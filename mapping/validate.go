@@ -473,11 +473,12 @@ type transform struct {
 	mapEmpty    bool        // the map lists "": an empty cell is mapped rather than left out
 	mapKeys     string      // the listed values, for errors
 	dates       dateLayouts // none when there is no date transform
-	phone       string      // country code, e.g. "+34"; "" when there is no phone transform
+	phone       *phoneRule  // nil when there is no phone transform
 }
 
-// apply reshapes one value. It returns "" (and no reason) when the value is no value.
-func (x *transform) apply(v string, secret bool) (out, reason string) {
+// apply reshapes one value of row (the record's values; nil when there is no record). It
+// returns "" (and no reason) when the value is no value.
+func (x *transform) apply(v string, row []string, secret bool) (out, reason string) {
 	if x.trim {
 		v = strings.TrimSpace(v)
 	}
@@ -502,12 +503,10 @@ func (x *transform) apply(v string, secret bool) (out, reason string) {
 			return "", reason
 		}
 	}
-	if x.phone != "" {
-		p, ok := normalizePhone(v, x.phone)
-		if !ok {
-			return "", show(v, secret) + " is not a phone number"
+	if x.phone != nil {
+		if v, reason = x.phone.format(v, row, secret); reason != "" {
+			return "", reason
 		}
-		v = p
 	}
 	return v, ""
 }
