@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // File is a mapping file (--mapping, YAML; SPEC §3): which column holds the key, how source
@@ -67,8 +69,12 @@ type Phone struct {
 	RegionColumn string `yaml:"region_column"`
 }
 
-// phoneKeys are the keys of a phone transform written as a mapping.
-var phoneKeys = []string{"region", "region_column"}
+// The keys each part of a mapping file may hold, for the error that names an unknown one.
+var (
+	fileKeys   = []string{"key", "columns", "constants", "custom"}
+	columnKeys = []string{"to", "trim", "lower", "map", "date", "phone", "required"}
+	phoneKeys  = []string{"region", "region_column"}
+)
 
 // unknownKey says that a key of the mapping file is unknown, where, and which keys are valid
 // there: a misspelt key silently ignored would send unreshaped values.
@@ -76,15 +82,77 @@ func unknownKey(key, where string, valid []string) string {
 	return fmt.Sprintf("unknown key %q %s: valid keys are %s", key, where, strings.Join(valid, ", "))
 }
 
+// checkKeys refuses a key that the file's top level or one of its columns does not know, and
+// lists the valid ones there. It reads the YAML's syntax tree before decoding, because the
+// decoder's own "unknown field" says neither where nor what else would do.
+func checkKeys(data []byte) error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil || len(file.Docs) == 0 {
+		return nil // the decoder reports the syntax error
+	}
+	top, _ := mappingEntries(file.Docs[0].Body)
+	for _, kv := range top {
+		key := keyText(kv.Key)
+		if kv.Key.IsMergeKey() {
+			continue
+		}
+		if !slices.Contains(fileKeys, key) {
+			return keyError(kv.Key, unknownKey(key, "at the top level", fileKeys))
+		}
+		if key != "columns" {
+			continue
+		}
+		columns, _ := mappingEntries(kv.Value)
+		for _, col := range columns {
+			fields, _ := mappingEntries(col.Value)
+			for _, f := range fields {
+				if k := keyText(f.Key); !f.Key.IsMergeKey() && !slices.Contains(columnKeys, k) {
+					return keyError(f.Key, unknownKey(k, fmt.Sprintf("in column %q", keyText(col.Key)), columnKeys))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// mappingEntries returns the key-value pairs of a YAML mapping, through its tag or anchor;
+// false when node is not a mapping. A mapping of one pair may be parsed as the pair alone.
+func mappingEntries(node ast.Node) ([]*ast.MappingValueNode, bool) {
+	for {
+		switch n := node.(type) {
+		case *ast.TagNode:
+			node = n.Value
+		case *ast.AnchorNode:
+			node = n.Value
+		case *ast.MappingNode:
+			return n.Values, true
+		case *ast.MappingValueNode:
+			return []*ast.MappingValueNode{n}, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// keyText is a mapping key as written.
+func keyText(key ast.MapKeyNode) string {
+	var s scalar
+	if err := s.UnmarshalYAML(key); err != nil {
+		return key.GetToken().Value
+	}
+	return string(s)
+}
+
+func keyError(key ast.MapKeyNode, msg string) error {
+	return &yaml.SyntaxError{Message: msg, Token: key.GetToken()}
+}
+
 // phoneField is Phone as YAML holds it: a plain string (the region) or a mapping.
 type phoneField Phone
 
 // UnmarshalYAML reads a scalar as the region, and a mapping key by key.
 func (p *phoneField) UnmarshalYAML(node ast.Node) error {
-	if tag, ok := node.(*ast.TagNode); ok {
-		return p.UnmarshalYAML(tag.Value)
-	}
-	m, ok := node.(*ast.MappingNode)
+	entries, ok := mappingEntries(node)
 	if !ok {
 		var s scalar
 		if err := s.UnmarshalYAML(node); err != nil {
@@ -94,7 +162,7 @@ func (p *phoneField) UnmarshalYAML(node ast.Node) error {
 		return nil
 	}
 	*p = phoneField{}
-	for _, kv := range m.Values {
+	for _, kv := range entries {
 		var key, value scalar
 		if err := key.UnmarshalYAML(kv.Key); err != nil {
 			return err
@@ -215,12 +283,15 @@ type rawFile struct {
 }
 
 // Load reads and checks a mapping file. Its errors name the file, and the line when the YAML
-// is at fault; unknown keys are errors, because a misspelt transform ("lowercase: true")
-// silently ignored would send unreshaped values.
+// is at fault; unknown keys are errors that list the valid ones, because a misspelt transform
+// ("lowercase: true") silently ignored would send unreshaped values.
 func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read mapping file: %w", err)
+	}
+	if err := checkKeys(data); err != nil {
+		return nil, fmt.Errorf("mapping file %q: %s", path, yamlMessage(err))
 	}
 	var raw rawFile
 	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())

@@ -88,8 +88,13 @@ func TestLoadErrors(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{"unknown top-level key", "key: id\ncolumn:\n  A: datas.a\n", []string{"line 2", `unknown field "column"`}},
-		{"unknown column key", "columns:\n  A: {to: datas.a, lowercase: true}\n", []string{"line 2", `unknown field "lowercase"`}},
+		{"unknown top-level key", "key: id\ncolumn:\n  A: datas.a\n", []string{"line 2", `unknown key "column" at the top level: valid keys are key, columns, constants, custom`}},
+		{"unknown column key", "columns:\n  Email: {to: ids.email, lowercase: true}\n",
+			[]string{"line 2", `unknown key "lowercase" in column "Email": valid keys are to, trim, lower, map, date, phone, required`}},
+		{"unknown column key, block form", "columns:\n  Email:\n    to: ids.email\n    requried: true\n",
+			[]string{"line 4", `unknown key "requried" in column "Email": valid keys are`}},
+		{"unknown column key, one pair", "columns:\n  Email:\n    too: ids.email\n", []string{"line 3", `unknown key "too" in column "Email"`}},
+		{"unknown top-level key, one pair", "colums:\n  Email: ids.email\n", []string{"line 1", `unknown key "colums" at the top level`}},
 		{"duplicate key", "columns:\n  A: datas.a\n  A: datas.b\n", []string{"line 3", `"A" already defined`}},
 		{"syntax", "columns:\n  A: {to: datas.a\n", []string{"line"}},
 		{"column a list", "columns:\n  A: [datas.a]\n", []string{"line 2"}},

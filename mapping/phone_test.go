@@ -181,7 +181,11 @@ columns:
   C: {to: datas.mobile, phone: {region: gb}}
   D: {to: datas.fax, phone: {region_column: Country/Region, region: US}}
   E: {to: datas.name, phone: ""}
-custom: [datas.mobile, datas.fax]
+  F:
+    to: datas.pager
+    phone:
+      region: ES
+custom: [datas.mobile, datas.fax, datas.pager]
 `))
 	require.NoError(t, err)
 	require.Equal(t, &Phone{Region: "+34"}, f.Columns["A"].Phone, "scalars are read as written, not as numbers")
@@ -189,9 +193,12 @@ custom: [datas.mobile, datas.fax]
 	require.Equal(t, &Phone{Region: "gb"}, f.Columns["C"].Phone)
 	require.Equal(t, &Phone{Region: "US", RegionColumn: "Country/Region"}, f.Columns["D"].Phone)
 	require.Nil(t, f.Columns["E"].Phone, "an empty phone is no phone transform")
+	require.Equal(t, &Phone{Region: "ES"}, f.Columns["F"].Phone, "a block mapping of one key")
 
 	_, err = Load(writeMapping(t, "columns:\n  A: {to: ids.phone_number, phone: {regoin: ES}}\n"))
 	require.ErrorContains(t, err, `line 2: unknown key "regoin" in phone: valid keys are region, region_column`)
+	_, err = Load(writeMapping(t, "columns:\n  A:\n    to: ids.phone_number\n    phone:\n      regoin: ES\n"))
+	require.ErrorContains(t, err, `line 5: unknown key "regoin" in phone: valid keys are region, region_column`)
 	_, err = Load(writeMapping(t, "columns:\n  A: {to: ids.phone_number, phone: [ES]}\n"))
 	require.ErrorContains(t, err, "a sequence is not a string")
 }
