@@ -860,3 +860,14 @@ func TestRequireObjectID(t *testing.T) {
 	_, err = Compile(nil, []string{"key", "token", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
 	require.NoError(t, err, "a token column can name every user")
 }
+
+// TestRequiredOnAPathColumn: a source whose columns are payload paths marks one required by
+// listing it under its own name.
+func TestRequiredOnAPathColumn(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "ids.email", "ids.screen_name", "datas.name", "assertions.terms"}
+	m := compile(t, &File{Columns: map[string]Column{"ids.email": {To: "ids.email", Required: true}}}, header, Options{})
+	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "", "ana", "Ana", "yes"}})
+	require.Equal(t, "ids.email", re.Field)
+	require.Contains(t, re.Reason, "the column is required")
+}
