@@ -59,10 +59,12 @@ func TestBuildBodyIsEncodingJSONWithManySlots(t *testing.T) {
 	t.Parallel()
 	names := []string{"z", "a", "B", "_", "-", "9", "10", "Z_-", "aa", "a-", "a_", "A"}
 	header := []string{"key", "assertions.terms", "ids.email", "datas.name"}
+	var custom []string
 	for _, n := range names {
 		header = append(header, "ids."+n, "ids."+n+".confirmed", "datas."+n)
+		custom = append(custom, "ids."+n, "datas."+n)
 	}
-	m := compile(t, nil, header, Options{AppID: "app"})
+	m := compile(t, &File{Custom: custom}, header, Options{AppID: "app"})
 	for i := range 1 << 6 {
 		row := []string{"k", "yes", "a@b.co", "Ana"}
 		for j, n := range names {

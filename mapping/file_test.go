@@ -36,14 +36,19 @@ columns:
   DOB:
     to: datas.birthday
     date: MM/DD/YYYY
+  Email: {to: ids.email, required: true}
+  Since: {to: datas.since, date: [YYYY-MM-DD, "MM/DD/YYYY"]}
+custom: [datas.since]
 constants:
   assertions.terms: true
 `)
 	f, err := Load(path)
 	require.NoError(t, err)
-	require.Equal(t, "+34", f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
+	require.Equal(t, &Phone{Region: "+34"}, f.Columns["Mobile"].Phone, "scalars are read as written, not as numbers")
 	require.Equal(t, map[string]string{"yes": "true", "no": "false", "1": "0"}, f.Columns["Status"].Map)
-	require.Equal(t, Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, f.Columns["DOB"])
+	require.Equal(t, Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY"}}, f.Columns["DOB"])
+	require.Equal(t, Column{To: "ids.email", Required: true}, f.Columns["Email"])
+	require.Equal(t, []string{"YYYY-MM-DD", "MM/DD/YYYY"}, f.Columns["Since"].Date, "a list of layouts, in order")
 	require.Equal(t, "true", f.Constants["assertions.terms"])
 }
 
@@ -64,6 +69,7 @@ constants:
   datas.octal: 017
   datas.tagged: !!str 0o17
   datas.bool: true
+custom: [datas.zip, datas.hex, datas.ratio, datas.octal, datas.tagged, datas.bool]
 `)
 	f, err := Load(path)
 	require.NoError(t, err)
@@ -82,23 +88,31 @@ func TestLoadErrors(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{"unknown top-level key", "key: id\ncolumn:\n  A: datas.a\n", []string{"line 2", `unknown field "column"`}},
-		{"unknown column key", "columns:\n  A: {to: datas.a, lowercase: true}\n", []string{"line 2", `unknown field "lowercase"`}},
+		{"unknown top-level key", "key: id\ncolumn:\n  A: datas.a\n", []string{"line 2", `unknown key "column" at the top level: valid keys are key, columns, constants, custom`}},
+		{"unknown column key", "columns:\n  Email: {to: ids.email, lowercase: true}\n",
+			[]string{"line 2", `unknown key "lowercase" in column "Email": valid keys are to, trim, lower, map, date, phone, required`}},
+		{"unknown column key, block form", "columns:\n  Email:\n    to: ids.email\n    requried: true\n",
+			[]string{"line 4", `unknown key "requried" in column "Email": valid keys are`}},
+		{"unknown column key, one pair", "columns:\n  Email:\n    too: ids.email\n", []string{"line 3", `unknown key "too" in column "Email"`}},
+		{"unknown top-level key, one pair", "colums:\n  Email: ids.email\n", []string{"line 1", `unknown key "colums" at the top level`}},
 		{"duplicate key", "columns:\n  A: datas.a\n  A: datas.b\n", []string{"line 3", `"A" already defined`}},
 		{"syntax", "columns:\n  A: {to: datas.a\n", []string{"line"}},
 		{"column a list", "columns:\n  A: [datas.a]\n", []string{"line 2"}},
 		{"column null", "columns:\n  A:\n", []string{`column "A": no target`}},
 		{"map value a list", "columns:\n  A: {to: datas.a, map: {x: [1]}}\n", []string{"line 2", "a sequence is not a string"}},
 		{"constant a map", "constants:\n  datas.a: {b: c}\n", []string{"line 2", "is not a string"}},
-		{"empty map", "columns:\n  A: {to: datas.a, map: {}}\n", []string{`column "A": the map lists nothing`}},
+		{"empty map", "columns:\n  A: {to: datas.name, map: {}}\n", []string{`column "A": the map lists nothing`}},
 		{"trim not a bool", "columns:\n  A: {to: datas.a, trim: si}\n", []string{"line 2"}},
 		{"empty file", "", []string{"is empty"}},
 		{"two documents", "key: a\n---\nkey: b\n", []string{"more than one YAML document"}},
 		{"no target", "columns:\n  A: {trim: true}\n", []string{`column "A": no target`}},
 		{"bad target", "columns:\n  Street: addresses.home.street\n", []string{`column "Street"`, "an address field is one of"}},
 		{"bad layout", "columns:\n  DOB: {to: datas.birthday, date: DD-MM-YY}\n", []string{`column "DOB"`, "date layout"}},
-		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, "country code"}},
-		{"date and phone", "columns:\n  M: {to: datas.x, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
+		{"bad country code", "columns:\n  M: {to: ids.phone_number, phone: \"+34a\"}\n", []string{`column "M"`, `region "+34a" is neither`}},
+		{"date layouts in one string", "columns:\n  DOB: {to: datas.birthday, date: \"YYYY-MM-DD|MM/DD/YYYY\"}\n", []string{`column "DOB"`, "several layouts are written as a list"}},
+		{"no date layout", "columns:\n  DOB: {to: datas.birthday, date: []}\n", []string{`column "DOB": no layout`}},
+		{"date a mapping", "columns:\n  DOB: {to: datas.birthday, date: {a: b}}\n", []string{"line 2", "is not a string"}},
+		{"date and phone", "columns:\n  M: {to: datas.telephone, phone: \"+34\", date: YYYYMMDD}\n", []string{"cannot both be set"}},
 		{"map key never matches", "columns:\n  S: {to: assertions.optin, lower: true, map: {Yes: \"true\"}}\n", []string{`map key "Yes" can never match`}},
 		{"map value not a boolean", "columns:\n  S: {to: assertions.optin, map: {Subscribed: maybe}}\n", []string{`map value for "Subscribed"`, `"maybe" is not a boolean`}},
 		{"map value not a date", "columns:\n  D: {to: datas.birthday, date: YYYY-MM-DD, map: {old: \"01/01/1900\"}}\n", []string{`map value for "old"`, "is not a date YYYY-MM-DD"}},

@@ -31,6 +31,12 @@ type Options struct {
 	// Device is source.id for users whose record sets none (--device). Defaults to
 	// DeviceDefault; a device constant in the mapping file overrides it.
 	Device string
+	// RequireObjectID makes a record without an objectId invalid, and a mapping that maps
+	// nothing to objectId a configuration error. An administrative token (a static --token or
+	// --token-file, or --client-id's challenge tokens) does not name a user, so DRUID needs
+	// object.objectId to know whom to update. A record that carries its own token (a token
+	// column) is exempt: that token names the user.
+	RequireObjectID bool
 }
 
 // Mapper turns the records of one source into payloads. It is compiled once per run by
@@ -50,18 +56,22 @@ type Mapper struct {
 	verb   string
 	device string
 	body   bodyTemplate
+
+	requireObjectID bool
+	objectIDColumn  string // the column feeding objectId; "" when none does
 }
 
 // op is one column or constant, compiled: where its value comes from, how it is reshaped and
 // checked, and where it goes.
 type op struct {
-	column string // the source column; "" for a constant
-	idx    int    // index in the record; -1 for a constant
-	fixed  string // a constant's value
-	tgt    target
-	xf     transform
-	chk    check
-	slot   int // index in Mapper.ids, addrTypes or assertTypes
+	column   string // the source column; "" for a constant
+	idx      int    // index in the record; -1 for a constant
+	fixed    string // a constant's value
+	tgt      target
+	xf       transform
+	chk      check
+	required bool // an empty value makes the record invalid rather than removing the field
+	slot     int  // index in Mapper.ids, addrTypes or assertTypes
 }
 
 // idSlot is one id name and the columns that feed it, for the confirmed-without-value check.
@@ -75,12 +85,12 @@ type idSlot struct {
 // header once, before any record is read, and returns the Mapper that builds the payloads.
 // Its errors are configuration errors: the run should stop before sending anything.
 func Compile(f *File, header []string, opts Options) (*Mapper, error) {
-	cf := &compiledFile{}
-	if f != nil {
-		var err error
-		if cf, err = f.compile(); err != nil {
-			return nil, fmt.Errorf("mapping: %w", err)
-		}
+	if f == nil {
+		f = &File{}
+	}
+	cf, err := f.compile()
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	m := &Mapper{
 		width:  len(header),
@@ -110,15 +120,49 @@ func Compile(f *File, header []string, opts Options) (*Mapper, error) {
 	if err := m.compileHeader(cf, header, keyColumn, keyFrom); err != nil {
 		return nil, err
 	}
+	if err := m.resolveRegions(cf, header); err != nil {
+		return nil, err
+	}
 	for _, c := range cf.constants {
 		m.ops = append(m.ops, op{idx: -1, fixed: c.value, tgt: c.tgt, chk: c.chk})
 	}
 	if err := m.assignSlots(); err != nil {
 		return nil, err
 	}
+	if err := m.checkObjectID(opts.RequireObjectID); err != nil {
+		return nil, err
+	}
 	m.body = newBodyTemplate(m)
 	return m, nil
 }
+
+// objectIDRequired is why a record without an objectId is invalid under RequireObjectID.
+const objectIDRequired = "required with an administrative token (static --token, --token-file or --client-id): " +
+	"the CRM must hold each user's DRUID id"
+
+// checkObjectID finds the column that feeds objectId and, when the run requires one, refuses a
+// mapping without it: every record would be invalid.
+func (m *Mapper) checkObjectID(require bool) error {
+	m.requireObjectID = require
+	tokens := false
+	for _, o := range m.ops {
+		switch o.tgt.kind {
+		case kindObjectID:
+			m.objectIDColumn = o.column
+		case kindToken:
+			tokens = true
+		}
+	}
+	if require && m.objectIDColumn == "" && !tokens {
+		return errors.New("no column maps to objectId, " + objectIDRequired +
+			"; map the column that holds it to objectId")
+	}
+	return nil
+}
+
+// HasObjectID reports whether a column of the source feeds objectId, which names the user to
+// update when the token does not (SPEC §2.1).
+func (m *Mapper) HasObjectID() bool { return m.objectIDColumn != "" }
 
 // compileHeader gives each header column its op, finds the key column and refuses two columns
 // feeding one target.
@@ -132,8 +176,13 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 	for i, name := range header {
 		o := op{column: name, idx: i}
 		if spec, ok := cf.columns[name]; ok {
-			o.tgt, o.xf, o.chk = spec.tgt, spec.xf, spec.chk
+			o.tgt, o.xf, o.chk, o.required = spec.tgt, spec.xf, spec.chk, spec.required
 		} else if tgt, err := parseTarget(name); err == nil {
+			// A header that names a payload path is sent as one, so it must name a known or
+			// declared id or data like a mapped column.
+			if err := cf.names.check(tgt); err != nil {
+				return fmt.Errorf("column %q: %w", name, err)
+			}
 			o.tgt, o.chk = tgt, checkFor(tgt)
 		}
 		isKey := name == keyColumn
@@ -173,6 +222,48 @@ func (m *Mapper) compileHeader(cf *compiledFile, header []string, keyColumn, key
 	}
 	if m.key.idx < 0 {
 		return fmt.Errorf("key column %q (%s) is not in the source's header", keyColumn, keyFrom)
+	}
+	return nil
+}
+
+// resolveRegions points each phone transform that reads its region from a column at that
+// column of the header, with the column's own transforms: a map there turns the country names
+// of an export into region codes.
+func (m *Mapper) resolveRegions(cf *compiledFile, header []string) error {
+	index := make(map[string]int, len(header))
+	for i, name := range header {
+		if _, dup := index[name]; !dup {
+			index[name] = i
+		}
+	}
+	resolve := func(o *op) error {
+		r := o.xf.phone
+		if r == nil || r.regionColumn == "" {
+			return nil
+		}
+		idx, ok := index[r.regionColumn]
+		if !ok {
+			return fmt.Errorf("column %q: phone: region_column %q is not in the source's header", o.column, r.regionColumn)
+		}
+		own := cf.columns[r.regionColumn] // the zero colSpec when the mapping does not list it
+		switch {
+		case own.xf.phone != nil:
+			return fmt.Errorf("column %q: phone: region_column %q has a phone transform itself", o.column, r.regionColumn)
+		case own.tgt.secret():
+			return fmt.Errorf("column %q: phone: region_column %q maps to %s, a secret", o.column, r.regionColumn, own.tgt.path)
+		}
+		resolved := *r
+		resolved.regionIdx, resolved.regionXf = idx, &own.xf
+		o.xf.phone = &resolved
+		return nil
+	}
+	if err := resolve(&m.key); err != nil {
+		return err
+	}
+	for i := range m.ops {
+		if err := resolve(&m.ops[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -317,7 +408,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 		if len(rec.Values) == m.width {
 			// Best effort: a row with the right number of fields still has its key where it
 			// should be, and the checkpoint can then name the user.
-			e.Key, _ = m.key.xf.apply(rec.Values[m.key.idx], false)
+			e.Key, _ = m.key.xf.apply(rec.Values[m.key.idx], rec.Values, false)
 		}
 		return nil, e
 	}
@@ -326,7 +417,7 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			"malformed record: %d fields, the header has %d", len(rec.Values), m.width)}
 	}
 
-	key, fail := m.value(&m.key, rec.Values[m.key.idx])
+	key, fail := m.value(&m.key, rec.Values)
 	if fail != "" {
 		return nil, &RecordError{Line: rec.Line, Column: m.key.column, Field: m.keyField(), Reason: fail}
 	}
@@ -374,12 +465,18 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 			if o.idx == m.key.idx {
 				v = key // the same cell through the same transforms
 			} else if isEmptyMarker(rec.Values[o.idx]) {
+				if o.required {
+					return nil, invalid(o, requiredEmpty)
+				}
 				p.Empty = append(p.Empty, o.tgt.path) // left out, and removed even in merge mode
 				continue
-			} else if v, reason = m.value(o, rec.Values[o.idx]); reason != "" {
+			} else if v, reason = m.value(o, rec.Values); reason != "" {
 				return nil, invalid(o, reason)
 			}
 			if v == "" {
+				if o.required {
+					return nil, invalid(o, requiredEmpty)
+				}
 				continue
 			}
 			if reason = checkValue(o.chk, v, o.tgt.secret()); reason != "" {
@@ -412,6 +509,10 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 				ObjectType: sink.ObjectTypeAssertion, Type: o.tgt.name, Typology: sink.TypologyUser, Value: c,
 			}
 		}
+	}
+
+	if m.requireObjectID && u.ObjectID == "" && p.Token == "" {
+		return nil, &RecordError{Line: rec.Line, Key: key, Column: m.objectIDColumn, Field: "objectId", Reason: objectIDRequired}
 	}
 
 	for i, s := range m.ids {
@@ -461,6 +562,9 @@ func (m *Mapper) Build(rec source.Record) (*sink.Payload, error) {
 	p.Body = m.encodeBody(&p.Request, ids, datas)
 	return p, nil
 }
+
+// requiredEmpty is why a record whose required column is empty is invalid.
+const requiredEmpty = "no value, and the column is required: sent without it, the field would be removed in DRUID"
 
 // payloadMem is the memory of one built payload: the payload, its collections and the
 // confirmed flags its ids point to, in one allocation rather than one each.
@@ -525,7 +629,7 @@ func (m *Mapper) KeyColumn() string { return m.key.column }
 // source ordered by that column then yields a repeated key right after its first.
 func (m *Mapper) KeyVerbatim() bool {
 	x := m.key.xf
-	return !x.trim && !x.lower && x.mapping == nil && x.date == nil && x.phone == ""
+	return !x.trim && !x.lower && x.mapping == nil && len(x.dates) == 0 && x.phone == nil
 }
 
 // keyField names the key column's field in errors: its target, or "key" when it has none.
@@ -538,14 +642,15 @@ func (m *Mapper) keyField() string {
 
 // value reads one cell through its column's transforms. An empty or blank cell is no value
 // unless the column's map lists "".
-func (m *Mapper) value(o *op, cell string) (v, reason string) {
+func (m *Mapper) value(o *op, row []string) (v, reason string) {
+	cell := row[o.idx]
 	if isBlank(cell) {
 		if !o.xf.mapEmpty {
 			return "", ""
 		}
 		cell = ""
 	}
-	return o.xf.apply(cell, o.tgt.secret())
+	return o.xf.apply(cell, row, o.tgt.secret())
 }
 
 // missingSections names the sections DRUID requires that the user lacks.

@@ -232,12 +232,12 @@ func TestBuildNeverShowsSecrets(t *testing.T) {
 	plain := compile(t, nil, dottedHeader, Options{})
 	header := []string{"id", "Secret", "Bearer", "ids.email", "datas.name", "assertions.terms"}
 	shaped := compile(t, &File{Key: "id", Columns: map[string]Column{
-		"Secret": {To: "password", Date: "YYYY-MM-DD"},
+		"Secret": {To: "password", Date: []string{"YYYY-MM-DD"}},
 		"Bearer": {To: "token", Map: map[string]string{"known": "tok"}},
 	}}, header, Options{})
 	mapped := compile(t, &File{Key: "id", Columns: map[string]Column{
 		"Secret": {To: "password", Trim: true, Map: map[string]string{"a": "b"}},
-		"Bearer": {To: "token", Phone: "+34"},
+		"Bearer": {To: "token", Phone: &Phone{Region: "+34"}},
 	}}, header, Options{})
 
 	tests := []struct {
@@ -401,7 +401,7 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"two header columns, one target", &File{Columns: map[string]Column{"Mail": {To: "ids.email"}}},
 			append(ok, "Mail"), Options{}, []string{`"ids.email"`, `"Mail"`, "both map to ids.email"}},
-		{"two mapped columns, one target", &File{Columns: map[string]Column{"A": {To: "datas.x"}, "B": {To: "datas.x"}}},
+		{"two mapped columns, one target", &File{Custom: []string{"datas.x"}, Columns: map[string]Column{"A": {To: "datas.x"}, "B": {To: "datas.x"}}},
 			append(ok, "A", "B"), Options{}, []string{`"A"`, `"B"`, "datas.x"}},
 		{"column and constant", &File{Constants: map[string]string{"datas.name": "Ana"}},
 			ok, Options{}, []string{`"datas.name"`, "constant", "datas.name"}},
@@ -420,9 +420,9 @@ func TestCompileErrors(t *testing.T) {
 		{"key absent, mapping", &File{Key: "crm_id"}, ok, Options{KeyColumn: "key"}, []string{`key column "crm_id"`, "the mapping file's key"}},
 		{"key is the password", nil, []string{"password", "ids.email", "datas.name", "assertions.terms"}, Options{KeyColumn: "password"},
 			[]string{`key column "password"`, "must not be a secret"}},
-		{"bad date layout", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: "DD/MM/YY"}}},
+		{"bad date layout", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: []string{"DD/MM/YY"}}}},
 			append(ok, "DOB"), Options{}, []string{`"DOB"`, `"DD/MM/YY"`}},
-		{"date layout without day", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: "MM/YYYY"}}},
+		{"date layout without day", &File{Columns: map[string]Column{"DOB": {To: "datas.birthday", Date: []string{"MM/YYYY"}}}},
 			append(ok, "DOB"), Options{}, []string{`"DOB"`, "no DD"}},
 		{"bad --device", nil, ok, Options{Device: "laptop"}, []string{"--device", `"laptop"`}},
 		{"confirmed without id", nil, append(ok, "ids.phone_number.confirmed"), Options{},
@@ -498,29 +498,36 @@ func TestTransforms(t *testing.T) {
 		{"map blank cell listed", Column{To: "assertions.optin", Map: map[string]string{"": "false", "S": "true"}}, "  ", "false", ""},
 		{"map empty cell unlisted", Column{To: "assertions.optin", Map: map[string]string{"S": "true"}}, "", "", ""},
 		{"map to nothing", Column{To: "datas.gender", Map: map[string]string{"M": "male", "?": ""}}, "?", "", ""},
-		{"map then date", Column{To: "datas.birthday", Map: map[string]string{"old": "1900-01-01"}, Date: "YYYY-MM-DD"}, "old", "01/01/1900", ""},
-		{"date iso", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974-10-22", "22/10/1974", ""},
-		{"date us", Column{To: "datas.birthday", Date: "MM/DD/YYYY"}, "10/22/1974", "22/10/1974", ""},
-		{"date dotted", Column{To: "datas.birthday", Date: "DD.MM.YYYY"}, "22.10.1974", "22/10/1974", ""},
-		{"date compact", Column{To: "datas.birthday", Date: "YYYYMMDD"}, "19741022", "22/10/1974", ""},
-		{"date other target", Column{To: "datas.since", Date: "YYYY-MM-DD"}, "2020-02-29", "29/02/2020", ""},
-		{"date impossible", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "2001-02-29", "", `"2001-02-29" is not a date YYYY-MM-DD`},
-		{"date month 13", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "2001-13-01", "", "is not a date YYYY-MM-DD"},
-		{"date wrong separator", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974/10/22", "", "is not a date"},
-		{"date with time", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "1974-10-22 00:00", "", "is not a date"},
-		{"date untrimmed", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, " 1974-10-22", "", "is not a date"},
-		{"date trimmed", Column{To: "datas.birthday", Date: "YYYY-MM-DD", Trim: true}, " 1974-10-22 ", "22/10/1974", ""},
-		{"date year zero", Column{To: "datas.birthday", Date: "YYYY-MM-DD"}, "0000-01-01", "", "is not a date"},
-		{"phone national", Column{To: "ids.phone_number", Phone: "+34"}, "600 11 22 33", "+34600112233", ""},
-		{"phone punctuation", Column{To: "ids.phone_number", Phone: "+34"}, "(600) 11.22-33", "+34600112233", ""},
-		{"phone 00", Column{To: "ids.phone_number", Phone: "+34"}, "0044 20 7946 0958", "+442079460958", ""},
-		{"phone plus kept", Column{To: "ids.phone_number", Phone: "+34"}, "+44 (20) 7946-0958", "+442079460958", ""},
-		{"phone code without plus", Column{To: "ids.phone_number", Phone: "34"}, "600112233", "+34600112233", ""},
-		{"phone nbsp", Column{To: "ids.phone_number", Phone: "+34"}, "600\u00a0112\u00a0233", "+34600112233", ""},
-		{"phone dash only", Column{To: "ids.phone_number", Phone: "+34"}, "-", "", ""},
-		{"phone letters", Column{To: "ids.phone_number", Phone: "+34"}, "600 112 233 ext 5", "", `"600 112 233 ext 5" is not a phone number`},
-		{"phone too short for DRUID", Column{To: "ids.phone_number", Phone: "+34"}, "112", "", `"+34112" is not a phone number +<country code>`},
-		{"phone other target unchecked", Column{To: "datas.fax", Phone: "+34"}, "112", "+34112", ""},
+		{"map then date", Column{To: "datas.birthday", Map: map[string]string{"old": "1900-01-01"}, Date: []string{"YYYY-MM-DD"}}, "old", "01/01/1900", ""},
+		{"date iso", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974-10-22", "22/10/1974", ""},
+		{"date us", Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY"}}, "10/22/1974", "22/10/1974", ""},
+		{"date dotted", Column{To: "datas.birthday", Date: []string{"DD.MM.YYYY"}}, "22.10.1974", "22/10/1974", ""},
+		{"date compact", Column{To: "datas.birthday", Date: []string{"YYYYMMDD"}}, "19741022", "22/10/1974", ""},
+		{"date other target", Column{To: "datas.since", Date: []string{"YYYY-MM-DD"}}, "2020-02-29", "29/02/2020", ""},
+		{"date impossible", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "2001-02-29", "", `"2001-02-29" is not a date YYYY-MM-DD`},
+		{"date month 13", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "2001-13-01", "", "is not a date YYYY-MM-DD"},
+		{"date wrong separator", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974/10/22", "", "is not a date"},
+		{"date with time", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "1974-10-22 00:00", "", "is not a date"},
+		{"date untrimmed", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, " 1974-10-22", "", "is not a date"},
+		{"date trimmed", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}, Trim: true}, " 1974-10-22 ", "22/10/1974", ""},
+		{"date layouts, first", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "1985-03-07", "07/03/1985", ""},
+		{"date layouts, second", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "03/07/1985", "07/03/1985", ""},
+		{"date layouts, ambiguous", Column{To: "datas.birthday", Date: []string{"MM/DD/YYYY", "DD/MM/YYYY"}}, "03/07/1985", "", `"03/07/1985" is ambiguous`},
+		{"date layouts, none", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD", "MM/DD/YYYY"}}, "1985.03.07", "", "is not a date YYYY-MM-DD or MM/DD/YYYY"},
+		{"date year zero", Column{To: "datas.birthday", Date: []string{"YYYY-MM-DD"}}, "0000-01-01", "", "is not a date"},
+		{"phone national", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600 11 22 33", "+34600112233", ""},
+		{"phone punctuation", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "(600) 11.22-33", "+34600112233", ""},
+		{"phone 00", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "0044 20 7946 0958", "+442079460958", ""},
+		{"phone plus kept", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "+44 (20) 7946-0958", "+442079460958", ""},
+		{"phone code without plus", Column{To: "ids.phone_number", Phone: &Phone{Region: "34"}}, "600112233", "+34600112233", ""},
+		{"phone nbsp", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600\u00a0112\u00a0233", "+34600112233", ""},
+		{"phone dash only", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "-", "", ""},
+		{"phone letters", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "600 112 233 ext 5", "", `"600 112 233 ext 5" is not a phone number`},
+		{"phone too short", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "112", "", `"112" is not a valid phone number in region ES`},
+		{"phone of another country", Column{To: "ids.phone_number", Phone: &Phone{Region: "+34"}}, "(416) 680-6155", "", `"(416) 680-6155" is not a valid phone number in region ES`},
+		{"phone region", Column{To: "ids.phone_number", Phone: &Phone{Region: "US"}}, "(416) 680-6155", "+14166806155", ""},
+		{"phone other target", Column{To: "datas.fax", Phone: &Phone{Region: "+34"}}, "911 23 45 67", "+34911234567", ""},
+		{"phone other target validated", Column{To: "datas.fax", Phone: &Phone{Region: "+34"}}, "112", "", "is not a valid phone number in region ES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,7 +539,7 @@ func TestTransforms(t *testing.T) {
 			if tt.col.To == "assertions.terms" {
 				header[4] = "assertions.other"
 			}
-			m := compile(t, &File{Columns: map[string]Column{"Src": tt.col}}, header, Options{})
+			m := compile(t, &File{Custom: []string{"ids.x", "datas.other", "datas.since", "datas.fax"}, Columns: map[string]Column{"Src": tt.col}}, header, Options{})
 			p, err := m.Build(source.Record{Line: 2, Values: []string{"k", tt.cell, "x", "Ana", "1"}})
 			if tt.wantErr != "" {
 				require.Error(t, err)
@@ -586,12 +593,12 @@ func TestBuildKeyTransformFails(t *testing.T) {
 		wantRsn   string
 	}{
 		{"key only", Column{To: "key", Map: map[string]string{"A": "a-1"}}, "B", "key", `"B" is not listed in the column's map ("A")`},
-		{"key with a target", Column{To: "datas.since", Date: "YYYY-MM-DD"}, "yesterday", "datas.since", `"yesterday" is not a date YYYY-MM-DD`},
+		{"key with a target", Column{To: "datas.since", Date: []string{"YYYY-MM-DD"}}, "yesterday", "datas.since", `"yesterday" is not a date YYYY-MM-DD`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			m := compile(t, &File{Key: "Code", Columns: map[string]Column{"Code": tt.col}}, header, Options{})
+			m := compile(t, &File{Key: "Code", Custom: []string{"datas.since"}, Columns: map[string]Column{"Code": tt.col}}, header, Options{})
 			re := buildErr(t, m, source.Record{Line: 4, Values: []string{tt.cell, "a@example.com", "Ana", "1"}})
 			require.Equal(t, tt.wantField, re.Field)
 			require.Equal(t, "Code", re.Column)
@@ -607,7 +614,7 @@ func TestMapUnlistedNamesAFewValues(t *testing.T) {
 	for i := range 20 {
 		values[fmt.Sprintf("v%02d", i)] = "x"
 	}
-	m := compile(t, &File{Columns: map[string]Column{"S": {To: "datas.s", Map: values}}},
+	m := compile(t, &File{Custom: []string{"datas.s"}, Columns: map[string]Column{"S": {To: "datas.s", Map: values}}},
 		[]string{"key", "S", "ids.email", "datas.name", "assertions.terms"}, Options{})
 	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "nope", "a@example.com", "Ana", "1"}})
 	require.Contains(t, re.Reason, `("v00", "v01", "v02", "v03", "v04", "v05", "v06", "v07", …)`)
@@ -719,8 +726,148 @@ func TestBuildControlCharacters(t *testing.T) {
 func TestCompileRefusesControlCharacters(t *testing.T) {
 	t.Parallel()
 	header := []string{"key", "ids.email", "datas.name", "assertions.terms", "Tier"}
-	_, err := Compile(&File{Constants: map[string]string{"datas.tier": "gold\x00"}}, header, Options{})
+	custom := []string{"datas.tier"}
+	_, err := Compile(&File{Custom: custom, Constants: map[string]string{"datas.tier": "gold\x00"}}, header, Options{})
 	require.ErrorContains(t, err, `constant datas.tier: "gold\x00" holds the control character U+0000`)
-	_, err = Compile(&File{Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
+	_, err = Compile(&File{Custom: custom, Columns: map[string]Column{"Tier": {To: "datas.tier", Map: map[string]string{"G": "gold\u2028"}}}}, header, Options{})
 	require.ErrorContains(t, err, `column "Tier": map value for "G": "gold\u2028" holds the control character U+2028`)
+}
+
+// TestRequired: an empty value in a required column makes the record invalid, with its line
+// and column, whatever made it empty; without required the field is left out (DRUID removes it).
+func TestRequired(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "Email", "Gender", "datas.name", "assertions.terms", "ids.screen_name"}
+	f := &File{Columns: map[string]Column{
+		"Email":  {To: "ids.email", Trim: true, Required: true},
+		"Gender": {To: "datas.gender", Required: true, Map: map[string]string{"M": "male", "F": "female", "?": ""}},
+	}}
+	m := compile(t, f, header, Options{})
+	tests := []struct {
+		name          string
+		email, gender string
+		wantColumn    string // "" = valid
+	}{
+		{"both set", "ana@example.com", "F", ""},
+		{"empty cell", "", "F", "Email"},
+		{"blank cell", "  \t", "F", "Email"},
+		{"empty after trim", " ", "F", "Email"},
+		{"empty marker", "<empty>", "F", "Email"},
+		{"mapped to nothing", "ana@example.com", "?", "Gender"},
+		{"missing map value", "ana@example.com", "", "Gender"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := source.Record{Line: 5, Values: []string{"c-3", tt.email, tt.gender, "Ana", "yes", "ana"}}
+			if tt.wantColumn == "" {
+				_, err := m.Build(rec)
+				require.NoError(t, err)
+				return
+			}
+			re := buildErr(t, m, rec)
+			require.Equal(t, 5, re.Line)
+			require.Equal(t, "c-3", re.Key)
+			require.Equal(t, tt.wantColumn, re.Column)
+			require.Equal(t, f.Columns[tt.wantColumn].To, re.Field)
+			require.Contains(t, re.Reason, "the column is required")
+		})
+	}
+
+	// The same column without required: the record is valid and the field left out.
+	loose := compile(t, &File{Columns: map[string]Column{"Email": {To: "ids.email"}, "Gender": {To: "datas.gender"}}}, header, Options{})
+	p, err := loose.Build(source.Record{Line: 5, Values: []string{"c-3", "", "", "Ana", "yes", "ana"}})
+	require.NoError(t, err)
+	require.NotContains(t, p.Request.Object.IDs, "email")
+	require.NotContains(t, p.Request.Object.Datas, "gender")
+}
+
+func TestHasObjectID(t *testing.T) {
+	t.Parallel()
+	base := []string{"key", "ids.email", "datas.name", "assertions.terms"}
+	tests := []struct {
+		name   string
+		f      *File
+		header []string
+		want   bool
+	}{
+		{"no objectId", nil, base, false},
+		{"objectId header", nil, append(base, "objectId"), true},
+		{"mapped column", &File{Columns: map[string]Column{"DRUID Id": {To: "objectId"}}}, append(base, "DRUID Id"), true},
+		{"key column mapped to objectId", &File{Key: "DRUID Id", Columns: map[string]Column{"DRUID Id": {To: "objectId"}}},
+			[]string{"DRUID Id", "ids.email", "datas.name", "assertions.terms"}, true},
+		{"a token column only", nil, append(base, "token"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, compile(t, tt.f, tt.header, Options{}).HasObjectID())
+		})
+	}
+}
+
+// TestRequireObjectID: with an administrative token a record must name its DRUID user; a
+// mapping that cannot is refused at start.
+func TestRequireObjectID(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "DRUID Id", "ids.email", "datas.name", "assertions.terms"}
+	f := &File{Columns: map[string]Column{"DRUID Id": {To: "objectId", Trim: true}}}
+	m := compile(t, f, header, Options{RequireObjectID: true})
+	tests := []struct {
+		name, objectID string
+		wantErr        bool
+	}{
+		{"set", "5f1e0c2a9b", false},
+		{"empty", "", true},
+		{"blank", "  ", true},
+		{"empty marker", "<empty>", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := source.Record{Line: 7, Values: []string{"c-9", tt.objectID, "ana@example.com", "Ana", "yes"}}
+			if !tt.wantErr {
+				p, err := m.Build(rec)
+				require.NoError(t, err)
+				require.Equal(t, tt.objectID, p.ObjectID)
+				return
+			}
+			re := buildErr(t, m, rec)
+			require.Equal(t, 7, re.Line)
+			require.Equal(t, "c-9", re.Key)
+			require.Equal(t, "objectId", re.Field)
+			require.Equal(t, "DRUID Id", re.Column)
+			require.Equal(t, `line 7 (key "c-9"): objectId (column "DRUID Id"): required with an administrative token `+
+				`(static --token, --token-file or --client-id): the CRM must hold each user's DRUID id`, re.Error())
+		})
+	}
+
+	// Without the option an empty objectId is left out, as before.
+	p, err := compile(t, f, header, Options{}).Build(source.Record{Line: 7, Values: []string{"c-9", "", "ana@example.com", "Ana", "yes"}})
+	require.NoError(t, err)
+	require.Empty(t, p.ObjectID)
+
+	// A mapping with no objectId column is a configuration error.
+	_, err = Compile(nil, []string{"key", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	require.ErrorContains(t, err, "no column maps to objectId, required with an administrative token")
+
+	// A record with its own token needs no objectId: the token names the user.
+	withTokens := compile(t, nil, []string{"key", "token", "objectId", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	_, err = withTokens.Build(source.Record{Line: 2, Values: []string{"c-1", "tok-1", "", "ana@example.com", "Ana", "yes"}})
+	require.NoError(t, err)
+	_, err = withTokens.Build(source.Record{Line: 3, Values: []string{"c-2", "", "", "ana@example.com", "Ana", "yes"}})
+	require.ErrorContains(t, err, "objectId: required with an administrative token")
+	_, err = Compile(nil, []string{"key", "token", "ids.email", "datas.name", "assertions.terms"}, Options{RequireObjectID: true})
+	require.NoError(t, err, "a token column can name every user")
+}
+
+// TestRequiredOnAPathColumn: a source whose columns are payload paths marks one required by
+// listing it under its own name.
+func TestRequiredOnAPathColumn(t *testing.T) {
+	t.Parallel()
+	header := []string{"key", "ids.email", "ids.screen_name", "datas.name", "assertions.terms"}
+	m := compile(t, &File{Columns: map[string]Column{"ids.email": {To: "ids.email", Required: true}}}, header, Options{})
+	re := buildErr(t, m, source.Record{Line: 2, Values: []string{"k", "", "ana", "Ana", "yes"}})
+	require.Equal(t, "ids.email", re.Field)
+	require.Contains(t, re.Reason, "the column is required")
 }
