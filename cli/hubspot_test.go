@@ -276,3 +276,27 @@ func TestMappingGuards(t *testing.T) {
 		})
 	}
 }
+
+// TestObjectIDIsRequiredWithAnAdministrativeToken: a static token, a token file or the app's
+// challenge-code tokens do not name the user; a mapping without objectId would cost a refused
+// call per user. run exits 2 before any call, and dry-run given the same flags does too.
+func TestObjectIDIsRequiredWithAnAdministrativeToken(t *testing.T) {
+	header := []string{"Record ID", "Email", "First Name", "Terms"}
+	rows := [][]string{{"1", "ana@example.com", "Ana", "yes"}, {"2", "bea@example.com", "Bea", "yes"}}
+	mapping := "key: Record ID\ncolumns:\n  Email: ids.email\n  First Name: datas.name\n  Terms: assertions.terms\n"
+	sim, _, url := startRecordedSim(t)
+	csvPath := writeHubspotExport(t, header, rows)
+	mappingPath := filepath.Join(t.TempDir(), "mapping.yaml")
+	require.NoError(t, os.WriteFile(mappingPath, []byte(mapping), 0o600))
+	args := runArgs(url, csvPath, filepath.Join(t.TempDir(), "cp.db"), "--mapping", mappingPath)
+	for _, verb := range []string{"run", "dry-run"} {
+		res := runMain(t, swapVerb(args, verb)...)
+		require.Equal(t, 2, res.code, "%s: %s", verb, res.stderr)
+		require.Contains(t, res.stderr, "objectId")
+		require.Contains(t, res.stderr, "--token")
+		require.Zero(t, sim.Stats().Total, "%s: no call", verb)
+	}
+	// Without a token on the command line, dry-run cannot know the run's: it shows the payloads.
+	res := runMain(t, "dry-run", "--source", csvPath, "--mapping", mappingPath, "--app-id", "a")
+	require.Equal(t, 0, res.code, res.stderr)
+}

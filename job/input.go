@@ -103,6 +103,9 @@ func openInput(ctx context.Context, cfg *Config) (*input, error) {
 		AppID:     cfg.AppID,
 		Verb:      cfg.Verb,
 		Device:    cfg.Device,
+		// A static token or the app's challenge-code tokens do not name the user: each record
+		// must, by its DRUID id (SPEC §2.1), or DRUID refuses every call.
+		RequireObjectID: cfg.Token != "" || cfg.TokenFile != "" || cfg.ClientID != "",
 	}
 	if file != nil && cfg.KeySet {
 		file.Key = cfg.Key // an explicit --key wins over the mapping file's key
