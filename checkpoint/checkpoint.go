@@ -22,6 +22,9 @@ type Row struct {
 	// BulkID is DRUID's id of the bulk batch that carried the user (SPEC §2.3), "" for a user
 	// of no batch. A user of a batch whose result is not known yet is at SubmittedOutcome.
 	BulkID string
+	// ObjectID is the user's DRUID id as its bulk batch's line named it: the batch's results
+	// name users by it. "" for a user of no batch.
+	ObjectID string
 }
 
 // SubmittedOutcome is the outcome of a user uploaded in a bulk batch whose result is not known

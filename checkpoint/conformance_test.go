@@ -1635,12 +1635,13 @@ func started(t *testing.T, s Store, job, command, shard string) int64 {
 }
 
 // submitted is r uploaded in the bulk batch bulkID, its result not known yet: at
-// SubmittedOutcome, unless r has an outcome of its own.
+// SubmittedOutcome, unless r has an outcome of its own. Its line named the user by a DRUID id
+// of its own, which the row keeps.
 func submitted(r Row, bulkID string) Row {
 	if r.Outcome == "" {
 		r.Outcome, r.Error = SubmittedOutcome, ""
 	}
-	r.BulkID = bulkID
+	r.BulkID, r.ObjectID = bulkID, "druid-"+r.Key
 	return r
 }
 

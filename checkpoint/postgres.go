@@ -169,12 +169,12 @@ func newPgSQL(schema string) pgSQL {
 		// unnest turns ten arrays into rows: one statement and ten parameters for any number of
 		// rows, so no chunking under the 65,535-parameter limit, and one round trip.
 		write: q(`INSERT INTO {schema}.migration_status
-				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
+				(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id, object_id)
 			SELECT job, user_key, status_code, outcome, attempts, nullif(payload_hash, ''),
-				nullif(error, ''), run_id, updated_at, nullif(bulk_id, '')
+				nullif(error, ''), run_id, updated_at, nullif(bulk_id, ''), nullif(object_id, '')
 			FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::integer[],
-				$6::text[], $7::text[], $8::bigint[], $9::timestamp[], $10::text[])
-				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
+				$6::text[], $7::text[], $8::bigint[], $9::timestamp[], $10::text[], $11::text[])
+				AS r(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id, object_id)
 			` + upsertStatus),
 		// COLLATE "C": byte order, as SQLite sorts.
 		submitted: q(`SELECT ` + rowColumns + ` FROM {schema}.migration_status
@@ -424,13 +424,14 @@ func pgStatusArgs(rows []Row) []any {
 		runIDs   = make([]int64, n)
 		times    = make([]time.Time, n)
 		bulkIDs  = make([]string, n)
+		objIDs   = make([]string, n)
 	)
 	for i, r := range rows {
 		jobs[i], keys[i], outcomes[i], hashes[i], errs[i] = r.Job, r.Key, r.Outcome, r.PayloadHash, r.Error
 		codes[i], attempts[i] = int32(r.StatusCode), int32(r.Attempts)
-		runIDs[i], times[i], bulkIDs[i] = r.RunID, r.UpdatedAt, r.BulkID
+		runIDs[i], times[i], bulkIDs[i], objIDs[i] = r.RunID, r.UpdatedAt, r.BulkID, r.ObjectID
 	}
-	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times, bulkIDs}
+	return []any{jobs, keys, codes, outcomes, attempts, hashes, errs, runIDs, times, bulkIDs, objIDs}
 }
 
 // HasUsers implements Store: one probe of the primary key.

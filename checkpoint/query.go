@@ -228,13 +228,13 @@ func readPrior() ([]any, func() keyedPrior) {
 }
 
 // readRow reads rows of migration_status, rowColumns: job, user_key, status_code, outcome,
-// attempts, payload_hash and error (empty for NULL), run_id, updated_at, bulk_id (empty for
-// NULL).
+// attempts, payload_hash and error (empty for NULL), run_id, updated_at, bulk_id and object_id
+// (empty for NULL).
 func readRow() ([]any, func() Row) {
 	var r Row
 	var updated utcTime
 	dest := []any{&r.Job, &r.Key, &r.StatusCode, &r.Outcome, &r.Attempts, &r.PayloadHash, &r.Error,
-		&r.RunID, &updated, &r.BulkID}
+		&r.RunID, &updated, &r.BulkID, &r.ObjectID}
 	return dest, func() Row {
 		r.UpdatedAt = updated.t
 		return r

@@ -345,7 +345,7 @@ func (s *SQLite) Write(ctx context.Context, rows []Row) error {
 		args := func(i int) (string, []any) {
 			r := g.rows[i]
 			return r.Key, []any{r.Job, r.Key, r.StatusCode, r.Outcome, r.Attempts,
-				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout), r.BulkID}
+				r.PayloadHash, r.Error, r.RunID, r.UpdatedAt.Format(sqliteTimeLayout), r.BulkID, r.ObjectID}
 		}
 		spare := func(i int, err error) bool {
 			if sqliteFault(err) != faultRow {
@@ -421,8 +421,8 @@ func (s *SQLite) abandon() {
 }
 
 const sqliteUpsert = `INSERT INTO migration_status
-		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id)
-	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))
+		(job, user_key, status_code, outcome, attempts, payload_hash, error, run_id, updated_at, bulk_id, object_id)
+	VALUES (?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''), nullif(?, ''))
 	` + upsertStatus
 
 // HasUsers implements Store: one probe of the primary key.

@@ -219,7 +219,7 @@ var (
 	specStatusColumns = map[string]string{
 		"job": "text", "user_key": "text", "status_code": "integer", "outcome": "text",
 		"attempts": "integer", "payload_hash": "text", "error": "text", "run_id": "bigint",
-		"updated_at": "timestamp", "bulk_id": "text",
+		"updated_at": "timestamp", "bulk_id": "text", "object_id": "text",
 	}
 	specRunsColumns = map[string]string{
 		"id": "bigint", "job": "text", "command": "text", "shard": "text", "started_at": "timestamp",

@@ -246,7 +246,8 @@ const (
 		error = excluded.error,
 		run_id = excluded.run_id,
 		updated_at = excluded.updated_at,
-		bulk_id = excluded.bulk_id`
+		bulk_id = excluded.bulk_id,
+		object_id = excluded.object_id`
 	upsertWatermark = `ON CONFLICT (job, shard) DO UPDATE SET
 		since_column = excluded.since_column,
 		watermark = excluded.watermark,
@@ -257,7 +258,7 @@ const (
 // rowColumns are the columns of migration_status that readRow reads, in the SQL both stores
 // speak.
 const rowColumns = `job, user_key, status_code, outcome, attempts, coalesce(payload_hash, ''),
-	coalesce(error, ''), run_id, updated_at, coalesce(bulk_id, '')`
+	coalesce(error, ''), run_id, updated_at, coalesce(bulk_id, ''), coalesce(object_id, '')`
 
 // runColumns are the columns of migration_runs that readRun reads, in the SQL both stores speak.
 const runColumns = `id, job, command, coalesce(shard, ''), started_at, finished_at, read, skipped,

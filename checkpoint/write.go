@@ -94,6 +94,7 @@ func newWriteGroup(given []Row, now time.Time) *writeGroup {
 		r.Outcome = cleanText(r.Outcome)
 		r.PayloadHash = cleanText(r.PayloadHash)
 		r.BulkID = cleanText(r.BulkID)
+		r.ObjectID = cleanText(r.ObjectID)
 		k := jobKey{r.Job, r.Key}
 		if i, ok := index[k]; ok {
 			g.rows[i] = r

@@ -8,3 +8,7 @@
 -- a second per million rows), while an index on them would cost every bulk user two more index
 -- writes, one when submitted and one when answered.
 ALTER TABLE migration_status ADD COLUMN bulk_id text;
+
+-- The user's DRUID id as its batch's line named it: a batch's results name the users they list
+-- by it, so a run that resumes the batch tells them apart by it. NULL for a user of no batch.
+ALTER TABLE migration_status ADD COLUMN object_id text;
