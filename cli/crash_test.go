@@ -12,20 +12,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"druid-migrate/druidsim"
 	"druid-migrate/internal/sample"
-	"druid-migrate/sink"
 )
 
 // TestKillNineThenRerunResendsOnlyWhatWasInFlight kills a run of 20,000 users with SIGKILL, as
 // a node failure would, and runs the job again.
 func TestKillNineThenRerunResendsOnlyWhatWasInFlight(t *testing.T) {
 	const users, workers = 20_000, 16
-	seeds := make([]druidsim.Seed, users)
-	for i := range seeds {
-		seeds[i] = druidsim.Seed{User: sink.User{ObjectType: "user", ObjectID: sample.ObjectID(i + 1)}}
-	}
-	druid := startFakeDRUID(t, seeds, "--latency", "2ms")
+	druid := sampleFakeDRUID(t, users, "--latency", "2ms")
 	csvPath, _ := writeSample(t, nil, sample.Options{Users: users})
 	db := filepath.Join(t.TempDir(), "cp.db")
 	args := append([]string{"--log-level", "warn"}, runArgs(druid.url, csvPath, db, "--concurrency", fmt.Sprint(workers))[2:]...)

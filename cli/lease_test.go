@@ -13,10 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"druid-migrate/druidsim"
 	"druid-migrate/internal/pgtest"
 	"druid-migrate/internal/sample"
-	"druid-migrate/sink"
 )
 
 // TestOneRunOfAJobAtATime starts a run of a job, then a second one of the same job, on SQLite
@@ -30,11 +28,7 @@ func TestOneRunOfAJobAtATime(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			const users = 3000
-			seeds := make([]druidsim.Seed, users)
-			for i := range seeds {
-				seeds[i] = druidsim.Seed{User: sink.User{ObjectType: "user", ObjectID: sample.ObjectID(i + 1)}}
-			}
-			druid := startFakeDRUID(t, seeds, "--latency", "20ms")
+			druid := sampleFakeDRUID(t, users, "--latency", "20ms")
 			csvPath, _ := writeSample(t, nil, sample.Options{Users: users})
 			cp := checkpoint(t)
 			args := func(source string) []string {

@@ -24,6 +24,7 @@ import (
 	"druid-migrate/checkpoint"
 	"druid-migrate/druidsim"
 	"druid-migrate/internal/pgtest"
+	"druid-migrate/internal/sample"
 	"druid-migrate/sink"
 )
 
@@ -121,6 +122,17 @@ func binary(t *testing.T) string {
 	})
 	require.NoError(t, binaryErr)
 	return binaryPath
+}
+
+// sampleFakeDRUID serves fake-druid as a process of its own, seeded with the users of a sample
+// export of that many users, each empty, for a run of the export to fill.
+func sampleFakeDRUID(t *testing.T, users int, flags ...string) *fakeDRUID {
+	t.Helper()
+	seeds := make([]druidsim.Seed, users)
+	for i := range seeds {
+		seeds[i] = druidsim.Seed{User: sink.User{ObjectType: "user", ObjectID: sample.ObjectID(i + 1)}}
+	}
+	return startFakeDRUID(t, seeds, flags...)
 }
 
 // fakeDRUID serves `druid-migrate fake-druid` as a process of its own, seeded with users.

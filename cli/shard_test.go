@@ -13,7 +13,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"druid-migrate/druidsim"
 	"druid-migrate/internal/pgtest"
 	"druid-migrate/internal/sample"
 	"druid-migrate/sink"
@@ -25,11 +24,7 @@ import (
 // the source, status counts every user, and a fourth process for a running shard exits 4.
 func TestThreeShardsOnOnePostgresCheckpoint(t *testing.T) {
 	const users, workers = 30_000, 8
-	seeds := make([]druidsim.Seed, users)
-	for i := range seeds {
-		seeds[i] = druidsim.Seed{User: sink.User{ObjectType: "user", ObjectID: sample.ObjectID(i + 1)}}
-	}
-	druid := startFakeDRUID(t, seeds, "--latency", "1ms")
+	druid := sampleFakeDRUID(t, users, "--latency", "1ms")
 	csvPath, _ := writeSample(t, nil, sample.Options{Users: users})
 	dsn := pgtest.DB(t)
 	args := func(shard string) []string {

@@ -23,22 +23,29 @@ import (
 // resend every user.
 func referenceHash(t testing.TB, job string, p *sink.Payload) string {
 	t.Helper()
+	derived, err := pbkdf2.Key(sha256.New, p.Request.Object.Password,
+		[]byte(hashVersion+"\x00"+job+"\x00"+p.Key), passwordIterations, sha256.Size)
+	require.NoError(t, err)
+	return recipe(t, job, p, 0, derived)
+}
+
+// recipe is the payload hash written plainly: an HMAC keyed by the job of the exact body, or,
+// with a password, of the body without it, a separator, and the password's part.
+func recipe(t testing.TB, job string, p *sink.Payload, separator byte, password []byte) string {
+	t.Helper()
 	k := sha256.Sum256([]byte(hashVersion + "\x00" + job))
 	mac := hmac.New(sha256.New, k[:])
 	if p.Request.Object.Password == "" {
 		mac.Write(p.Body)
 		return hex.EncodeToString(mac.Sum(nil))
 	}
-	derived, err := pbkdf2.Key(sha256.New, p.Request.Object.Password,
-		[]byte(hashVersion+"\x00"+job+"\x00"+p.Key), passwordIterations, sha256.Size)
-	require.NoError(t, err)
 	req := p.Request
 	req.Object.Password = ""
 	body, err := json.Marshal(req)
 	require.NoError(t, err)
 	mac.Write(body)
-	mac.Write([]byte{0})
-	mac.Write(derived)
+	mac.Write([]byte{separator})
+	mac.Write(password)
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
@@ -157,22 +164,9 @@ func BenchmarkHash(b *testing.B) {
 // HMAC keyed by the operator's key, after a separator PBKDF2's hashes never carry.
 func keyedReference(t testing.TB, job string, key []byte, p *sink.Payload) string {
 	t.Helper()
-	k := sha256.Sum256([]byte(hashVersion + "\x00" + job))
-	mac := hmac.New(sha256.New, k[:])
-	if p.Request.Object.Password == "" {
-		mac.Write(p.Body)
-		return hex.EncodeToString(mac.Sum(nil))
-	}
 	pm := hmac.New(sha256.New, key)
 	pm.Write([]byte(hashVersion + "\x00" + job + "\x00" + p.Key + "\x00" + p.Request.Object.Password))
-	req := p.Request
-	req.Object.Password = ""
-	body, err := json.Marshal(req)
-	require.NoError(t, err)
-	mac.Write(body)
-	mac.Write([]byte{1})
-	mac.Write(pm.Sum(nil))
-	return hex.EncodeToString(mac.Sum(nil))
+	return recipe(t, job, p, 1, pm.Sum(nil))
 }
 
 // TestHashKeyKeysThePasswordsPart: with a hash key a password enters the hash through an HMAC
