@@ -29,7 +29,8 @@ func TestParseGivesTheConfigACommandWouldRunWith(t *testing.T) {
 
 	_, err = Parse([]string{"druid-migrate", "run", "--app-id", "a", "--no-such-flag"})
 	require.Equal(t, job.ExitConfig, job.ExitCode(err), "an unknown flag is a usage error: %v", err)
-	_, err = Parse([]string{"druid-migrate", "run", "--app-id", "a", "--concurrency", "many"})
+	_, err = Parse([]string{"druid-migrate", "run", "--app-id", "a", "--endpoint", "https://druid.example",
+		"--entry-point", "e", "--concurrency", "many"})
 	require.ErrorContains(t, err, "--concurrency")
 	_, err = Parse([]string{"druid-migrate", "no-such-command"})
 	require.ErrorContains(t, err, "no-such-command")
