@@ -394,10 +394,14 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 }
 
 // scrub removes the secrets a read could see echoed back: its token and the client secret.
-func (rd *read) scrub(text string) string {
-	text = rd.r.tokens.scrub(text)
-	if rd.tok != nil {
-		text = strings.ReplaceAll(text, rd.tok.value, "***")
+func (rd *read) scrub(text string) string { return rd.r.scrubToken(text, rd.tok) }
+
+// scrubToken removes the client secret and tok, when not nil, from text bound for an error or
+// a log line.
+func (r *Reader) scrubToken(text string, tok *appToken) string {
+	text = r.tokens.scrub(text)
+	if tok != nil {
+		text = strings.ReplaceAll(text, tok.value, "***")
 	}
 	return text
 }
