@@ -253,14 +253,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.method(w, r, http.MethodPost) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleUpdate(w, r)
 		}
 	case path == TokenPath:
 		if !s.method(w, r, http.MethodPost) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleToken(w, r)
 		}
 	case strings.HasPrefix(path, UserPathPrefix):
@@ -272,7 +272,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.method(w, r, http.MethodGet) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleGetUser(w, r, id)
 		}
 	case path == FakeUsersPath:
@@ -311,8 +311,8 @@ func notServed(w http.ResponseWriter, code int, field string) {
 // by Config.SlowLatency, and returns the writer to answer it with: under
 // Config.SlowAfterApply the slow delay is left to that writer, so it falls after the request
 // was handled. It reports false when the client gave up meanwhile: nothing is applied for a
-// request nobody will read the answer of.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+// request nobody will read the answer of. bodyMax is the most the handler reads of the body.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, bodyMax int64) (http.ResponseWriter, bool) {
 	d := s.cfg.Latency
 	if s.slowRate > 0 && rand.Float64() < s.slowRate {
 		s.slowResponses.Add(1)
@@ -323,7 +323,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWri
 		}
 	}
 	if d > 0 {
-		bufferBody(r)
+		bufferBody(r, bodyMax)
 	}
 	return w, s.pause(r.Context(), d)
 }
@@ -332,13 +332,13 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWri
 // notices a client that hangs up only once the handler has read the body to its end: without
 // this, a client giving up during a delay would go unnoticed, and its update be applied after
 // all. It costs a copy, so it is done only when there is a delay.
-func bufferBody(r *http.Request) {
+func bufferBody(r *http.Request, bodyMax int64) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	// One byte past maxBody is enough for the handler to tell a body too large; the rest is
+	// One byte past bodyMax is enough for the handler to tell a body too large; the rest is
 	// left unread, as the handler would leave it.
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, bodyMax+1))
 	r.Body = &bufferedBody{r: bytes.NewReader(b), err: err}
 }
 
