@@ -187,23 +187,11 @@ func (b *Bulk) Upload(ctx context.Context, body []byte) (bulkID string, err erro
 // not know the batch; a state DRUID does not document is an error too. Transient answers are
 // retried as Upload's are.
 func (b *Bulk) Status(ctx context.Context, bulkID string) (BulkState, error) {
-	what := fmt.Sprintf("bulk %q: status", bulkID)
-	target, path, err := b.batchURL(bulkID, "")
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
 	var state BulkState
-	bc := &bulkCall{b: b}
-	err = b.r.withToken(ctx, &tokenCall{
-		what: what, by: bc,
-		log: callLog{msg: "druid: transient failure of a bulk status call, will retry", idKey: "bulk_id", id: bulkID},
-	}, func(ctx context.Context, tok *appToken, attempt int) error {
-		bc.tok = tok
-		body, err := b.get(ctx, bc, CallBulkStatus, &b.statuses, target, path,
-			callLog{msg: "druid: bulk status", idKey: "bulk_id", id: bulkID, attempt: attempt})
-		if err != nil {
-			return err
-		}
+	_, err := b.getBatch(ctx, &batchGet{
+		what: fmt.Sprintf("bulk %q: status", bulkID), name: "bulk status", kind: CallBulkStatus, count: &b.statuses,
+		bulkID: bulkID,
+	}, func(body []byte) error {
 		var env BulkStatusResponse
 		if json.Unmarshal(body, &env) != nil || env.Content.Status == "" {
 			return errors.New("200 without a status in content.status: not DRUID's answer (check --endpoint)")
@@ -215,7 +203,7 @@ func (b *Bulk) Status(ctx context.Context, bulkID string) (BulkState, error) {
 		return "", err
 	}
 	if !state.known() {
-		return state, fmt.Errorf("%s: %q is no state DRUID documents", what, excerpt(string(state), excerptMax))
+		return state, fmt.Errorf("bulk %q: status: %q is no state DRUID documents", bulkID, excerpt(string(state), excerptMax))
 	}
 	return state, nil
 }
@@ -234,30 +222,18 @@ func (b *Bulk) Failures(ctx context.Context, bulkID string, pageSize int, fn fun
 	if pageSize <= 0 {
 		pageSize = BulkPageSizeDefault
 	}
-	what := fmt.Sprintf("bulk %q: results", bulkID)
-	base, path, err := b.batchURL(bulkID, BulkResultsPath)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
 	q := url.Values{BulkQueryFailedOnly: {"true"}, BulkQueryLimit: {strconv.Itoa(pageSize)}}
 	last := ""
 	for n := 1; ; n++ {
 		if last != "" {
 			q.Set(BulkQueryLast, last)
 		}
-		target := base + "?" + q.Encode()
+		what := fmt.Sprintf("bulk %q: results page %d", bulkID, n)
 		var page BulkResultsResponse
-		bc := &bulkCall{b: b}
-		err := b.r.withToken(ctx, &tokenCall{
-			what: fmt.Sprintf("%s page %d", what, n), by: bc,
-			log: callLog{msg: "druid: transient failure of a bulk results page, will retry", idKey: "bulk_id", id: bulkID},
-		}, func(ctx context.Context, tok *appToken, attempt int) error {
-			bc.tok = tok
-			body, err := b.get(ctx, bc, CallBulkResults, &b.pages, target, path,
-				callLog{msg: "druid: bulk results page", idKey: "bulk_id", id: bulkID, attempt: attempt})
-			if err != nil {
-				return err
-			}
+		bc, err := b.getBatch(ctx, &batchGet{
+			what: what, name: "bulk results page", kind: CallBulkResults, count: &b.pages,
+			bulkID: bulkID, suffix: BulkResultsPath, query: q.Encode(),
+		}, func(body []byte) error {
 			page = BulkResultsResponse{}
 			if json.Unmarshal(body, &page) != nil {
 				return errors.New("200 without a page of results: not DRUID's answer (check --endpoint)")
@@ -279,10 +255,50 @@ func (b *Bulk) Failures(ctx context.Context, bulkID string, pageSize int, fn fun
 			return nil
 		case next == last:
 			// The same page again would come back forever.
-			return fmt.Errorf("%s page %d: the cursor lastId did not move past %q", what, n, excerpt(last, excerptMax))
+			return fmt.Errorf("%s: the cursor lastId did not move past %q", what, excerpt(last, excerptMax))
 		}
 		last = next
 	}
+}
+
+// batchGet is a GET about one batch: its status, or a page of its results.
+type batchGet struct {
+	what   string        // the call in its errors
+	name   string        // the call in its log lines
+	kind   string        // what observe is told
+	count  *atomic.Int64 // the counter of BulkStats it adds to
+	bulkID string
+	suffix string // what follows the batch's path
+	query  string // the URL's query, encoded; "" for none
+}
+
+// getBatch makes the GET g with the client token until it succeeds or fails for good (see
+// withToken), and gives the body of its 200 to decode, whose error ends the call unretried.
+// It returns the call, whose scrub removes its secrets.
+func (b *Bulk) getBatch(ctx context.Context, g *batchGet, decode func([]byte) error) (*bulkCall, error) {
+	bc := &bulkCall{b: b}
+	if g.bulkID == "" || g.bulkID == "." || g.bulkID == ".." {
+		// Escaping leaves dots alone, and a path ending in /. or /.. names another resource.
+		return bc, fmt.Errorf("%s: not a batch id", g.what)
+	}
+	escaped := "/" + url.PathEscape(g.bulkID) + g.suffix
+	target, path := b.url+escaped, b.path+escaped
+	if g.query != "" {
+		target += "?" + g.query
+	}
+	err := b.r.withToken(ctx, &tokenCall{
+		what: g.what, by: bc,
+		log: callLog{msg: "druid: transient failure of a " + g.name + ", will retry", idKey: "bulk_id", id: g.bulkID},
+	}, func(ctx context.Context, tok *appToken, attempt int) error {
+		bc.tok = tok
+		body, err := b.get(ctx, bc, g.kind, g.count, target, path,
+			callLog{msg: "druid: " + g.name, idKey: "bulk_id", id: g.bulkID, attempt: attempt})
+		if err != nil {
+			return err
+		}
+		return decode(body)
+	})
+	return bc, err
 }
 
 // get makes one GET of a batch's status or results for bc, after its turn, and returns the
@@ -333,16 +349,6 @@ func (b *Bulk) header(tok *appToken, contentType []string) http.Header {
 }
 
 var bulkContentType = []string{BulkContentType}
-
-// batchURL returns the URL and the path of the batch bulkID, followed by suffix.
-func (b *Bulk) batchURL(bulkID, suffix string) (target, path string, err error) {
-	if bulkID == "" || bulkID == "." || bulkID == ".." {
-		// Escaping leaves dots alone, and a path ending in /. or /.. names another resource.
-		return "", "", errors.New("not a batch id")
-	}
-	escaped := "/" + url.PathEscape(bulkID) + suffix
-	return b.url + escaped, b.path + escaped, nil
-}
 
 // bulkLines counts the lines of body that hold more than white space.
 func bulkLines(body []byte) int {
