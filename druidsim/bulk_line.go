@@ -107,162 +107,143 @@ func parseLine(raw []byte) (*linePatch, *sink.FieldError) {
 	return p, nil
 }
 
-func (p *linePatch) parseIDs(raw json.RawMessage) *sink.FieldError {
-	entries, fe := members(raw, "ids")
-	if fe != nil || entries == nil {
-		p.noIDs = fe == nil
+func (p *linePatch) parseIDs(raw json.RawMessage) (fe *sink.FieldError) {
+	read := func(ip *idPatch, path, key string, raw json.RawMessage) (fe *sink.FieldError) {
+		switch key {
+		case "objectType":
+			_, fe = scalar[string](raw, path)
+		case "value":
+			ip.value, fe = scalar[string](raw, path)
+		case "confirmed":
+			ip.confirmed, fe = scalar[bool](raw, path)
+		default:
+			fe = ptrTo(fieldError(path, "not a key of an id"))
+		}
 		return fe
 	}
-	p.ids = make(map[string]*idPatch, len(entries))
-	for name, raw := range entries {
-		path := "ids." + name
-		fields, fe := members(raw, path)
-		if fe != nil {
-			return fe
-		}
-		if fields == nil {
-			p.ids[name] = nil
-			continue
-		}
-		var ip idPatch
-		for key, raw := range fields {
-			switch key {
-			case "objectType":
-				_, fe = scalar[string](raw, path+"."+key)
-			case "value":
-				ip.value, fe = scalar[string](raw, path+"."+key)
-			case "confirmed":
-				ip.confirmed, fe = scalar[bool](raw, path+"."+key)
-			default:
-				fe = ptrTo(fieldError(path+"."+key, "not a key of an id"))
-			}
-			if fe != nil {
-				return fe
-			}
-		}
-		p.ids[name] = &ip
-	}
-	return nil
+	p.ids, p.noIDs, fe = entries(raw, "ids", read)
+	return fe
 }
 
-func (p *linePatch) parseDatas(raw json.RawMessage) *sink.FieldError {
-	entries, fe := members(raw, "datas")
-	if fe != nil || entries == nil {
-		p.noDatas = fe == nil
+func (p *linePatch) parseDatas(raw json.RawMessage) (fe *sink.FieldError) {
+	read := func(v *value[string], path, key string, raw json.RawMessage) (fe *sink.FieldError) {
+		switch key {
+		case "objectType":
+			_, fe = scalar[string](raw, path)
+		case "value":
+			*v, fe = scalar[string](raw, path)
+		default:
+			fe = ptrTo(fieldError(path, "not a key of a data"))
+		}
 		return fe
 	}
-	p.datas = make(map[string]*value[string], len(entries))
-	for name, raw := range entries {
-		path := "datas." + name
-		fields, fe := members(raw, path)
-		if fe != nil {
-			return fe
-		}
-		if fields == nil {
-			p.datas[name] = nil
-			continue
-		}
-		var v value[string]
-		for key, raw := range fields {
-			switch key {
-			case "objectType":
-				_, fe = scalar[string](raw, path+"."+key)
-			case "value":
-				v, fe = scalar[string](raw, path+"."+key)
-			default:
-				fe = ptrTo(fieldError(path+"."+key, "not a key of a data"))
-			}
-			if fe != nil {
-				return fe
-			}
-		}
-		p.datas[name] = &v
-	}
-	return nil
+	p.datas, p.noDatas, fe = entries(raw, "datas", read)
+	return fe
 }
 
-func (p *linePatch) parseAddresses(raw json.RawMessage) *sink.FieldError {
-	items, null, fe := collectionItems(raw, "addresses")
+func (p *linePatch) parseAddresses(raw json.RawMessage) (fe *sink.FieldError) {
+	read := func(a *addressPatch, path, key string, raw json.RawMessage) (fe *sink.FieldError) {
+		switch i := slices.Index(addressKeys[:], key); {
+		case key == "objectType":
+			_, fe = scalar[string](raw, path)
+		case key == "type":
+			var t value[string]
+			t, fe = scalar[string](raw, path)
+			a.typ = t.v
+		case i >= 0:
+			a.fields[i], fe = scalar[string](raw, path)
+		default:
+			fe = ptrTo(fieldError(path, "not a key of an address"))
+		}
+		return fe
+	}
+	p.addresses, p.noAddrs, fe = items(raw, "addresses", read, func(a *addressPatch) string { return a.typ })
+	return fe
+}
+
+func (p *linePatch) parseAssertions(raw json.RawMessage) (fe *sink.FieldError) {
+	read := func(a *assertionPatch, path, key string, raw json.RawMessage) (fe *sink.FieldError) {
+		switch key {
+		case "objectType":
+			_, fe = scalar[string](raw, path)
+		case "type":
+			var t value[string]
+			t, fe = scalar[string](raw, path)
+			a.typ = t.v
+		case "typology":
+			a.typology, fe = scalar[string](raw, path)
+		case "value":
+			a.value, fe = scalar[bool](raw, path)
+		default:
+			fe = ptrTo(fieldError(path, "not a key of an assertion"))
+		}
+		return fe
+	}
+	p.assertions, p.noAssertions, fe = items(raw, "assertions", read, func(a *assertionPatch) string { return a.typ })
+	return fe
+}
+
+// member reads one member of an entry or an item into e; path names it in errors.
+type member[E any] func(e *E, path, key string, raw json.RawMessage) *sink.FieldError
+
+// entries reads a section of named entries (ids, datas): null when the section is, and a nil
+// entry for a null one. Each member of an entry goes to member, with its path for errors.
+func entries[E any](raw json.RawMessage, section string, read member[E]) (map[string]*E, bool, *sink.FieldError) {
+	named, fe := members(raw, section)
+	if fe != nil || named == nil {
+		return nil, fe == nil, fe
+	}
+	out := make(map[string]*E, len(named))
+	for name, raw := range named {
+		path := section + "." + name
+		fields, fe := members(raw, path)
+		if fe != nil {
+			return nil, false, fe
+		}
+		if fields == nil {
+			out[name] = nil
+			continue
+		}
+		e := new(E)
+		for key, raw := range fields {
+			if fe := read(e, path+"."+key, key, raw); fe != nil {
+				return nil, false, fe
+			}
+		}
+		out[name] = e
+	}
+	return out, false, nil
+}
+
+// items reads the items of a collection (addresses, assertions): null when the collection is.
+// Each member of an item goes to read; an item must have a type.
+func items[E any](raw json.RawMessage, section string, read member[E], typ func(*E) string) ([]E, bool, *sink.FieldError) {
+	raws, null, fe := collectionItems(raw, section)
 	if fe != nil || null {
-		p.noAddrs = null
-		return fe
+		return nil, null, fe
 	}
-	for i, raw := range items {
-		path := "addresses.items." + strconv.Itoa(i)
+	out := make([]E, 0, len(raws))
+	for i, raw := range raws {
+		path := section + ".items." + strconv.Itoa(i)
 		fields, fe := members(raw, path)
 		if fe == nil && fields == nil {
 			fe = ptrTo(fieldError(path, "an item cannot be null"))
 		}
 		if fe != nil {
-			return fe
+			return nil, false, fe
 		}
-		var a addressPatch
+		var e E
 		for key, raw := range fields {
-			switch i := slices.Index(addressKeys[:], key); {
-			case key == "objectType":
-				_, fe = scalar[string](raw, path+"."+key)
-			case key == "type":
-				var t value[string]
-				t, fe = scalar[string](raw, path+"."+key)
-				a.typ = t.v
-			case i >= 0:
-				a.fields[i], fe = scalar[string](raw, path+"."+key)
-			default:
-				fe = ptrTo(fieldError(path+"."+key, "not a key of an address"))
-			}
-			if fe != nil {
-				return fe
+			if fe := read(&e, path+"."+key, key, raw); fe != nil {
+				return nil, false, fe
 			}
 		}
-		if a.typ == "" {
-			return ptrTo(fieldError(path+".type", "required: items are DRUID's per type"))
+		if typ(&e) == "" {
+			return nil, false, ptrTo(fieldError(path+".type", "required: items are DRUID's per type"))
 		}
-		p.addresses = append(p.addresses, a)
+		out = append(out, e)
 	}
-	return nil
-}
-
-func (p *linePatch) parseAssertions(raw json.RawMessage) *sink.FieldError {
-	items, null, fe := collectionItems(raw, "assertions")
-	if fe != nil || null {
-		p.noAssertions = null
-		return fe
-	}
-	for i, raw := range items {
-		path := "assertions.items." + strconv.Itoa(i)
-		fields, fe := members(raw, path)
-		if fe == nil && fields == nil {
-			fe = ptrTo(fieldError(path, "an item cannot be null"))
-		}
-		if fe != nil {
-			return fe
-		}
-		var a assertionPatch
-		for key, raw := range fields {
-			switch key {
-			case "objectType":
-				_, fe = scalar[string](raw, path+"."+key)
-			case "type":
-				var t value[string]
-				t, fe = scalar[string](raw, path+"."+key)
-				a.typ = t.v
-			case "typology":
-				a.typology, fe = scalar[string](raw, path+"."+key)
-			case "value":
-				a.value, fe = scalar[bool](raw, path+"."+key)
-			default:
-				fe = ptrTo(fieldError(path+"."+key, "not a key of an assertion"))
-			}
-			if fe != nil {
-				return fe
-			}
-		}
-		if a.typ == "" {
-			return ptrTo(fieldError(path+".type", "required: items are DRUID's per type"))
-		}
-		p.assertions = append(p.assertions, a)
-	}
-	return nil
+	return out, false, nil
 }
 
 // collectionItems reads a collection of a line: its items, or null when the collection is.
@@ -350,6 +331,29 @@ func (p *linePatch) setValues() *sink.User {
 	return u
 }
 
+// patchMap applies patches to m, which it may modify, and returns it: a nil patch removes its
+// name; another gives edit the stored entry, and whether there was one, and edit returns the
+// entry and whether it remains.
+func patchMap[V, P any](m map[string]V, patches map[string]*P, edit func(cur V, had bool, p *P) (V, bool)) map[string]V {
+	for name, p := range patches {
+		cur, had := m[name]
+		if p == nil {
+			delete(m, name)
+			continue
+		}
+		next, ok := edit(cur, had, p)
+		if !ok {
+			delete(m, name)
+			continue
+		}
+		if m == nil {
+			m = make(map[string]V, len(patches))
+		}
+		m[name] = next
+	}
+	return m
+}
+
 // touches reports whether the line says anything of the id name.
 func (p *linePatch) touches(name string) bool {
 	_, ok := p.ids[name]
@@ -362,17 +366,10 @@ func (p *linePatch) patched(cur *sink.User) *sink.User {
 	if p.noIDs {
 		u.IDs = nil
 	}
-	for name, ip := range p.ids {
-		old, had := u.IDs[name]
-		if ip == nil {
-			delete(u.IDs, name)
-			continue
-		}
-		id := old
+	u.IDs = patchMap(u.IDs, p.ids, func(id sink.ID, had bool, ip *idPatch) (sink.ID, bool) {
 		var ok bool
-		if id.Value, ok = ip.value.apply(old.Value, had); !ok {
-			delete(u.IDs, name) // an id is its value: without one, it is no more
-			continue
+		if id.Value, ok = ip.value.apply(id.Value, had); !ok {
+			return id, false // an id is its value: without one, it is no more
 		}
 		switch {
 		case ip.confirmed.null:
@@ -380,31 +377,16 @@ func (p *linePatch) patched(cur *sink.User) *sink.User {
 		case ip.confirmed.set:
 			id.Confirmed = ptrTo(ip.confirmed.v)
 		}
-		if u.IDs == nil {
-			u.IDs = make(map[string]sink.ID, len(p.ids))
-		}
-		u.IDs[name] = id
-	}
+		return id, true
+	})
 	if p.noDatas {
 		u.Datas = nil
 	}
-	for name, v := range p.datas {
-		old, had := u.Datas[name]
-		if v == nil {
-			delete(u.Datas, name)
-			continue
-		}
-		d := old
+	u.Datas = patchMap(u.Datas, p.datas, func(d sink.Data, had bool, v *value[string]) (sink.Data, bool) {
 		var ok bool
-		if d.Value, ok = v.apply(old.Value, had); !ok {
-			delete(u.Datas, name)
-			continue
-		}
-		if u.Datas == nil {
-			u.Datas = make(map[string]sink.Data, len(p.datas))
-		}
-		u.Datas[name] = d
-	}
+		d.Value, ok = v.apply(d.Value, had)
+		return d, ok
+	})
 	if p.noAddrs {
 		u.Addresses = nil
 	}
