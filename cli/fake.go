@@ -36,7 +36,10 @@ func fakeDruidCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.Float64Flag{Name: "reset-rate", Usage: "share of updates whose connection is reset with no answer (0..1)"},
 			&cli.Float64Flag{Name: "slow-rate", Usage: "share of responses delayed by --slow-latency (0..1)"},
 			&cli.DurationFlag{Name: "slow-latency", Value: 2 * time.Second, Usage: "the delay of a slow response"},
-			&cli.IntFlag{Name: "rate-limit", Usage: "updates per second past which it answers 429 (0: none)"},
+			&cli.IntFlag{Name: "rate-limit", Usage: "updates and bulk uploads per second past which it answers 429 (0: none)"},
+			&cli.DurationFlag{Name: "bulk-delay", Value: druidsim.BulkDelayDefault, Usage: "how long a bulk batch takes to process (negative: at upload)"},
+			&cli.DurationFlag{Name: "bulk-keep", Value: druidsim.BulkKeepDefault, Usage: "how long a processed bulk batch's status and results are kept"},
+			&cli.Float64Flag{Name: "bulk-fail-rate", Usage: "share of bulk batches that end failed, applying nothing (0..1)"},
 		},
 		Action: func(c *cli.Context) error { return fakeDruid(c, stdout, stderr) },
 	}
@@ -48,10 +51,13 @@ func fakeDruid(c *cli.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Log
-	for _, name := range []string{"fail-rate", "reset-rate", "slow-rate"} {
+	for _, name := range []string{"fail-rate", "reset-rate", "slow-rate", "bulk-fail-rate"} {
 		if v := c.Float64(name); v < 0 || v > 1 {
 			return configErrorf("--%s must be between 0 and 1, not %v", name, v)
 		}
+	}
+	if c.Duration("bulk-keep") <= 0 {
+		return configErrorf("--bulk-keep must be positive, not %s", c.Duration("bulk-keep"))
 	}
 	var required []string
 	for _, r := range strings.Split(c.String("required"), ",") {
@@ -71,6 +77,9 @@ func fakeDruid(c *cli.Context, stdout, stderr io.Writer) error {
 		SlowRate:     c.Float64("slow-rate"),
 		SlowLatency:  c.Duration("slow-latency"),
 		RateLimit:    c.Int("rate-limit"),
+		BulkDelay:    c.Duration("bulk-delay"),
+		BulkKeep:     c.Duration("bulk-keep"),
+		BulkFailRate: c.Float64("bulk-fail-rate"),
 		Log:          log,
 	})
 	if p := c.String("users"); p != "" {

@@ -1,5 +1,5 @@
-// Package druidsim is an in-memory DRUID: the identity platform's update user, read user and
-// OAuth token endpoints, with the rules of SPEC §7 and faults on demand.
+// Package druidsim is an in-memory DRUID: the identity platform's update user, read user, Bulk
+// API and OAuth token endpoints, with the rules of SPEC §7 and faults on demand.
 //
 // It is a real component, not a test double written per test: the product's integration tests
 // and benchmarks run it in-process behind httptest, `make demo` drives it, and
@@ -15,6 +15,11 @@
 //     for the order the rules are applied in).
 //   - GET /activityid/v1/user/{objectId}: the user as DRUID returns it, never its password.
 //   - POST /oauth2/token: client_credentials and urn:druid:oauth2:grant-type:code_challenge.
+//   - PATCH /activityid/v1/user/bulk: DRUID's Bulk API (SPEC §2.3), a batch of partial users as
+//     JSON Lines, answered 202 with its bulkId; GET /activityid/v1/user/bulk/{bulkId} its status,
+//     and GET .../{bulkId}/results?failedOnly=true&limit=N&last=<lastId> its results, page by
+//     page. The shapes are package sink's (bulk_wire.go), so that the simulator and the client
+//     hold the same assumptions.
 //   - GET /__fake/users: every user as JSON Lines (never a password or a token), loadable
 //     again with Server.LoadUsers.
 //   - GET /__fake/stats: Stats as JSON: API requests per status code (connection resets under
@@ -52,6 +57,30 @@
 //   - Blocked (403) is checked before MFA (428): a blocked user cannot resolve anything by MFA.
 //   - A path or method the simulator does not serve answers 404 or 405, still as DRUID's
 //     envelope, and is not counted in Stats.
+//
+// # The Bulk API
+//
+//   - Every bulk call takes the app's client token (a static token is a 401) and From. An
+//     upload must be application/jsonl, hold 1 to 1,000 lines (blank ones aside) and at most
+//     5 MiB (413 otherwise); RateLimit, FailRate and ResetRate strike it as they strike an
+//     update, before the batch is taken.
+//   - A batch is received for the first half of Config.BulkDelay, processing for the second,
+//     then processed at once, in upload order: by the first request of any kind after its
+//     time, or by a look at the users or at Stats, so that nothing sees it pending past its
+//     time and no goroutine runs between requests. Config.BulkFailRate fails whole batches,
+//     applying nothing.
+//   - Each line is judged as an update of its user would be: 400 when it cannot be read, names
+//     no user or holds a key a line may not (password, objectType); 404 for an unknown user
+//     unless Autocreate; 416 per field breaking DRUID's formats, among the values the line
+//     sets; 403 blocked; 428 MFA. A line is applied whole or not at all, with partial
+//     semantics (see bulk_line.go), and a confirmed email or phone_number it changes waits for
+//     confirmation. Required datas (206) and equality (304) are not judged: a line is applied
+//     or it fails. An applied line counts as an update of its user, and every line naming a
+//     known user as a call.
+//   - Results are those of a completed batch only (409 before, and for a failed batch), each
+//     line's in order, failedOnly=true leaving out the applied ones; the cursor is the
+//     position of a page's last line. Status and results answer 404 once Config.BulkKeep has
+//     passed since the batch was processed.
 //
 // # Speed
 //

@@ -40,14 +40,43 @@ func fieldError(field, details string) sink.FieldError {
 	return sink.FieldError{Message: field, Details: details}
 }
 
-func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.RateLimit > 0 {
-		if ok, wait := s.limiter.allow(s.now(), s.cfg.RateLimit); !ok {
-			after := strconv.Itoa(retryAfter(wait))
-			w.Header()["Retry-After"] = []string{after}
-			s.replyError(w, http.StatusTooManyRequests, fieldError("rate_limit", "too many requests, retry in "+after+" s"))
-			return
+// rateLimited answers 429 with Retry-After, and reports true, when the request is past
+// Config.RateLimit.
+func (s *Server) rateLimited(w http.ResponseWriter) bool {
+	if s.cfg.RateLimit <= 0 {
+		return false
+	}
+	ok, wait := s.limiter.allow(s.now(), s.cfg.RateLimit)
+	if ok {
+		return false
+	}
+	after := strconv.Itoa(retryAfter(wait))
+	w.Header()["Retry-After"] = []string{after}
+	s.replyError(w, http.StatusTooManyRequests, fieldError("rate_limit", "too many requests, retry in "+after+" s"))
+	return true
+}
+
+// drawFault draws the fault a call suffers: failReset (Config.ResetRate), 500 or 503
+// (Config.FailRate), or 0 for none. One draw for both keeps each share exactly as configured.
+func (s *Server) drawFault() int {
+	if s.resetRate <= 0 && s.failRate <= 0 {
+		return 0
+	}
+	switch p := rand.Float64(); {
+	case p < s.resetRate:
+		return failReset
+	case p < s.resetRate+s.failRate:
+		if rand.IntN(2) == 1 {
+			return http.StatusServiceUnavailable
 		}
+		return http.StatusInternalServerError
+	}
+	return 0
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
+	if s.rateLimited(w) {
+		return
 	}
 
 	// Rule 1: authentication, then the shape of the request.
@@ -102,19 +131,7 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 	next.ObjectID = objectID
 	invalid := checkFormats(next)
 	missing := s.missingRequired(next)
-	// One draw for both faults keeps each share exactly as configured.
-	fail := 0
-	if s.resetRate > 0 || s.failRate > 0 {
-		switch p := rand.Float64(); {
-		case p < s.resetRate:
-			fail = failReset
-		case p < s.resetRate+s.failRate:
-			fail = http.StatusInternalServerError
-			if rand.IntN(2) == 1 {
-				fail = http.StatusServiceUnavailable
-			}
-		}
-	}
+	fail := s.drawFault()
 
 	code := s.apply(objectID, next, invalid, len(missing) > 0, fail)
 	if code == failReset {

@@ -3,6 +3,7 @@ package druidsim
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -94,6 +95,16 @@ type Config struct {
 	// whole seconds (at least 1) and cost the bucket nothing, so a client sending faster
 	// still gets RateLimit per second through.
 	RateLimit int
+	// BulkDelay is how long a bulk batch takes to process, from its upload: it is received
+	// for the first half of it and processing for the second; then its lines are applied and
+	// it is completed. Defaults to BulkDelayDefault; negative processes a batch at its upload.
+	BulkDelay time.Duration
+	// BulkKeep is how long a processed batch's status and results are kept; then both answer
+	// 404, as DRUID's expired results do. Defaults to BulkKeepDefault.
+	BulkKeep time.Duration
+	// BulkFailRate (0..1, clamped) is the share of bulk batches that end failed, applying
+	// nothing. It is drawn at upload; the batch is accepted (202) all the same.
+	BulkFailRate float64
 	// Log receives one debug line per API request and info lines for loaded users. The zero
 	// Logger discards everything.
 	Log zerolog.Logger
@@ -112,8 +123,10 @@ type Stored struct {
 	User    sink.User         // current state, Password included (for tests)
 	Pending map[string]string // id name → new value awaiting confirmation (rule 6)
 	Flags   []string
-	Updates int // updates applied (answered 200 or 206)
-	Calls   int // update calls that named this user, whatever their answer, resets included
+	Updates int // updates applied (answered 200 or 206) and bulk lines applied
+	// Calls counts the update calls that named this user, whatever their answer, resets
+	// included, and the bulk lines that named it once the user was known.
+	Calls int
 }
 
 // Stats counts what the simulator served since New or the last Reset, for tests to assert on.
@@ -139,6 +152,15 @@ type Stats struct {
 	// Dropped counts the API requests whose connection was closed unanswered while the
 	// simulator was down (Server.SetDown). They are not in Requests: DRUID never saw them.
 	Dropped int64 `json:"dropped"`
+	// BulkUploads counts the bulk batches accepted (202).
+	BulkUploads int64 `json:"bulk_uploads"`
+	// BulkCompleted and BulkFailed count the batches processed, by the state they ended in.
+	BulkCompleted int64 `json:"bulk_completed"`
+	BulkFailed    int64 `json:"bulk_failed"`
+	// BulkLines counts the lines of the completed batches; BulkLinesFailed those of them not
+	// applied, which their results list.
+	BulkLines       int64 `json:"bulk_lines"`
+	BulkLinesFailed int64 `json:"bulk_lines_failed"`
 }
 
 // Server is the simulator: an http.Handler holding its users in memory. It is safe for
@@ -151,6 +173,9 @@ type Server struct {
 	resetRate   float64
 	slowRate    float64
 	slowLatency time.Duration
+
+	bulkDelay, bulkKeep time.Duration
+	bulkFailRate        float64
 
 	// static is replaced whole by SetTokens, never modified, so the hot path reads it with
 	// one atomic load and no lock.
@@ -166,6 +191,7 @@ type Server struct {
 
 	oauth   grants
 	limiter bucket
+	bulk    bulks
 
 	requests [600]atomic.Int64 // per status code; an array keeps counting lock-free
 
@@ -200,6 +226,11 @@ func New(cfg Config) *Server {
 		slowLatency: max(cfg.SlowLatency, 0),
 		userTokens:  make(map[string]string),
 		oauth:       grants{m: make(map[string]grant)},
+
+		bulkDelay:    max(cmp.Or(cfg.BulkDelay, BulkDelayDefault), 0),
+		bulkKeep:     cmp.Or(cfg.BulkKeep, BulkKeepDefault),
+		bulkFailRate: clamp01(cfg.BulkFailRate),
+		bulk:         bulks{batches: make(map[string]*batch)},
 	}
 	s.failRate = min(clamp01(cfg.FailRate), 1-s.resetRate)
 	s.static.Store(tokenSet(cfg.Tokens))
@@ -240,8 +271,12 @@ func (s *Server) shardOf(objectID string) *shard {
 //
 // While the simulator is down (SetDown), no rule applies: every API request's connection is
 // closed unanswered.
+//
+// Bulk batches (BulkPath) are judged line by line by rules 2 to 4 and 6 once processed; see
+// handleBulkUpload and applyLine.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	s.settleBulks()
 	if s.down.Load() && path != FakeUsersPath && path != FakeStatsPath {
 		s.dropped.Add(1)
 		s.log.Debug().Str("path", path).Msg("down: connection dropped")
@@ -253,15 +288,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.method(w, r, http.MethodPost) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleUpdate(w, r)
 		}
 	case path == TokenPath:
 		if !s.method(w, r, http.MethodPost) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleToken(w, r)
+		}
+	case path == BulkPath:
+		if !s.method(w, r, http.MethodPatch) {
+			return
+		}
+		if w, ok := s.begin(w, r, sink.BulkMaxBytes); ok {
+			s.handleBulkUpload(w, r)
+		}
+	case strings.HasPrefix(path, BulkPath+"/"):
+		id, results := strings.CutSuffix(path[len(BulkPath)+1:], sink.BulkResultsPath)
+		if id == "" || strings.Contains(id, "/") {
+			notServed(w, http.StatusNotFound, "path")
+			return
+		}
+		if !s.method(w, r, http.MethodGet) {
+			return
+		}
+		if w, ok := s.begin(w, r, maxBody); ok {
+			s.handleBulkBatch(w, r, id, results)
 		}
 	case strings.HasPrefix(path, UserPathPrefix):
 		id := path[len(UserPathPrefix):]
@@ -272,7 +326,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.method(w, r, http.MethodGet) {
 			return
 		}
-		if w, ok := s.begin(w, r); ok {
+		if w, ok := s.begin(w, r, maxBody); ok {
 			s.handleGetUser(w, r, id)
 		}
 	case path == FakeUsersPath:
@@ -311,8 +365,8 @@ func notServed(w http.ResponseWriter, code int, field string) {
 // by Config.SlowLatency, and returns the writer to answer it with: under
 // Config.SlowAfterApply the slow delay is left to that writer, so it falls after the request
 // was handled. It reports false when the client gave up meanwhile: nothing is applied for a
-// request nobody will read the answer of.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+// request nobody will read the answer of. bodyMax is the most the handler reads of the body.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, bodyMax int64) (http.ResponseWriter, bool) {
 	d := s.cfg.Latency
 	if s.slowRate > 0 && rand.Float64() < s.slowRate {
 		s.slowResponses.Add(1)
@@ -323,7 +377,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWri
 		}
 	}
 	if d > 0 {
-		bufferBody(r)
+		bufferBody(r, bodyMax)
 	}
 	return w, s.pause(r.Context(), d)
 }
@@ -332,13 +386,13 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWri
 // notices a client that hangs up only once the handler has read the body to its end: without
 // this, a client giving up during a delay would go unnoticed, and its update be applied after
 // all. It costs a copy, so it is done only when there is a delay.
-func bufferBody(r *http.Request) {
+func bufferBody(r *http.Request, bodyMax int64) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	// One byte past maxBody is enough for the handler to tell a body too large; the rest is
+	// One byte past bodyMax is enough for the handler to tell a body too large; the rest is
 	// left unread, as the handler would leave it.
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, bodyMax+1))
 	r.Body = &bufferedBody{r: bytes.NewReader(b), err: err}
 }
 
@@ -632,6 +686,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // User returns a deep copy of the user, and whether it exists.
 func (s *Server) User(objectID string) (Stored, bool) {
+	s.settleBulks()
 	sh := s.shardOf(objectID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -644,6 +699,7 @@ func (s *Server) User(objectID string) (Stored, bool) {
 
 // Users returns a deep copy of every user, sorted by objectId.
 func (s *Server) Users() []Stored {
+	s.settleBulks()
 	var out []Stored
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -675,7 +731,14 @@ func (a *account) stored() Stored {
 
 // Stats returns what was counted since New or the last Reset.
 func (s *Server) Stats() Stats {
+	s.settleBulks()
+	b := &s.bulk
 	st := Stats{
+		BulkUploads:      b.uploads.Load(),
+		BulkCompleted:    b.completed.Load(),
+		BulkFailed:       b.failed.Load(),
+		BulkLines:        b.lines.Load(),
+		BulkLinesFailed:  b.linesFailed.Load(),
 		Requests:         make(map[int]int64),
 		TokenGrants:      s.tokenGrants.Load(),
 		ClientGrants:     s.clientGrants.Load(),
@@ -694,12 +757,15 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset forgets the counts of Stats and every user's Updates and Calls, so that one run can be
-// measured after another; users, their data, pending values, flags and tokens stay.
+// measured after another; users, their data, pending values, flags and tokens stay, and so do
+// the bulk batches.
 func (s *Server) Reset() {
 	for code := range s.requests {
 		s.requests[code].Store(0)
 	}
-	for _, c := range []*atomic.Int64{&s.tokenGrants, &s.clientGrants, &s.verifierFailures, &s.resets, &s.slowResponses, &s.dropped} {
+	b := &s.bulk
+	for _, c := range []*atomic.Int64{&s.tokenGrants, &s.clientGrants, &s.verifierFailures, &s.resets, &s.slowResponses, &s.dropped,
+		&b.uploads, &b.completed, &b.failed, &b.lines, &b.linesFailed} {
 		c.Store(0)
 	}
 	for i := range s.shards {

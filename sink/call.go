@@ -25,9 +25,9 @@ const (
 	idleConnTimeout = 90 * time.Second
 )
 
-// caller makes the HTTP calls of a Client, of a Reader and of the Reader's client tokens, each
-// after its turn on the gate: every call is observed, logged at debug, and its answer's code
-// noted on the gate, whatever the call is for.
+// caller makes the HTTP calls of a Client, of a Reader (a Bulk's included) and of the client
+// tokens, each after its turn on the gate: every call is observed, logged at debug, and its
+// answer's code noted on the gate, whatever the call is for.
 type caller struct {
 	http *http.Client
 	*gate
@@ -37,8 +37,8 @@ type caller struct {
 
 // exchange is one HTTP call to DRUID.
 type exchange struct {
-	kind      string  // CallUpdate, CallToken or CallRead: what observe is told
-	by        any     // the Send, the Get or the token source the call is made for: see tries
+	kind      string  // one of the Call constants: what observe is told
+	by        any     // the Send, the Get, the bulk call or the token source the call is made for: see tries
 	at        *origin // the base URL the call goes to, as a RunFault names it
 	method    string
 	url, path string // path is what a *callError shows of url: never its query

@@ -1,6 +1,7 @@
 // Package sink talks to DRUID, the identity platform: the wire format of its update user call
 // (Payload, Response) and its encoder (AppendRequest, which writes json.Marshal's bytes without
-// reflection), the Client that sends it, and the Reader that reads users back.
+// reflection), the Client that sends it, the Reader that reads users back, and the Bulk that
+// sends users in batches through DRUID's Bulk API.
 //
 // DRUID's update is a full replacement, so the Client never decides anything about a user's
 // data: it sends the bytes it is given and turns DRUID's answer into an Outcome. Classify is the
@@ -69,6 +70,17 @@
 // The password is never returned. Reads follow the retry, Retry-After and throttling rules of
 // updates. Client.Reader makes a Reader that shares the Client's connections, limiter and
 // throttling, so that reads and updates together keep to --rate and a 429 to either slows both.
+//
+// # The Bulk API
+//
+// A Bulk, made by Client.Bulk, speaks DRUID's Bulk API (SPEC §2.3): Upload sends a batch of up
+// to BulkMaxLines users as JSON Lines, each line written by AppendBulkLine, and returns the id
+// DRUID gave it; Status reads the batch's state until it is done; Failures pages through the
+// users it did not apply. A line is a partial update: a field it leaves out is kept, a null
+// removes one, so a field the source lacks is never wiped. Its calls take the app's client
+// token, as a Reader's do, and keep the Client's pace, throttling and outage rules. What SPEC
+// §2.3 assumes of DRUID — paths, answers, the line, the limits — is in bulk_wire.go and nowhere
+// else.
 //
 // Secrets (tokens, the token file's content, the client secret, the password inside a request
 // body) never reach an error, a log line or a SendResult: errors name the call by method and

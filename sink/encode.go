@@ -150,18 +150,37 @@ func appendCollection(b []byte, key, objectType string, total int, null bool, n 
 	return append(b, '}')
 }
 
-func appendAddress(b []byte, a *Address) []byte {
+func appendAddress(b []byte, a *Address) []byte { return appendAddressItem(b, a, 0) }
+
+// addressKeys are the fields of an address after its type, in the type's order. A field's bit
+// in a mask of them is 1 << its index.
+var addressKeys = [...]string{"streetAddress", "locality", "region", "postalCode", "country"}
+
+// addressFieldBit is the bit of the address field named name, 0 when no field is so named.
+func addressFieldBit(name string) uint8 {
+	for i, k := range addressKeys {
+		if k == name {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// appendAddressItem writes an address: the fields whose bit null holds as null, the others
+// left out when empty (omitempty).
+func appendAddressItem(b []byte, a *Address, null uint8) []byte {
 	b = appendTypedItem(b, a.ObjectType, a.Type)
-	for _, f := range [...]struct{ key, value string }{
-		{`,"streetAddress":`, a.StreetAddress},
-		{`,"locality":`, a.Locality},
-		{`,"region":`, a.Region},
-		{`,"postalCode":`, a.PostalCode},
-		{`,"country":`, a.Country},
-	} {
-		if f.value != "" {
-			b = append(b, f.key...)
-			b = AppendString(b, f.value)
+	for i, v := range [...]string{a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country} {
+		if null&(1<<i) == 0 && v == "" {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, addressKeys[i]...)
+		b = append(b, '"', ':')
+		if null&(1<<i) != 0 {
+			b = append(b, "null"...)
+		} else {
+			b = AppendString(b, v)
 		}
 	}
 	return append(b, '}')

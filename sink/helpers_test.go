@@ -388,13 +388,24 @@ type readDRUID struct {
 	onRead func(w http.ResponseWriter, r *http.Request, tok string, n int64)
 	// onUpdate answers update calls; nil answers envelopeOK.
 	onUpdate http.HandlerFunc
+	// onBulk answers the n-th call (from 1) under BulkPath made with tok; nil answers 404.
+	onBulk func(w http.ResponseWriter, r *http.Request, tok string, n int64)
 
-	tokenCalls, readCalls atomic.Int64
-	readArrived           chan int64 // the number of each read call, as it arrives
+	tokenCalls, readCalls, bulkCalls atomic.Int64
+	readArrived                      chan int64 // the number of each read call, as it arrives
 
 	mu    sync.Mutex
 	forms []url.Values // the token calls' forms
 	reads []*http.Request
+	bulks []bulkRequest
+}
+
+// bulkRequest is what the fake DRUID saw of a call under BulkPath.
+type bulkRequest struct {
+	method, path string
+	query        url.Values
+	header       http.Header
+	body         []byte
 }
 
 func newReadDRUID(t *testing.T, edit func(*readDRUID)) *readDRUID {
@@ -431,6 +442,18 @@ func (d *readDRUID) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		io.WriteString(w, envelopeOK)
+	case strings.HasPrefix(r.URL.Path, BulkPath):
+		n := d.bulkCalls.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		d.mu.Lock()
+		d.bulks = append(d.bulks, bulkRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query(),
+			header: r.Header.Clone(), body: body})
+		d.mu.Unlock()
+		if d.onBulk == nil {
+			http.NotFound(w, r)
+			return
+		}
+		d.onBulk(w, r, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), n)
 	case r.Method == http.MethodGet && strings.Contains(r.URL.Path, UserPath):
 		n := d.readCalls.Add(1)
 		d.mu.Lock()
@@ -474,6 +497,13 @@ func userAfter(header http.Header, codes ...int) func(*readDRUID) {
 			io.WriteString(w, userJSON)
 		}
 	}
+}
+
+// bulkRequests returns the calls under BulkPath the fake DRUID saw, in order.
+func (d *readDRUID) bulkRequests() []bulkRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]bulkRequest(nil), d.bulks...)
 }
 
 // readRequests returns the read calls the fake DRUID saw, in order.

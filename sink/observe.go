@@ -7,10 +7,14 @@ const (
 	CallUpdate = "update" // the update user call (UpdatePath), every try of it
 	CallToken  = "token"  // a token call (TokenPath): a challenge-code or a client token
 	CallRead   = "read"   // the read user call (UserPath)
+
+	CallBulkUpload  = "bulk_upload"  // the upload of a batch (BulkPath), every try of it
+	CallBulkStatus  = "bulk_status"  // the status of a batch
+	CallBulkResults = "bulk_results" // a page of a batch's results
 )
 
-// ObserveFunc is told of every HTTP call to DRUID once it has ended: its kind (CallUpdate,
-// CallToken or CallRead), the status DRUID answered, 0 when no answer came (a connection error,
+// ObserveFunc is told of every HTTP call to DRUID once it has ended: its kind (one of the Call
+// constants), the status DRUID answered, 0 when no answer came (a connection error,
 // a timeout, a cancelled call), and how long it took, reading the answer included. A call that
 // never started, because its wait for a turn ended, is not told.
 //

@@ -229,39 +229,81 @@ func (r *Reader) Get(ctx context.Context, objectID string) (u *User, found bool,
 	}
 	escaped := url.PathEscape(objectID)
 	rd := &read{r: r, id: objectID, url: r.url + escaped, path: r.path + escaped}
-	t := r.newTries(&r.retry, rd, false)
-	var stale *appToken // the token a 401 refused: the next try needs another
+	err = r.withToken(ctx, &tokenCall{
+		what: fmt.Sprintf("read user %q", objectID), by: rd,
+		log: callLog{msg: "druid: transient failure of a read, will retry", idKey: "object_id", id: objectID},
+	}, func(ctx context.Context, tok *appToken, attempt int) (err error) {
+		rd.tok, rd.attempts = tok, attempt
+		u, found, err = rd.call(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return u, found, nil
+}
+
+// tokenCall names one call made with the client token, for withToken.
+type tokenCall struct {
+	what string  // the call in its errors: `read user "u-1"`
+	by   any     // the Get or the bulk call it is made for: see tries
+	log  callLog // the debug line of a retry: its message and the id it is about
+}
+
+// withToken makes a call that needs the client token, with try, until it succeeds or fails for
+// good: each try takes a client token (cached, or asked for), then its turn on the gate; a 401
+// renews the token once; transient failures are retried under the Reader's retry policy and
+// the outage rule of tries, and past DownTimeout the error wraps ErrUnreachable. try is given
+// the token and the number of its try (token calls not counted), and returns what call returns.
+// Errors start with c.what.
+func (r *Reader) withToken(ctx context.Context, c *tokenCall, try func(ctx context.Context, tok *appToken, attempt int) error) error {
+	t := r.newTries(&r.retry, c.by, false)
+	var tok, stale *appToken // the token of the last try; the one a 401 refused
 	renewed := false
+	attempts := 0
 	for {
-		u, found, err := rd.attempt(ctx, stale)
+		err := func() error {
+			var err error
+			if tok, err = r.tokens.get(ctx, stale); err != nil {
+				return err
+			}
+			if err := r.gate.waitTurn(ctx); err != nil {
+				return &errTurn{err}
+			}
+			attempts++
+			return try(ctx, tok, attempts)
+		}()
 		if err == nil {
-			return u, found, nil
+			return nil
 		}
 		if te, ok := err.(*errTurn); ok {
-			return nil, false, fmt.Errorf("read user %q: waiting for a turn to call DRUID: %w", objectID, te.err)
+			return fmt.Errorf("%s: waiting for a turn to call DRUID: %w", c.what, te.err)
 		}
 		code, retryAfter := r.honour(err)
 		if se, ok := errors.AsType[*StatusError](err); ok && se.Code == http.StatusUnauthorized && !renewed {
 			// The token expired early or was revoked: one more try with a new one, which is
 			// not a retry of a transient failure.
 			renewed = true
-			stale = rd.tok
+			stale = tok
 			continue
 		}
 		if ctx.Err() != nil || !Retryable(err) {
-			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
+			return fmt.Errorf("%s: %w", c.what, err)
 		}
 		wait, stop := t.next(err, code, retryAfter)
 		switch {
 		case stop == errSpent:
-			return nil, false, fmt.Errorf("read user %q: %w", objectID, err)
+			return fmt.Errorf("%s: %w", c.what, err)
 		case stop != nil:
-			return nil, false, fmt.Errorf("read user %q: %w; the last try: %v", objectID, stop, err)
+			return fmt.Errorf("%s: %w; the last try: %v", c.what, stop, err)
 		}
-		r.log.Debug().Str("object_id", objectID).Int("status_code", code).Int("attempt", rd.attempts).
-			Int64("backoff_ms", wait.Milliseconds()).Msg("druid: transient failure of a read, will retry")
+		e := r.log.Debug()
+		if c.log.idKey != "" {
+			e = e.Str(c.log.idKey, c.log.id)
+		}
+		e.Int("status_code", code).Int("attempt", attempts).Int64("backoff_ms", wait.Milliseconds()).Msg(c.log.msg)
 		if err := sleep(ctx, wait); err != nil {
-			return nil, false, fmt.Errorf("read user %q: backing off after try %d: %w", objectID, rd.attempts, err)
+			return fmt.Errorf("%s: backing off after try %d: %w", c.what, attempts, err)
 		}
 	}
 }
@@ -294,22 +336,6 @@ type read struct {
 	url, path string
 	tok       *appToken // the token of the last try
 	attempts  int       // read calls made, token calls not counted
-}
-
-// attempt is one try: a client token (cached, or asked for unless stale is the one in force),
-// then the read call after its turn. Its error is an *errTurn when a wait for a turn ended, or
-// what tokens.get or call return.
-func (rd *read) attempt(ctx context.Context, stale *appToken) (*User, bool, error) {
-	tok, err := rd.r.tokens.get(ctx, stale)
-	if err != nil {
-		return nil, false, err
-	}
-	rd.tok = tok
-	if err := rd.r.gate.waitTurn(ctx); err != nil {
-		return nil, false, &errTurn{err}
-	}
-	rd.attempts++
-	return rd.call(ctx)
 }
 
 // call makes one read call. Its error is a *StatusError for an answer that is neither a user nor
@@ -368,10 +394,14 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 }
 
 // scrub removes the secrets a read could see echoed back: its token and the client secret.
-func (rd *read) scrub(text string) string {
-	text = rd.r.tokens.scrub(text)
-	if rd.tok != nil {
-		text = strings.ReplaceAll(text, rd.tok.value, "***")
+func (rd *read) scrub(text string) string { return rd.r.scrubToken(text, rd.tok) }
+
+// scrubToken removes the client secret and tok, when not nil, from text bound for an error or
+// a log line.
+func (r *Reader) scrubToken(text string, tok *appToken) string {
+	text = r.tokens.scrub(text)
+	if tok != nil {
+		text = strings.ReplaceAll(text, tok.value, "***")
 	}
 	return text
 }
