@@ -47,6 +47,10 @@ const (
 	// ConcurrencyCap bounds the workers ConcurrencyAuto may add: each holds a connection to DRUID
 	// and a user in memory.
 	ConcurrencyCap = 256
+	// SinkUpdate sends one full replacement per user (SPEC §2.1); SinkBulk batches partial users
+	// through DRUID's Bulk API (SPEC §2.3).
+	SinkUpdate = "update"
+	SinkBulk   = "bulk"
 	// FailuresFormatDefault is the format of the failures report.
 	FailuresFormatDefault = "csv"
 )
@@ -92,6 +96,13 @@ type Config struct {
 	// DruidTimeout (--druid-timeout) is how long a run holds its workers while every call
 	// fails for want of DRUID before it stops with exit 3.
 	DruidTimeout time.Duration
+
+	// The sink (--sink update|bulk, --bulk-size, --bulk-poll, --bulk-timeout): one update call
+	// per user, or DRUID's Bulk API, batches of partial users (SPEC §2.3).
+	Sink        string
+	BulkSize    int
+	BulkPoll    time.Duration
+	BulkTimeout time.Duration
 
 	// Shards (--shard I/N, or --shards N with I from JOB_COMPLETION_INDEX): this process takes
 	// the users whose key's FNV-1a 64 hash mod N is I. ShardIndex is JOB_COMPLETION_INDEX, as
@@ -193,6 +204,10 @@ func Defaults(command string) Config {
 		Retries:           sink.RetriesDefault,
 		Timeout:           sink.TimeoutDefault,
 		DruidTimeout:      sink.DownTimeoutDefault,
+		Sink:              SinkUpdate,
+		BulkSize:          sink.BulkMaxLines,
+		BulkPoll:          pipeline.BulkPollDefault,
+		BulkTimeout:       pipeline.BulkTimeoutDefault,
 		Concurrency:       strconv.Itoa(pipeline.ConcurrencyDefault),
 		Checkpoint:        checkpoint.SQLiteDefault,
 		Job:               JobDefault,
@@ -355,6 +370,28 @@ func (c *Config) validateSend() error {
 		return fmt.Errorf("--concurrency must be a number of workers, 1 or more, or auto; not %q", v)
 	} else {
 		c.workers, c.maxWorkers = n, 0
+	}
+	switch c.Sink {
+	case SinkUpdate:
+	case SinkBulk:
+		switch {
+		case c.ClientID == "" || c.ClientSecret == "":
+			return errors.New("--sink bulk needs --client-id and --client-secret: DRUID's Bulk API takes the app's client token")
+		case c.BulkSize < 1 || c.BulkSize > sink.BulkMaxLines:
+			return fmt.Errorf("--bulk-size must be 1 to %d lines, not %d", sink.BulkMaxLines, c.BulkSize)
+		case c.BulkPoll <= 0:
+			return fmt.Errorf("--bulk-poll must be positive, not %s", c.BulkPoll)
+		case c.BulkTimeout <= 0:
+			return fmt.Errorf("--bulk-timeout must be positive, not %s", c.BulkTimeout)
+		case c.Command == CommandRollback:
+			return errors.New("--sink bulk: rollback restores users whole, with the update sink; leave --sink out")
+		case c.Merge || c.Backup || c.MaxRemovals >= 0:
+			// The bulk sink's partial semantics keep what a line leaves out: the guards, which
+			// protect a full replacement, have nothing to guard, and read every user for it.
+			return errors.New("--merge, --backup and --max-removals guard the update sink's full replacements; --sink bulk updates partially and needs none")
+		}
+	default:
+		return fmt.Errorf("--sink: %q is not update or bulk", c.Sink)
 	}
 	if c.Command == CommandRun && c.ClientID == "" {
 		switch {

@@ -105,7 +105,8 @@ func openInput(ctx context.Context, cfg *Config) (*input, error) {
 		Device:    cfg.Device,
 		// A static token or the app's challenge-code tokens do not name the user: each record
 		// must, by its DRUID id (SPEC §2.1), or DRUID refuses every call.
-		RequireObjectID: cfg.Token != "" || cfg.TokenFile != "" || cfg.ClientID != "",
+		// The Bulk API names every user of a line by it too.
+		RequireObjectID: cfg.Token != "" || cfg.TokenFile != "" || cfg.ClientID != "" || cfg.Sink == SinkBulk,
 	}
 	if file != nil && cfg.KeySet {
 		file.Key = cfg.Key // an explicit --key wins over the mapping file's key

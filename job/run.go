@@ -70,7 +70,20 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 			return SummaryReport{}, err
 		}
 	}
-	if err := preflight(ctx, client); err != nil {
+	var bulkCfg *pipeline.Bulk
+	if cfg.Sink == SinkBulk {
+		bulk, err := client.Bulk(sink.BulkConfig{Endpoint: cfg.Endpoint, AuthEndpoint: cfg.AuthEndpoint,
+			EntryPoint: cfg.EntryPoint, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+			Timeout: cfg.Timeout, Retries: cfg.Retries, DownTimeout: cfg.DruidTimeout, Log: log})
+		if err != nil {
+			return SummaryReport{}, configErr(err)
+		}
+		if err := preflight(ctx, bulk); err != nil {
+			return SummaryReport{}, err
+		}
+		bulkCfg = &pipeline.Bulk{Sink: bulk, Size: cfg.BulkSize, Poll: cfg.BulkPoll, Timeout: cfg.BulkTimeout,
+			Outstanding: cfg.maxConcurrency()}
+	} else if err := preflight(ctx, client); err != nil {
 		return SummaryReport{}, err
 	}
 
@@ -82,6 +95,7 @@ func migrate(ctx context.Context, cfg Config) (SummaryReport, error) {
 	pcfg.OrderedKeys = in.orderedKeys()
 	pcfg.Live = mx.watch(cfg.Command, job, client)
 	pcfg.Shard = cfg.shard.filter()
+	pcfg.Bulk = bulkCfg
 	if guard != nil {
 		pcfg.Prepare = guard.prepare
 	}

@@ -86,6 +86,9 @@ type Config struct {
 	// Degraded, when set, says whether DRUID is in an outage now (every call failing for want
 	// of it): the run's pace then says nothing of the workers it needs.
 	Degraded func() bool
+	// Bulk, when set, sends the users through DRUID's Bulk API in batches instead of one
+	// update each (--sink bulk); the Sender then only probes nothing and sends nothing.
+	Bulk *Bulk
 	// HashKey keys the passwords' part of the payload hash; without it, PBKDF2 (see Hasher).
 	HashKey []byte
 	// Force sends users the skip rule would skip.
@@ -215,8 +218,22 @@ func Run(ctx context.Context, cfg Config, src Source, b Builder, st Store, s Sen
 		sizing.Go(func() { r.watchLease(sizingCtx) })
 	}
 
-	err := r.produce(readCtx, src, workers)
+	var err error
+	if cfg.Bulk != nil {
+		r.batch = newBatcher(r, *cfg.Bulk)
+		if ss, ok := st.(SubmittedStore); ok {
+			err = r.batch.resume(readCtx, ss)
+		}
+	}
+	if err == nil {
+		err = r.produce(readCtx, src, workers)
+	}
 	workers.Wait()
+	if r.batch != nil {
+		if berr := r.batch.close(); berr != nil && err == nil {
+			err = berr
+		}
+	}
 	for range cap(r.slots) {
 		r.settle(<-r.slots) // the outcomes the workers handed over last
 	}
@@ -287,6 +304,7 @@ type run struct {
 	hasher      *Hasher
 	crew        *crew
 	slots       chan *slot // one per worker the pool may have: taken with the crew's leave
+	batch       *batcher   // a bulk run's batches (Config.Bulk); nil for updates
 	tally       *tally
 	commit      *committer
 	outage      *outage
@@ -329,6 +347,12 @@ func (r *run) dispatch(ctx context.Context, l *lookup, workers *pool.Pool) error
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if r.batch != nil {
+			if err := r.batch.add(b.payload, b.hash); err != nil {
+				return err
+			}
+			continue
 		}
 		r.launch(workers, b.payload, b.hash)
 	}
