@@ -70,14 +70,18 @@ func partial(objectID string, datas ...string) *sink.Payload {
 // waitDone polls the batch's status until it is done, and returns it.
 func waitDone(t *testing.T, b *sink.Bulk, bulkID string) sink.BulkState {
 	t.Helper()
-	var state sink.BulkState
-	require.Eventually(t, func() bool {
-		var err error
-		state, err = b.Status(context.Background(), bulkID)
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		state, err := b.Status(context.Background(), bulkID)
 		require.NoError(t, err)
-		return state.Done()
-	}, 10*time.Second, 5*time.Millisecond, "the batch never ended")
-	return state
+		if state.Done() {
+			return state
+		}
+		require.True(t, time.Now().Before(deadline), "the batch never ended: %s", state)
+		<-tick.C
+	}
 }
 
 func TestBulkAgainstTheSimulator(t *testing.T) {

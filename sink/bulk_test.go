@@ -264,7 +264,7 @@ func TestBulkUploadThrottled(t *testing.T) {
 	st := c.Stats()
 	require.EqualValues(t, 1, st.Throttled, "the upload's 429 counts for the whole job")
 	require.EqualValues(t, 1, st.SlowDowns)
-	require.Less(t, float64(lim.Limit()), 1000.0, "the upload's 429 slowed the updates down")
+	require.Equal(t, 500.0, st.MinRate, "the upload's 429 halved the rate the updates keep to")
 	require.NotZero(t, c.gate.heldUntil.Load(), "a 429 holds every caller")
 }
 
