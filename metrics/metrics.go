@@ -28,7 +28,8 @@ const Namespace = "druid_migrate"
 var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // calls are the kinds of call Observe is told of, in the order of its caches.
-var calls = [...]string{sink.CallUpdate, sink.CallToken, sink.CallRead}
+var calls = [...]string{sink.CallUpdate, sink.CallToken, sink.CallRead,
+	sink.CallBulkUpload, sink.CallBulkStatus, sink.CallBulkResults}
 
 // codeSlots bounds the status codes whose counters Observe caches: every HTTP status is below
 // it, and 0 (no answer) is the first.
@@ -53,11 +54,11 @@ func New() *Run {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "requests_total",
-			Help: "HTTP calls to DRUID by kind (update, token, read) and status code; code 0: no answer (connection error, timeout).",
+			Help: "HTTP calls to DRUID by kind (update, token, read, bulk_upload, bulk_status, bulk_results) and status code; code 0: no answer (connection error, timeout).",
 		}, []string{"call", "code"}),
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "request_duration_seconds",
-			Help:    "Latency of the HTTP calls to DRUID by kind (update, token, read), reading the answer included.",
+			Help:    "Latency of the HTTP calls to DRUID by kind (update, token, read, bulk_*), reading the answer included.",
 			Buckets: DurationBuckets,
 		}, []string{"call"}),
 	}
@@ -92,13 +93,10 @@ func (r *Run) Observe(call string, code int, elapsed time.Duration) {
 }
 
 func callIndex(call string) int {
-	switch call {
-	case sink.CallUpdate:
-		return 0
-	case sink.CallToken:
-		return 1
-	case sink.CallRead:
-		return 2
+	for i, c := range calls {
+		if c == call {
+			return i
+		}
 	}
 	return -1
 }
