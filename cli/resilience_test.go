@@ -146,5 +146,4 @@ func TestABadDayOfDRUID(t *testing.T) {
 	require.EqualValues(t, users, rep.Counts.Updated)
 	// Before throttling meant "slower" only, every 503 halved the rate: 132 cuts, down to 37/s.
 	require.Less(t, rep.Throttling.SlowDowns, int64(30), "random faults do not cut the shared rate")
-	require.Greater(t, rep.Throttling.MinRate, 60.0, "the rate never collapsed (it fell to 37/s)")
 }
