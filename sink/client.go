@@ -178,18 +178,6 @@ func (l callLimits) retry() retryPolicy {
 	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax, down: l.downTimeout}
 }
 
-// httpClient returns an http.Client of transport that bounds every call by l's timeout and
-// follows no redirect: a redirected update becomes a GET, or re-sends a full replacement
-// somewhere the operator never named, and a redirected read carries the client token wherever
-// DRUID, or whoever answers in its place, points. The 3xx is reported instead.
-func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
-	return &http.Client{
-		Transport:     transport,
-		Timeout:       l.timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // parseEndpoint returns the URL of the update call under endpoint, which --endpoint set.
 func parseEndpoint(endpoint string) (*url.URL, error) {
 	return parseBase(endpoint, "--endpoint", UpdatePath,
@@ -260,7 +248,8 @@ func New(cfg Config) (*Client, error) {
 	lim := cfg.limits().withDefaults()
 	c := &Client{
 		caller: caller{
-			http:    lim.httpClient(newTransport(lim.concurrency)),
+			conns:   newNetHTTP(lim.concurrency),
+			timeout: lim.timeout,
 			gate:    newGate(cfg.Limiter, cfg.Log),
 			log:     cfg.Log,
 			observe: cfg.Observe,
@@ -297,7 +286,7 @@ func (c *Client) Stats() Stats {
 
 // Close closes the idle connections. Calls still running finish normally.
 func (c *Client) Close() {
-	c.http.CloseIdleConnections()
+	c.conns.closeIdle()
 }
 
 // Send makes DRUID update one user and says what became of it. It never returns an error: a
@@ -538,12 +527,13 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 	}
 	a, err := c.do(ctx, &exchange{
 		kind: CallUpdate, by: s, at: c.at, method: http.MethodPost, url: target, path: c.path, header: h,
-		body: bytes.NewReader(s.p.Body), discardOK: true, counts: [2]*atomic.Int64{&c.requests},
+		body: s.p.Body, discardOK: true, counts: [2]*atomic.Int64{&c.requests},
 		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
 	}, s.scrub)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer a.release()
 	if a.readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.
 		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", a.code).Str("error", s.scrub(a.readErr.Error())).
