@@ -176,9 +176,11 @@ type bench struct {
 	dir  string // temporary: the binary, the exports, the SQLite checkpoints
 	bin  string // the druid-migrate just built
 	self string // this program, for the ceiling client
-	// exports caches the generated CSV files by number of users: the big export serves both
-	// checkpoints.
-	exports map[int]string
+	// hashKeyFlag says the binary knows --hash-key-file: without it, DRUID_HASH_KEY is ignored
+	// and a password still costs PBKDF2.
+	hashKeyFlag bool
+	// exports caches the generated CSV files: the big export serves both checkpoints.
+	exports map[exportKind]string
 }
 
 // newBench builds druid-migrate into a temporary directory.
@@ -195,13 +197,21 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, dir: dir, bin: filepath.Join(dir, "druid-migrate"), self: self, exports: map[int]string{}}
+	b := &bench{cfg: cfg, dir: dir, bin: filepath.Join(dir, "druid-migrate"), self: self, exports: map[exportKind]string{}}
 	progress("building druid-migrate from %s", root)
 	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		b.close()
 		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	help, err := exec.CommandContext(ctx, b.bin, "run", "--help").CombinedOutput()
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("druid-migrate run --help: %v\n%s", err, help)
+	}
+	if b.hashKeyFlag = strings.Contains(string(help), "--hash-key-file"); !b.hashKeyFlag {
+		progress("warning: this build has no --hash-key-file: the runs with a hash key pass %s, which it ignores", hashKeyEnv)
 	}
 	return b, nil
 }

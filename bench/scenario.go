@@ -25,12 +25,19 @@ const (
 	appID      = "app-1"
 	entryPoint = "231705665113870-main"
 	job        = "bench"
+	// hashKeyEnv names the hash key of the payload hashes (SPEC §4), hashKey its value in the
+	// runs with a hash key.
+	hashKeyEnv = "DRUID_HASH_KEY"
+	hashKey    = "bench-hash-key-8c1f0e5a7d3b4296"
 )
 
 // The targets (SPEC-level promises the runs are held to).
 const (
-	sqliteShareMin   = 0.7                   // a throughput run with a SQLite checkpoint: at least this share of the ceiling's users/s
-	postgresShareMin = 0.6                   // the same with a Postgres checkpoint
+	sqliteShareMin   = 0.7 // a throughput run with a SQLite checkpoint: at least this share of the ceiling's users/s
+	postgresShareMin = 0.6 // the same with a Postgres checkpoint
+	// passwordShareMin: a run with passwords and a hash key goes at least this share of the
+	// users/s of the same round's run without passwords.
+	passwordShareMin = 0.9
 	cpuPerUserMax    = 45 * time.Microsecond // the command's CPU per user, SQLite, no password
 	peakRSSMaxMB     = 60                    // every druid-migrate run
 	growthMax        = 0.2                   // the big run's peak RSS within this of the small run's
@@ -144,6 +151,8 @@ func (b *bench) runAll(ctx context.Context) []*scenario {
 		big.checkGrowth(small)
 		add(big, again)
 		add(b.twice(ctx, "postgres-"+count(b.cfg.big), "", bigRun, b.postgresStore))
+		bigRun.passwords = true
+		add(b.twice(ctx, "sqlite-"+count(b.cfg.big), b.keyed(), b.withKey(bigRun), b.sqliteStore))
 		for _, s := range rows {
 			if s.share == 0 && !s.skipping && ceilings[s.workers] > 0 {
 				s.share = s.usersPerSecond() / ceilings[s.workers]
@@ -151,6 +160,20 @@ func (b *bench) runAll(ctx context.Context) []*scenario {
 		}
 	}
 	return rows
+}
+
+// keyed names the runs with passwords and a hash key, and says when this build ignores the key.
+func (b *bench) keyed() string {
+	if b.hashKeyFlag {
+		return ", passwords, hash key"
+	}
+	return ", passwords, hash key (ignored by this build)"
+}
+
+// withKey returns mg run with the hash key.
+func (b *bench) withKey(mg migration) migration {
+	mg.env = []string{hashKeyEnv + "=" + hashKey}
+	return mg
 }
 
 // throughputRun is one of the runs a throughput sweep measures in every round.
@@ -162,7 +185,9 @@ type throughputRun struct {
 }
 
 // throughput runs the ceiling and the runs of -users users with workers, in rounds, each round's
-// runs against that round's ceiling, and returns the median rows, the ceiling's first.
+// runs against that round's ceiling, and returns the median rows, the ceiling's first: with
+// each checkpoint, and with a SQLite checkpoint and a password column, with a hash key and
+// without. The ceiling's bodies carry no password.
 func (b *bench) throughput(ctx context.Context, workers int) []*scenario {
 	n := b.cfg.users
 	name := func(s string) string { return s + "-" + count(n) }
@@ -170,6 +195,8 @@ func (b *bench) throughput(ctx context.Context, workers int) []*scenario {
 	runs := []*throughputRun{
 		{name: name("sqlite"), open: b.sqliteStore},
 		{name: name("postgres"), open: b.postgresStore},
+		{name: name("sqlite") + b.keyed(), mg: b.withKey(migration{passwords: true}), open: b.sqliteStore},
+		{name: name("sqlite") + ", passwords, no key (PBKDF2)", mg: migration{passwords: true}, open: b.sqliteStore},
 	}
 	for round := range b.cfg.rounds {
 		c := b.ceiling(ctx, workers)
@@ -188,7 +215,7 @@ func (b *bench) throughput(ctx context.Context, workers int) []*scenario {
 		ceiling.share = 1
 	}
 	rows := []*scenario{ceiling}
-	sqlite, postgres := runs[0], runs[1]
+	sqlite, postgres, keyed, pbkdf2 := runs[0], runs[1], runs[2], runs[3]
 	for _, t := range runs {
 		s := median(t.rounds)
 		s.share = medianRatio(t.rounds, ceilings)
@@ -198,6 +225,10 @@ func (b *bench) throughput(ctx context.Context, workers int) []*scenario {
 			s.checkCPU()
 		case postgres:
 			s.checkShare(postgresShareMin, t.rounds, ceilings)
+		case keyed:
+			s.checkRatio(passwordShareMin, "×no passwords", t.rounds, sqlite.rounds)
+		case pbkdf2:
+			// What a password costs without a key: shown, held to nothing but memory.
 		}
 		s.checkMemory()
 		rows = append(rows, s)
@@ -395,6 +426,8 @@ type migration struct {
 	rate        float64         // --rate; 0 for no limit
 	retries     int             // --retries; 0 for the command's default
 	sim         druidsim.Config // the simulator's latency and faults (startSim sets the rest)
+	passwords   bool            // the export has a password column
+	env         []string        // added to the command's environment
 	// skipped says the checkpoint already holds every user: the run must make no call.
 	skipped bool
 	// arrivals, when not nil, receives the arrival time of every update call.
@@ -410,7 +443,7 @@ func (mg *migration) faulty() bool {
 // that it did its work: exit status 0, one update call per user (none on a re-run), and the
 // checkpoint holding every user as updated.
 func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error) {
-	csvPath, err := b.export(mg.users)
+	csvPath, err := b.export(exportKind{users: mg.users, passwords: mg.passwords})
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +461,7 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 		args = append(args, "--retries", strconv.Itoa(mg.retries))
 	}
 	args = append(args, mg.store.args...)
-	m, err := b.measure(ctx, b.bin, args, nil)
+	m, err := b.measure(ctx, b.bin, args, mg.env)
 	if err != nil {
 		return nil, err
 	}
@@ -499,21 +532,34 @@ func (b *bench) checkStatus(ctx context.Context, mg migration) error {
 	return nil
 }
 
-// export returns the CSV export of n generated users, writing it on first use. It is streamed
-// to the file: a million users are about 200 MB of CSV.
-func (b *bench) export(n int) (string, error) {
-	if path, ok := b.exports[n]; ok {
+// exportKind says which generated users an export holds.
+type exportKind struct {
+	users     int
+	passwords bool
+}
+
+// export returns the CSV export of kind, writing it on first use. It is streamed to the file: a
+// million users are about 200 MB of CSV.
+func (b *bench) export(kind exportKind) (string, error) {
+	if path, ok := b.exports[kind]; ok {
 		return path, nil
 	}
-	path := filepath.Join(b.dir, "users-"+strconv.Itoa(n)+".csv")
-	progress("generating %d users", n)
+	n := kind.users
+	name := "users-" + strconv.Itoa(n)
+	what := ""
+	if kind.passwords {
+		name += "-passwords"
+		what = " with passwords"
+	}
+	path := filepath.Join(b.dir, name+".csv")
+	progress("generating %d users%s", n, what)
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	// With Autocreate the simulator needs no seeds: the users' side is discarded.
-	_, err = sample.Write(w, io.Discard, sample.Options{Users: n})
+	_, err = sample.Write(w, io.Discard, sample.Options{Users: n, Passwords: kind.passwords})
 	if err == nil {
 		err = w.Flush()
 	}
@@ -523,7 +569,7 @@ func (b *bench) export(n int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	b.exports[n] = path
+	b.exports[kind] = path
 	return path, nil
 }
 
