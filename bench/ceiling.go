@@ -27,16 +27,16 @@ import (
 const ceilingEnv = "DRUID_MIGRATE_BENCH_CEILING_URL"
 
 // ceiling measures the fastest this machine, its loopback and the simulator can serve the
-// update calls of -users users with -concurrency clients: the yardstick of the throughput runs.
-func (b *bench) ceiling(ctx context.Context) *scenario {
-	s := &scenario{name: "ceiling (prebuilt bodies)", users: b.cfg.users}
+// update calls of -users users with workers clients: the yardstick of the throughput runs.
+func (b *bench) ceiling(ctx context.Context, workers int) *scenario {
+	s := &scenario{name: "ceiling (prebuilt bodies)", users: b.cfg.users, workers: workers}
 	sim, err := startSim(druidsim.Config{}, false)
 	if err != nil {
 		s.err = err
 		return s
 	}
 	defer sim.close()
-	args := []string{"-users", strconv.Itoa(b.cfg.users), "-concurrency", strconv.Itoa(b.cfg.concurrency)}
+	args := []string{"-users", strconv.Itoa(b.cfg.users), "-concurrency", strconv.Itoa(workers)}
 	m, err := b.measure(ctx, b.self, args, []string{ceilingEnv + "=" + sim.url})
 	if err != nil {
 		s.err = err
@@ -110,7 +110,7 @@ func ceilingMain(url string, args []string) int {
 		return 2
 	}
 	cpu0, busy0, start := processCPU(), machineBusy(), time.Now()
-	rep := ceilingCalls(url+druidsim.UpdatePath, bodies, cfg.concurrency)
+	rep := ceilingCalls(url+druidsim.UpdatePath, bodies, cfg.concurrency[0])
 	rep.Wall, rep.CPU, rep.Machine = time.Since(start), processCPU()-cpu0, machineBusy()-busy0
 	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
 		fmt.Fprintln(os.Stderr, "ceiling client:", err)

@@ -5,6 +5,7 @@
 //	go run ./bench                                                # the full run, minutes
 //	go run ./bench -users 5000 -big 20000 -rate-users 300 -rounds 1  # a quick one
 //	go run ./bench -only throughput                               # the shares alone
+//	go run ./bench -only throughput -concurrency 64 -rounds 1     # one sweep, one round
 //	go run ./bench -only faults                                   # a DRUID that fails and limits
 //
 // It builds the binary from the module root, generates CSV exports with internal/sample, serves
@@ -14,12 +15,18 @@
 // they share, a run can go no faster than the cores divided by its machine time per user):
 //
 //   - ceiling: this program again, as a client that only POSTs prebuilt bodies (one per user of
-//     the runs, to the same users): the most the HTTP path and the simulator allow on this
-//     machine, the yardstick of the throughput runs. Its times are of the calls alone, from
-//     the first to the last: the bodies are built before;
+//     the runs, to the same users, without a password): the most the HTTP path and the
+//     simulator allow on this machine, the yardstick of the throughput runs. Its times are of
+//     the calls alone, from the first to the last: the bodies are built before;
 //   - sqlite and postgres: druid-migrate over -users users, fresh checkpoints;
-//   - sqlite-small and sqlite-big (-small, -big users): peak memory must not grow with the input;
-//   - the big runs again on the same checkpoint: every user skipped;
+//   - sqlite with a password column, with a hash key (DRUID_HASH_KEY) and without one, where
+//     each password costs PBKDF2;
+//   - the ceiling and those four runs once for each number of workers of -concurrency (32 and
+//     64), each figure beside the ceiling of the same workers measured in the same run;
+//   - sqlite-small and sqlite-big (-small, -big users), with the largest -concurrency: peak
+//     memory must not grow with the input;
+//   - the big runs again on the same checkpoint: every user skipped; among them the big run
+//     with passwords and a hash key, whose re-run is the resume of a million done users;
 //   - rate: --rate 100 against a simulator answering in 50 ms, from the calls' arrival times;
 //   - faults (-only faults): 3,000 users at --rate 1000 --concurrency 16 --retries 10 against a
 //     simulator that answers a fifth of the calls 500 or 503, resets 2% of the connections and

@@ -55,7 +55,7 @@ func (b *bench) rateLimited(ctx context.Context) *scenario {
 // faultRate with faultConcurrency workers and faultRetries, against a simulator with the faults
 // of sim.
 func (b *bench) faultRun(ctx context.Context, name string, sim druidsim.Config) *scenario {
-	s := &scenario{name: name, users: faultUsers}
+	s := &scenario{name: name, users: faultUsers, workers: faultConcurrency}
 	st, err := b.sqliteStore(ctx, name)
 	if err != nil {
 		s.err = err

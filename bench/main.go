@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -18,12 +19,14 @@ import (
 
 // Defaults of the flags: the sizes the targets are stated for.
 const (
-	UsersDefault       = 100_000
-	SmallDefault       = 20_000
-	BigDefault         = 1_000_000
-	RateUsersDefault   = 1_500
-	ConcurrencyDefault = 32
-	// RoundsDefault: the ceiling and the two throughput runs are run this many times,
+	UsersDefault     = 100_000
+	SmallDefault     = 20_000
+	BigDefault       = 1_000_000
+	RateUsersDefault = 1_500
+	// ConcurrencyDefault: the throughput runs are swept over these numbers of workers, the
+	// targets' two; the memory runs use the largest.
+	ConcurrencyDefault = "32,64"
+	// RoundsDefault: the ceiling and the throughput runs are run this many times,
 	// interleaved, and judged by their median: on a small shared machine one run in several
 	// is slowed by something else, and one sample would pass or fail on luck.
 	RoundsDefault  = 3
@@ -38,7 +41,7 @@ type config struct {
 	users       int           // -users: the throughput runs and the ceiling
 	small, big  int           // -small, -big: the memory runs
 	rateUsers   int           // -rate-users: the rate run
-	concurrency int           // -concurrency: workers of the throughput and memory runs
+	concurrency []int         // -concurrency: workers of each sweep of the throughput runs
 	rounds      int           // -rounds: of the ceiling and throughput runs
 	postgres    string        // -postgres: the server of the Postgres checkpoints
 	timeout     time.Duration // -timeout: bounds each child process
@@ -58,6 +61,10 @@ var groups = []string{groupThroughput, groupMemory, groupRate, groupFaults}
 // runs says whether -only asks for the group.
 func (cfg config) runs(group string) bool { return slices.Contains(cfg.groups, group) }
 
+// memoryWorkers is the concurrency of the memory runs: the largest of -concurrency, where a run
+// holds the most in flight.
+func (cfg config) memoryWorkers() int { return slices.Max(cfg.concurrency) }
+
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
@@ -66,13 +73,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.small, "small", SmallDefault, "users of the small memory run")
 	fs.IntVar(&cfg.big, "big", BigDefault, "users of the big memory runs and their skipped re-runs")
 	fs.IntVar(&cfg.rateUsers, "rate-users", RateUsersDefault, "users of the --rate 100 run")
-	fs.IntVar(&cfg.concurrency, "concurrency", ConcurrencyDefault, "workers (--concurrency) of every run but the rate one")
+	concurrency := fs.String("concurrency", ConcurrencyDefault,
+		"comma-separated workers (--concurrency) of the throughput runs, each a sweep of its own; the memory runs use the largest")
 	fs.IntVar(&cfg.rounds, "rounds", RoundsDefault, "rounds of the ceiling and the throughput runs, interleaved; each is judged by its median")
 	fs.StringVar(&cfg.postgres, "postgres", postgresURL(), "server of the Postgres checkpoints; each run gets a schema of its own, dropped after it")
 	fs.DurationVar(&cfg.timeout, "timeout", TimeoutDefault, "longest a child process may run")
 	only := fs.String("only", strings.Join(groups, ","), "comma-separated groups of scenarios to run, of "+strings.Join(groups, ", "))
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	for _, c := range strings.Split(*concurrency, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil {
+			return cfg, fmt.Errorf("-concurrency: %q is not a number of workers", c)
+		}
+		cfg.concurrency = append(cfg.concurrency, n)
 	}
 	for _, g := range strings.Split(*only, ",") {
 		if g = strings.TrimSpace(g); !slices.Contains(groups, g) {
@@ -91,7 +106,8 @@ func (cfg config) validate() error {
 		name string
 		v    int
 		min  int
-	}{{"-users", cfg.users, 1}, {"-small", cfg.small, 1}, {"-big", cfg.big, 1}, {"-rate-users", cfg.rateUsers, 2}, {"-concurrency", cfg.concurrency, 1}, {"-rounds", cfg.rounds, 1}} {
+	}{{"-users", cfg.users, 1}, {"-small", cfg.small, 1}, {"-big", cfg.big, 1}, {"-rate-users", cfg.rateUsers, 2},
+		{"-concurrency", slices.Min(cfg.concurrency), 1}, {"-rounds", cfg.rounds, 1}} {
 		if f.v < f.min {
 			return fmt.Errorf("%s must be at least %d", f.name, f.min)
 		}
@@ -142,7 +158,7 @@ func run(args []string) int {
 	defer b.close()
 
 	rows := b.runAll(ctx)
-	printTable(os.Stdout, cfg, [2]string{loadBefore, loadAverage()}, rows)
+	printTable(os.Stdout, [2]string{loadBefore, loadAverage()}, rows)
 	if ctx.Err() != nil {
 		return 130
 	}
@@ -160,9 +176,11 @@ type bench struct {
 	dir  string // temporary: the binary, the exports, the SQLite checkpoints
 	bin  string // the druid-migrate just built
 	self string // this program, for the ceiling client
-	// exports caches the generated CSV files by number of users: the big export serves both
-	// checkpoints.
-	exports map[int]string
+	// hashKeyFlag says the binary knows --hash-key-file: without it, DRUID_HASH_KEY is ignored
+	// and a password still costs PBKDF2.
+	hashKeyFlag bool
+	// exports caches the generated CSV files: the big export serves both checkpoints.
+	exports map[exportKind]string
 }
 
 // newBench builds druid-migrate into a temporary directory.
@@ -179,13 +197,21 @@ func newBench(ctx context.Context, cfg config) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, dir: dir, bin: filepath.Join(dir, "druid-migrate"), self: self, exports: map[int]string{}}
+	b := &bench{cfg: cfg, dir: dir, bin: filepath.Join(dir, "druid-migrate"), self: self, exports: map[exportKind]string{}}
 	progress("building druid-migrate from %s", root)
 	build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		b.close()
 		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	help, err := exec.CommandContext(ctx, b.bin, "run", "--help").CombinedOutput()
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("druid-migrate run --help: %v\n%s", err, help)
+	}
+	if b.hashKeyFlag = strings.Contains(string(help), "--hash-key-file"); !b.hashKeyFlag {
+		progress("warning: this build has no --hash-key-file: the runs with a hash key pass %s, which it ignores", hashKeyEnv)
 	}
 	return b, nil
 }

@@ -25,25 +25,40 @@ const (
 	appID      = "app-1"
 	entryPoint = "231705665113870-main"
 	job        = "bench"
+	// hashKeyEnv names the hash key of the payload hashes (SPEC §4), hashKey its value in the
+	// runs with a hash key.
+	hashKeyEnv = "DRUID_HASH_KEY"
+	hashKey    = "bench-hash-key-8c1f0e5a7d3b4296"
 )
 
 // The targets (SPEC-level promises the runs are held to).
 const (
-	ceilingShareMin = 0.7              // throughput runs: at least this share of the ceiling's users/s
-	peakRSSMaxMB    = 60               // every druid-migrate run
-	growthMax       = 0.2              // the big run's peak RSS within this of the small run's
-	skippedWallMax  = 10 * time.Second // a re-run where every user is done
-	rateWanted      = 100              // --rate of the rate run
-	rateTolerance   = 0.02             // its achieved mean within this share of rateWanted
-	rateSecondMax   = 101              // and no whole second with more calls than this
-	rateLatency     = 50 * time.Millisecond
-	rateConcurrency = 8
+	sqliteShareMin   = 0.7 // a throughput run with a SQLite checkpoint: at least this share of the ceiling's users/s
+	postgresShareMin = 0.6 // the same with a Postgres checkpoint
+	// passwordShareMin: a run with passwords and a hash key goes at least this share of the
+	// users/s of the same round's run without passwords.
+	passwordShareMin = 0.9
+	cpuPerUserMax    = 45 * time.Microsecond // the command's CPU per user, SQLite, no password
+	peakRSSMaxMB     = 60                    // every druid-migrate run
+	growthMax        = 0.2                   // the big run's peak RSS within this of the small run's
+	skippedWallMax   = 10 * time.Second      // a re-run where every user is done
+	rateWanted       = 100                   // --rate of the rate run
+	rateTolerance    = 0.02                  // its achieved mean within this share of rateWanted
+	rateSecondMax    = 101                   // and no whole second with more calls than this
+	rateLatency      = 50 * time.Millisecond
+	rateConcurrency  = 8
 )
 
 // scenario is one row of the table: one measured child process and the targets it is held to.
 type scenario struct {
-	name  string
-	users int
+	name    string
+	users   int
+	workers int // --concurrency, or the ceiling's connections
+	// share is the row's users/s over the ceiling's of the same workers in the same run (the
+	// median of the rounds' shares for a throughput run); 0 when none was measured.
+	share float64
+	// skipping says the run finds every user done and makes no call: no share of the ceiling.
+	skipping bool
 	// m is nil when the run failed: a failed run reports no figures, so that nobody reads a
 	// fast number off a run that did not do its work.
 	m      *measurement
@@ -117,82 +132,171 @@ func (b *bench) runAll(ctx context.Context) []*scenario {
 	if b.cfg.runs(groupFaults) {
 		add(b.faults(ctx), b.rateLimited(ctx))
 	}
+	// ceilings holds the ceiling's users/s by workers, for the share of the memory runs.
+	ceilings := map[int]float64{}
 	if b.cfg.runs(groupThroughput) {
-		rows = append(rows, b.throughput(ctx)...)
+		for _, workers := range b.cfg.concurrency {
+			sweep := b.throughput(ctx, workers)
+			ceilings[workers] = sweep[0].usersPerSecond()
+			rows = append(rows, sweep...)
+		}
 	}
 	if b.cfg.runs(groupMemory) {
-		small := b.fresh(ctx, "sqlite-"+count(b.cfg.small), b.cfg.small, b.sqliteStore)
+		workers := b.cfg.memoryWorkers()
+		small := b.fresh(ctx, "sqlite-"+count(b.cfg.small), migration{users: b.cfg.small, concurrency: workers}, b.sqliteStore)
 		small.checkMemory()
 		add(small)
-		big, again := b.twice(ctx, "sqlite-"+count(b.cfg.big), b.cfg.big, b.sqliteStore)
+		bigRun := migration{users: b.cfg.big, concurrency: workers}
+		big, again := b.twice(ctx, "sqlite-"+count(b.cfg.big), "", bigRun, b.sqliteStore)
 		big.checkGrowth(small)
 		add(big, again)
-		add(b.twice(ctx, "postgres-"+count(b.cfg.big), b.cfg.big, b.postgresStore))
+		add(b.twice(ctx, "postgres-"+count(b.cfg.big), "", bigRun, b.postgresStore))
+		bigRun.passwords = true
+		add(b.twice(ctx, "sqlite-"+count(b.cfg.big), b.keyed(), b.withKey(bigRun), b.sqliteStore))
+		for _, s := range rows {
+			if s.share == 0 && !s.skipping && ceilings[s.workers] > 0 {
+				s.share = s.usersPerSecond() / ceilings[s.workers]
+			}
+		}
 	}
 	return rows
 }
 
-// throughput runs the ceiling and the runs of -users users with each checkpoint, in rounds,
-// each round's runs against that round's ceiling, and returns the median rows.
-func (b *bench) throughput(ctx context.Context) []*scenario {
+// keyed names the runs with passwords and a hash key, and says when this build ignores the key.
+func (b *bench) keyed() string {
+	if b.hashKeyFlag {
+		return ", passwords, hash key"
+	}
+	return ", passwords, hash key (ignored by this build)"
+}
+
+// withKey returns mg run with the hash key.
+func (b *bench) withKey(mg migration) migration {
+	mg.env = []string{hashKeyEnv + "=" + hashKey}
+	return mg
+}
+
+// throughputRun is one of the runs a throughput sweep measures in every round.
+type throughputRun struct {
+	name   string
+	mg     migration // users and concurrency are the sweep's
+	open   func(context.Context, string) (*store, error)
+	rounds []*scenario
+}
+
+// throughput runs the ceiling and the runs of -users users with workers, in rounds, each round's
+// runs against that round's ceiling, and returns the median rows, the ceiling's first: with
+// each checkpoint, and with a SQLite checkpoint and a password column, with a hash key and
+// without. The ceiling's bodies carry no password.
+func (b *bench) throughput(ctx context.Context, workers int) []*scenario {
 	n := b.cfg.users
+	name := func(s string) string { return s + "-" + count(n) }
 	var ceilings []*scenario
-	runs := []struct {
-		name   string
-		open   func(context.Context, string) (*store, error)
-		rounds []*scenario
-	}{{name: "sqlite-" + count(n), open: b.sqliteStore}, {name: "postgres-" + count(n), open: b.postgresStore}}
+	runs := []*throughputRun{
+		{name: name("sqlite"), open: b.sqliteStore},
+		{name: name("postgres"), open: b.postgresStore},
+		{name: name("sqlite") + b.keyed(), mg: b.withKey(migration{passwords: true}), open: b.sqliteStore},
+		{name: name("sqlite") + ", passwords, no key (PBKDF2)", mg: migration{passwords: true}, open: b.sqliteStore},
+	}
 	for round := range b.cfg.rounds {
-		c := b.ceiling(ctx)
+		c := b.ceiling(ctx, workers)
 		logRound(c, round, b.cfg.rounds)
 		ceilings = append(ceilings, c)
-		for i, t := range runs {
-			s := b.fresh(ctx, t.name, n, t.open)
+		for _, t := range runs {
+			mg := t.mg
+			mg.users, mg.concurrency = n, workers
+			s := b.fresh(ctx, t.name, mg, t.open)
 			logRound(s, round, b.cfg.rounds)
-			runs[i].rounds = append(t.rounds, s)
+			t.rounds = append(t.rounds, s)
 		}
 	}
-	rows := []*scenario{median(ceilings)}
+	ceiling := median(ceilings)
+	if ceiling.m != nil {
+		ceiling.share = 1
+	}
+	rows := []*scenario{ceiling}
+	sqlite, postgres, keyed, pbkdf2 := runs[0], runs[1], runs[2], runs[3]
 	for _, t := range runs {
 		s := median(t.rounds)
-		s.checkShares(ceilings, t.rounds)
+		s.share = medianRatio(t.rounds, ceilings)
+		switch t {
+		case sqlite:
+			s.checkShare(sqliteShareMin, t.rounds, ceilings)
+			s.checkCPU()
+		case postgres:
+			s.checkShare(postgresShareMin, t.rounds, ceilings)
+		case keyed:
+			s.checkRatio(passwordShareMin, "×no passwords", t.rounds, sqlite.rounds)
+		case pbkdf2:
+			// What a password costs without a key: shown, held to nothing but memory.
+		}
 		s.checkMemory()
 		rows = append(rows, s)
 	}
 	return rows
 }
 
-// checkShares holds a throughput run to a share of the ceiling's users/s: the median of the
-// rounds' shares, each round's run against that round's ceiling.
-func (s *scenario) checkShares(ceilings, rounds []*scenario) {
+// checkShare holds a throughput run to want of the ceiling's users/s: the median of the rounds'
+// shares, each round's run against that round's ceiling.
+func (s *scenario) checkShare(want float64, rounds, ceilings []*scenario) {
+	s.checkRatio(want, "×ceiling", rounds, ceilings)
+}
+
+// checkCPU holds a run to cpuPerUserMax of its own CPU time per user.
+func (s *scenario) checkCPU() {
+	if s.m != nil {
+		cpu := s.m.cpu / time.Duration(s.users)
+		s.check(cpu <= cpuPerUserMax, "cpu ≤%s: %s", formatMicros(cpuPerUserMax), formatMicros(cpu))
+	}
+}
+
+// checkRatio holds a run to want of another's users/s, named by what: the median of the rounds'
+// ratios, each of a round's run over the same round's other.
+func (s *scenario) checkRatio(want float64, what string, rounds, others []*scenario) {
 	if s.m == nil {
 		return
 	}
-	var shares []float64
+	ratios := ratios(rounds, others)
+	if len(ratios) < len(rounds) {
+		s.check(false, "≥%.1f%s: a round of the other run failed", want, what)
+		return
+	}
+	mid := ratios[len(ratios)/2]
+	if len(ratios) == 1 {
+		s.check(mid >= want, "≥%.1f%s: %.2f", want, what, mid)
+		return
+	}
+	s.check(mid >= want, "≥%.1f%s: %.2f (%.2f–%.2f over %d rounds)",
+		want, what, mid, ratios[0], ratios[len(ratios)-1], len(ratios))
+}
+
+// ratios are the users/s of each round's run over the same round's other, sorted, leaving out
+// the rounds where either failed.
+func ratios(rounds, others []*scenario) []float64 {
+	var out []float64
 	for i, r := range rounds {
-		if c := ceilings[i]; c.m != nil && r.m != nil {
-			shares = append(shares, r.usersPerSecond()/c.usersPerSecond())
+		if o := others[i]; o.m != nil && r.m != nil {
+			out = append(out, r.usersPerSecond()/o.usersPerSecond())
 		}
 	}
-	if len(shares) < len(rounds) {
-		s.check(false, "≥%.1f×ceiling: a ceiling round failed", ceilingShareMin)
-		return
+	slices.Sort(out)
+	return out
+}
+
+// medianRatio is the median of ratios(rounds, others); 0 when a round failed.
+func medianRatio(rounds, others []*scenario) float64 {
+	r := ratios(rounds, others)
+	if len(r) < len(rounds) || len(r) == 0 {
+		return 0
 	}
-	slices.Sort(shares)
-	mid := shares[len(shares)/2]
-	if len(shares) == 1 {
-		s.check(mid >= ceilingShareMin, "≥%.1f×ceiling: %.2f", ceilingShareMin, mid)
-		return
-	}
-	s.check(mid >= ceilingShareMin, "≥%.1f×ceiling: %.2f (%.2f–%.2f over %d rounds)",
-		ceilingShareMin, mid, shares[0], shares[len(shares)-1], len(shares))
+	return r[len(r)/2]
 }
 
 // median folds the rounds of one scenario into its row: the figures of the round of median
 // users/s, with the highest peak RSS of any round, since the memory cap holds for every run. A
 // round that failed fails the row.
 func median(rounds []*scenario) *scenario {
-	out := &scenario{name: rounds[0].name, users: rounds[0].users}
+	out := &scenario{name: rounds[0].name, users: rounds[0].users, workers: rounds[0].workers}
 	for _, r := range rounds {
 		if r.err != nil {
 			out.err = r.err
@@ -242,24 +346,27 @@ func (s *scenario) checkGrowth(small *scenario) {
 	s.check(ratio-1 <= growthMax && 1-ratio <= growthMax, "RSS %s: %.2f (±%.0f%%)", label, ratio, growthMax*100)
 }
 
-// fresh runs druid-migrate over n users into a checkpoint of its own, removed afterwards.
-func (b *bench) fresh(ctx context.Context, name string, n int, open func(context.Context, string) (*store, error)) *scenario {
-	s := &scenario{name: name, users: n}
+// fresh runs mg into a checkpoint of its own, removed afterwards.
+func (b *bench) fresh(ctx context.Context, name string, mg migration, open func(context.Context, string) (*store, error)) *scenario {
+	s := &scenario{name: name, users: mg.users, workers: mg.concurrency}
 	st, err := open(ctx, name)
 	if err != nil {
 		s.err = err
 		return s
 	}
 	defer st.drop()
-	s.m, s.err = b.migrate(ctx, migration{users: n, store: st, concurrency: b.cfg.concurrency})
+	mg.store = st
+	s.m, s.err = b.migrate(ctx, mg)
 	return s
 }
 
-// twice runs druid-migrate over n users into a fresh checkpoint, then the same command again:
-// every user is then skipped, and the second run shows what the skip rule costs.
-func (b *bench) twice(ctx context.Context, name string, n int, open func(context.Context, string) (*store, error)) (first, again *scenario) {
-	first = &scenario{name: name, users: n}
-	again = &scenario{name: name + "-skipped", users: n}
+// twice runs mg into a fresh checkpoint, then the same command again: every user is then
+// skipped, and the second run shows what the skip rule costs. The rows are named base and
+// base-skipped, each followed by what, which says what the runs carry.
+func (b *bench) twice(ctx context.Context, base, what string, mg migration, open func(context.Context, string) (*store, error)) (first, again *scenario) {
+	name := base + what
+	first = &scenario{name: name, users: mg.users, workers: mg.concurrency}
+	again = &scenario{name: base + "-skipped" + what, users: mg.users, workers: mg.concurrency, skipping: true}
 	st, err := open(ctx, name)
 	if err != nil {
 		first.err = err
@@ -267,7 +374,7 @@ func (b *bench) twice(ctx context.Context, name string, n int, open func(context
 		return first, again
 	}
 	defer st.drop()
-	mg := migration{users: n, store: st, concurrency: b.cfg.concurrency}
+	mg.store = st
 	if first.m, first.err = b.migrate(ctx, mg); first.err != nil {
 		again.err = fmt.Errorf("not run: %s failed", name)
 		return first, again
@@ -286,7 +393,7 @@ func (b *bench) twice(ctx context.Context, name string, n int, open func(context
 // arrival times of the calls show how evenly.
 func (b *bench) rate(ctx context.Context) *scenario {
 	n := b.cfg.rateUsers
-	s := &scenario{name: "rate", users: n}
+	s := &scenario{name: "rate", users: n, workers: rateConcurrency}
 	st, err := b.sqliteStore(ctx, s.name)
 	if err != nil {
 		s.err = err
@@ -319,6 +426,8 @@ type migration struct {
 	rate        float64         // --rate; 0 for no limit
 	retries     int             // --retries; 0 for the command's default
 	sim         druidsim.Config // the simulator's latency and faults (startSim sets the rest)
+	passwords   bool            // the export has a password column
+	env         []string        // added to the command's environment
 	// skipped says the checkpoint already holds every user: the run must make no call.
 	skipped bool
 	// arrivals, when not nil, receives the arrival time of every update call.
@@ -334,7 +443,7 @@ func (mg *migration) faulty() bool {
 // that it did its work: exit status 0, one update call per user (none on a re-run), and the
 // checkpoint holding every user as updated.
 func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error) {
-	csvPath, err := b.export(mg.users)
+	csvPath, err := b.export(exportKind{users: mg.users, passwords: mg.passwords})
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +461,7 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 		args = append(args, "--retries", strconv.Itoa(mg.retries))
 	}
 	args = append(args, mg.store.args...)
-	m, err := b.measure(ctx, b.bin, args, nil)
+	m, err := b.measure(ctx, b.bin, args, mg.env)
 	if err != nil {
 		return nil, err
 	}
@@ -423,21 +532,34 @@ func (b *bench) checkStatus(ctx context.Context, mg migration) error {
 	return nil
 }
 
-// export returns the CSV export of n generated users, writing it on first use. It is streamed
-// to the file: a million users are about 200 MB of CSV.
-func (b *bench) export(n int) (string, error) {
-	if path, ok := b.exports[n]; ok {
+// exportKind says which generated users an export holds.
+type exportKind struct {
+	users     int
+	passwords bool
+}
+
+// export returns the CSV export of kind, writing it on first use. It is streamed to the file: a
+// million users are about 200 MB of CSV.
+func (b *bench) export(kind exportKind) (string, error) {
+	if path, ok := b.exports[kind]; ok {
 		return path, nil
 	}
-	path := filepath.Join(b.dir, "users-"+strconv.Itoa(n)+".csv")
-	progress("generating %d users", n)
+	n := kind.users
+	name := "users-" + strconv.Itoa(n)
+	what := ""
+	if kind.passwords {
+		name += "-passwords"
+		what = " with passwords"
+	}
+	path := filepath.Join(b.dir, name+".csv")
+	progress("generating %d users%s", n, what)
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	// With Autocreate the simulator needs no seeds: the users' side is discarded.
-	_, err = sample.Write(w, io.Discard, sample.Options{Users: n})
+	_, err = sample.Write(w, io.Discard, sample.Options{Users: n, Passwords: kind.passwords})
 	if err == nil {
 		err = w.Flush()
 	}
@@ -447,7 +569,7 @@ func (b *bench) export(n int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
-	b.exports[n] = path
+	b.exports[kind] = path
 	return path, nil
 }
 

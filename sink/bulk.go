@@ -160,7 +160,7 @@ func (b *Bulk) Upload(ctx context.Context, body []byte) (bulkID string, err erro
 		bc.tok = tok
 		a, err := b.r.do(ctx, &exchange{
 			kind: CallBulkUpload, by: bc, at: b.r.at, method: http.MethodPatch, url: b.url, path: b.path,
-			header: b.header(tok, bulkContentType), body: bytes.NewReader(body), counts: [2]*atomic.Int64{&b.uploads},
+			header: b.header(tok, bulkContentType), body: body, counts: [2]*atomic.Int64{&b.uploads},
 			log: callLog{msg: "druid: bulk upload", attempt: attempt},
 		}, bc.scrub)
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
@@ -26,10 +25,11 @@ const (
 )
 
 // caller makes the HTTP calls of a Client, of a Reader (a Bulk's included) and of the client
-// tokens, each after its turn on the gate: every call is observed, logged at debug, and its
-// answer's code noted on the gate, whatever the call is for.
+// tokens, each after its turn on the gate: every call is bounded by timeout, observed, logged at
+// debug, and its answer's code noted on the gate, whatever the call is for.
 type caller struct {
-	http *http.Client
+	conns   transport
+	timeout time.Duration
 	*gate
 	log     zerolog.Logger
 	observe ObserveFunc
@@ -41,9 +41,10 @@ type exchange struct {
 	by        any     // the Send, the Get, the bulk call or the token source the call is made for: see tries
 	at        *origin // the base URL the call goes to, as a RunFault names it
 	method    string
-	url, path string // path is what a *callError shows of url: never its query
+	url, path string   // path is what a *callError shows of url: never its query
+	parsed    *url.URL // url, parsed once by its owner when it serves many calls; nil: do parses it
 	header    http.Header
-	body      io.Reader
+	body      []byte
 	discardOK bool             // a 200's body is not wanted: it is drained into no buffer
 	counts    [2]*atomic.Int64 // counters of Stats the call adds one to once it is built; nil: none
 	log       callLog          // what its debug line says of it
@@ -59,15 +60,16 @@ type callLog struct {
 
 // answer is what DRUID answered to one call.
 type answer struct {
-	code    int
-	header  http.Header
-	body    []byte // at most bodyMax of it; nil when it was not wanted
-	readErr error  // what cut body short
+	code             int
+	retryAfterHeader string        // the Retry-After header
+	body             []byte        // at most bodyMax of it; nil when it was not wanted
+	buf              *bytes.Buffer // the pooled buffer body lies in, until release
+	readErr          error         // what cut body short
 }
 
 // retryAfter is the answer's Retry-After header, capped at RetryAfterMax; 0 when absent.
 func (a *answer) retryAfter() time.Duration {
-	return parseRetryAfter(a.header.Get("Retry-After"), time.Now())
+	return parseRetryAfter(a.retryAfterHeader, time.Now())
 }
 
 // statusError is the *StatusError of an answer that is no success: DRUID's field errors, or an
@@ -103,13 +105,16 @@ func scrubFields(fields []FieldError, scrub func(string) string) []FieldError {
 
 // do makes the call x, whose turn the caller has already taken, and reads DRUID's answer. Its
 // error is a *callError when no answer came; an answer, whatever its code, is no error. scrub
-// removes the call's secrets from the error it logs.
+// removes the call's secrets from the error it logs. The answer's body lies in a pooled buffer
+// until its release.
 func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string) (answer, error) {
-	req, err := http.NewRequestWithContext(ctx, x.method, x.url, x.body)
-	if err != nil {
-		return answer{}, &callError{op: x.method, path: x.path, err: errors.New("cannot build the request")}
+	if x.parsed == nil {
+		u, err := url.Parse(x.url)
+		if err != nil {
+			return answer{}, &callError{op: x.method, path: x.path, err: errors.New("cannot build the request")}
+		}
+		x.parsed = u
 	}
-	req.Header = x.header
 	epoch := c.throttle.started()
 	for _, n := range x.counts {
 		if n != nil {
@@ -117,9 +122,15 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 		}
 	}
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	call, cancel := context.WithTimeout(ctx, c.timeout)
+	a, err := c.conns.roundTrip(call, x)
+	timedOut := call.Err() != nil && ctx.Err() == nil
+	cancel()
+	elapsed := time.Since(start)
 	if err != nil {
-		elapsed := time.Since(start)
+		if timedOut {
+			err = &timeoutError{err: err, while: "exceeded while awaiting headers"}
+		}
 		c.observe.report(x.kind, 0, elapsed)
 		if ctx.Err() == nil {
 			// A call its caller cut says nothing of DRUID.
@@ -129,13 +140,9 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 		c.logCall(&x.log, 0, elapsed, scrub(err.Error()))
 		return answer{}, err
 	}
-	a := answer{code: resp.StatusCode, header: resp.Header}
-	if x.discardOK && a.code == http.StatusOK {
-		a.readErr = discardBody(resp)
-	} else {
-		a.body, a.readErr = readBody(resp)
+	if a.readErr != nil && timedOut {
+		a.readErr = &timeoutError{err: a.readErr, while: "or context cancellation while reading body"}
 	}
-	elapsed := time.Since(start)
 	c.observe.report(x.kind, a.code, elapsed)
 	c.logCall(&x.log, a.code, elapsed, "")
 	var retryAfter time.Duration
@@ -146,6 +153,18 @@ func (c *caller) do(ctx context.Context, x *exchange, scrub func(string) string)
 	c.noteCall(epoch, x.by, a.code, retryAfter, a.code >= 500 && isEnvelope(a.body))
 	return a, nil
 }
+
+// timeoutError is a call that Timeout (--timeout) cut: it says so as net/http's Client does,
+// while says when.
+type timeoutError struct {
+	err   error
+	while string
+}
+
+func (e *timeoutError) Error() string   { return e.err.Error() + " (Client.Timeout " + e.while + ")" }
+func (e *timeoutError) Unwrap() error   { return e.err }
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return true }
 
 // logCall writes the debug line of a call that ended with code after elapsed; errText, when not
 // empty, is why no answer came, already scrubbed.
@@ -168,31 +187,7 @@ func (c *caller) logCall(l *callLog, code int, elapsed time.Duration, errText st
 	e.Msg(l.msg)
 }
 
-// newTransport returns a transport whose idle pool holds a connection per worker, so that a
-// steady run reuses its connections instead of opening one per call.
-func newTransport(concurrency int) *http.Transport {
-	t, ok := http.DefaultTransport.(*http.Transport)
-	if ok {
-		t = t.Clone()
-	} else {
-		// Someone replaced the default transport; start from its documented settings.
-		t = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}
-	}
-	if t.MaxIdleConns != 0 {
-		t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
-	}
-	t.MaxIdleConnsPerHost = concurrency
-	t.IdleConnTimeout = idleConnTimeout
-	return t
-}
-
-// applicationJSON is shared by every request: RoundTrip does not modify the request's headers.
+// applicationJSON is shared by every request: a transport does not modify the request's headers.
 var applicationJSON = []string{"application/json"}
 
 // envelope is the part of DRUID's envelope the run uses.
@@ -217,38 +212,6 @@ func parseEnvelope(body []byte) (*Result, bool) {
 func isEnvelope(body []byte) bool {
 	_, ok := parseEnvelope(body)
 	return ok
-}
-
-// discardBody reads an answer whose body is not wanted to its end, so that the connection is
-// reused, into no buffer; past bodyMax+drainMax it closes the connection instead.
-func discardBody(resp *http.Response) error {
-	defer resp.Body.Close()
-	_, err := io.CopyN(io.Discard, resp.Body, bodyMax+drainMax)
-	if err == io.EOF {
-		err = nil
-	}
-	return err
-}
-
-// readBody reads at most bodyMax of the answer, then drains and closes it so the connection
-// goes back to the pool.
-func readBody(resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0 {
-		return nil, nil
-	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 && resp.ContentLength <= bodyMax {
-		buf.Grow(int(resp.ContentLength))
-	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, bodyMax))
-	if err == nil {
-		_, err = io.CopyN(io.Discard, resp.Body, drainMax)
-		if err == io.EOF {
-			err = nil
-		}
-	}
-	return buf.Bytes(), err
 }
 
 // innerError is what went wrong in a call, without the *url.Error's URL around it: the URL may

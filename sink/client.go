@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -178,18 +179,6 @@ func (l callLimits) retry() retryPolicy {
 	return retryPolicy{max: l.retries, base: l.backoffBase, ceil: l.backoffMax, down: l.downTimeout}
 }
 
-// httpClient returns an http.Client of transport that bounds every call by l's timeout and
-// follows no redirect: a redirected update becomes a GET, or re-sends a full replacement
-// somewhere the operator never named, and a redirected read carries the client token wherever
-// DRUID, or whoever answers in its place, points. The 3xx is reported instead.
-func (l callLimits) httpClient(transport http.RoundTripper) *http.Client {
-	return &http.Client{
-		Transport:     transport,
-		Timeout:       l.timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // parseEndpoint returns the URL of the update call under endpoint, which --endpoint set.
 func parseEndpoint(endpoint string) (*url.URL, error) {
 	return parseBase(endpoint, "--endpoint", UpdatePath,
@@ -222,13 +211,18 @@ type Client struct {
 	// shared with the Readers made by Reader.
 	caller
 
-	url        string  // the update call's URL
-	path       string  // its path: what errors show of the URL
-	at         *origin // the endpoint, as a RunFault names it
+	url        string   // the update call's URL
+	parsed     *url.URL // url, parsed: shared by every call, and never modified
+	path       string   // its path: what errors show of the URL
+	at         *origin  // the endpoint, as a RunFault names it
 	entryPoint []string
 	tokens     *tokenSource // nil when every record carries its own token, or with grants
 	grants     *grants      // nil unless --client-id: a challenge-code token per try
 	retry      retryPolicy
+
+	// headers are the update calls' headers with the configured token, built once (see
+	// updateHeader).
+	headers atomic.Pointer[updateHeaders]
 
 	// Counters of Stats.
 	requests, tokenRequests, retried atomic.Int64
@@ -260,12 +254,14 @@ func New(cfg Config) (*Client, error) {
 	lim := cfg.limits().withDefaults()
 	c := &Client{
 		caller: caller{
-			http:    lim.httpClient(newTransport(lim.concurrency)),
+			conns:   newNetHTTP(lim.concurrency),
+			timeout: lim.timeout,
 			gate:    newGate(cfg.Limiter, cfg.Log),
 			log:     cfg.Log,
 			observe: cfg.Observe,
 		},
 		url:        u.String(),
+		parsed:     u,
 		path:       u.Path,
 		at:         originOf(u, flagEndpoint),
 		entryPoint: []string{cfg.EntryPoint},
@@ -297,7 +293,7 @@ func (c *Client) Stats() Stats {
 
 // Close closes the idle connections. Calls still running finish normally.
 func (c *Client) Close() {
-	c.http.CloseIdleConnections()
+	c.conns.closeIdle()
 }
 
 // Send makes DRUID update one user and says what became of it. It never returns an error: a
@@ -436,6 +432,7 @@ type send struct {
 	refreshable bool   // a 401 is worth one more try: a token file to re-read, or a new grant
 	unread      bool   // the token file could not be read again after a 401
 	tries       tries
+	call        exchange // the update call of the try under way, kept here to be allocated once
 	res         SendResult
 	secrets     []string // filled on the first error: the happy path never pays for it
 }
@@ -523,27 +520,25 @@ func (s *send) attempt(ctx context.Context) (code int, fields []FieldError, err 
 // no answer came.
 func (s *send) try(ctx context.Context) (code int, fields []FieldError, err error) {
 	c := s.c
-	target := c.url
+	x := &s.call
+	*x = exchange{
+		kind: CallUpdate, by: s, at: c.at, method: http.MethodPost, url: c.url, parsed: c.parsed, path: c.path,
+		header: c.updateHeader(s.tok.value, s.p.Locale, !s.ownToken && !s.challenge),
+		body:   s.p.Body, discardOK: true, counts: [2]*atomic.Int64{&c.requests},
+		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
+	}
 	if s.challenge {
 		// The verifier is base64url: nothing in it needs escaping.
-		target += "?code_verifier=" + s.verifier
+		x.url += "?code_verifier=" + s.verifier
+		u := *c.parsed
+		u.RawQuery = "code_verifier=" + s.verifier
+		x.parsed = &u
 	}
-	h := make(http.Header, 6)
-	h["Authorization"] = []string{"Bearer " + s.tok.value}
-	h["Content-Type"] = applicationJSON
-	h["Accept"] = applicationJSON
-	h["From"] = c.entryPoint
-	if s.p.Locale != "" {
-		h["Accept-Language"] = []string{s.p.Locale}
-	}
-	a, err := c.do(ctx, &exchange{
-		kind: CallUpdate, by: s, at: c.at, method: http.MethodPost, url: target, path: c.path, header: h,
-		body: bytes.NewReader(s.p.Body), discardOK: true, counts: [2]*atomic.Int64{&c.requests},
-		log: callLog{msg: "druid: update call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts},
-	}, s.scrub)
+	a, err := c.do(ctx, x, s.scrub)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer a.release()
 	if a.readErr != nil {
 		// The status is DRUID's answer; a body cut short only loses the details.
 		c.log.Debug().Str("user_key", s.p.Key).Int("status_code", a.code).Str("error", s.scrub(a.readErr.Error())).
@@ -561,6 +556,55 @@ func (s *send) try(ctx context.Context) (code int, fields []FieldError, err erro
 		return a.code, fields, nil
 	}
 	return a.code, nil, a.statusError(s.scrub)
+}
+
+// updateHeaders are the headers of the update calls made with one configured token, one set per
+// locale, built once and shared by every call: a transport does not modify a request's headers.
+type updateHeaders struct {
+	token    string
+	byLocale map[string]http.Header // never modified once stored: a new locale makes a new map
+}
+
+// headerLocalesMax bounds the locales whose headers are kept; past it, a call builds its own.
+const headerLocalesMax = 64
+
+// updateHeader returns the headers of an update call made with the token tok for a user of
+// locale. shared says tok is the configured one, whose headers serve every user of a locale;
+// a record's own token, or a challenge-code token, serves one call and gets headers of its own.
+func (c *Client) updateHeader(tok, locale string, shared bool) http.Header {
+	if !shared {
+		return c.newUpdateHeader(tok, locale)
+	}
+	cur := c.headers.Load()
+	if cur != nil && cur.token == tok {
+		if h, ok := cur.byLocale[locale]; ok {
+			return h
+		}
+		if len(cur.byLocale) >= headerLocalesMax {
+			return c.newUpdateHeader(tok, locale)
+		}
+	}
+	h := c.newUpdateHeader(tok, locale)
+	next := &updateHeaders{token: tok, byLocale: map[string]http.Header{locale: h}}
+	if cur != nil && cur.token == tok {
+		maps.Copy(next.byLocale, cur.byLocale)
+	}
+	// A call that stored another set meanwhile wins: this locale is added on its next miss.
+	c.headers.CompareAndSwap(cur, next)
+	return h
+}
+
+// newUpdateHeader builds the headers of an update call made with tok for a user of locale.
+func (c *Client) newUpdateHeader(tok, locale string) http.Header {
+	h := make(http.Header, 5)
+	h["Authorization"] = []string{"Bearer " + tok}
+	h["Content-Type"] = applicationJSON
+	h["Accept"] = applicationJSON
+	h["From"] = c.entryPoint
+	if locale != "" {
+		h["Accept-Language"] = []string{locale}
+	}
+	return h
 }
 
 // answered is the result of a call DRUID answered with success.

@@ -102,8 +102,8 @@ func TestNewAppliesDefaults(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	require.Equal(t, "https://graph.demo.dru-id.com/activityid/v1/user/update", c.url)
-	require.Equal(t, TimeoutDefault, c.http.Timeout)
-	tr, ok := c.http.Transport.(*http.Transport)
+	require.Equal(t, TimeoutDefault, c.timeout)
+	tr, ok := c.conns.(*netHTTP).rt.(*http.Transport)
 	require.True(t, ok)
 	require.Equal(t, ConcurrencyDefault, tr.MaxIdleConnsPerHost)
 	require.GreaterOrEqual(t, tr.MaxIdleConns, ConcurrencyDefault)
@@ -122,7 +122,7 @@ func TestNewAppliesDefaults(t *testing.T) {
 	c, err = New(Config{Endpoint: "https://x", EntryPoint: entryPoint, Token: testToken, Concurrency: 200})
 	require.NoError(t, err)
 	defer c.Close()
-	tr = c.http.Transport.(*http.Transport)
+	tr = c.conns.(*netHTTP).rt.(*http.Transport)
 	require.Equal(t, 200, tr.MaxIdleConnsPerHost)
 	require.GreaterOrEqual(t, tr.MaxIdleConns, 200)
 }
@@ -556,7 +556,8 @@ func TestSendInterrupted(t *testing.T) {
 			d := newDRUID(t, tt.reply)
 			c, _ := newClient(t, d.srv.URL, func(c *Config) { c.Retries = 5 })
 			ctx, cancel := context.WithCancel(t.Context())
-			c.http.Transport = cancelOnAnswer{next: c.http.Transport, cancel: cancel}
+			n := c.conns.(*netHTTP)
+			n.rt = cancelOnAnswer{next: n.rt, cancel: cancel}
 			require.Equal(t, tt.want, c.Send(ctx, newPayload(t)))
 		})
 	}

@@ -126,12 +126,13 @@ func (s *clientTokens) fetch(ctx context.Context) (*appToken, error) {
 	a, err := s.do(ctx, &exchange{
 		kind: CallToken, by: s, at: s.at, method: http.MethodPost, url: s.url, path: s.path,
 		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
-		body:   strings.NewReader(s.form),
+		body:   []byte(s.form),
 		log:    callLog{msg: "druid: client token call"},
 	}, s.scrub)
 	if err != nil {
 		return nil, err
 	}
+	defer a.release()
 	if a.code != http.StatusOK {
 		return nil, grantRefusal(&a, s.scrub)
 	}

@@ -114,13 +114,14 @@ func (s *send) grant(ctx context.Context) (code int, err error) {
 	a, err := c.do(ctx, &exchange{
 		kind: CallToken, by: s, at: g.at, method: http.MethodPost, url: g.url, path: g.path,
 		header: http.Header{"Content-Type": formContentType, "Accept": applicationJSON},
-		body:   strings.NewReader(g.form + "&code_challenge=" + challenge),
+		body:   []byte(g.form + "&code_challenge=" + challenge),
 		counts: [2]*atomic.Int64{&c.requests, &c.tokenRequests},
 		log:    callLog{msg: "druid: token call", idKey: "user_key", id: s.p.Key, attempt: s.res.Attempts + 1},
 	}, s.scrub)
 	if err != nil {
 		return 0, err
 	}
+	defer a.release()
 	if a.code == http.StatusOK {
 		var tok struct {
 			AccessToken string `json:"access_token"`

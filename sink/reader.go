@@ -164,7 +164,7 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 	}
 	lim := cfg.limits().withDefaults()
 	r := &Reader{
-		caller:     caller{log: cfg.Log, observe: cfg.Observe},
+		caller:     caller{timeout: lim.timeout, log: cfg.Log, observe: cfg.Observe},
 		url:        u.String(),
 		path:       u.Path,
 		at:         originOf(u, flagEndpoint),
@@ -172,14 +172,14 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 		retry:      lim.retry(),
 	}
 	if shared != nil {
-		// The http.Client is the Reader's own, for its Timeout; the connections are not.
-		r.http = lim.httpClient(shared.http.Transport)
+		// The timeout is the Reader's own; the connections are not.
+		r.conns = shared.conns
 		r.gate = shared.gate
 		if r.observe == nil {
 			r.observe = shared.observe
 		}
 	} else {
-		r.http = lim.httpClient(newTransport(lim.concurrency))
+		r.conns = newNetHTTP(lim.concurrency)
 		r.ownsConns = true
 		r.gate = newGate(cfg.Limiter, cfg.Log)
 	}
@@ -204,7 +204,7 @@ func newReader(cfg ReaderConfig, shared *Client) (*Reader, error) {
 // Calls still running finish normally.
 func (r *Reader) Close() {
 	if r.ownsConns {
-		r.http.CloseIdleConnections()
+		r.conns.closeIdle()
 	}
 }
 
@@ -355,6 +355,7 @@ func (rd *read) call(ctx context.Context) (*User, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	defer a.release()
 
 	switch a.code {
 	case http.StatusOK:

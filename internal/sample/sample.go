@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"druid-migrate/druidsim"
@@ -32,7 +33,16 @@ type Options struct {
 	Rejected bool
 	// Variant changes every generated name, so that a second sample updates every user.
 	Variant string
+	// Passwords adds a last column, PasswordColumn, holding each user's Password: a record
+	// with a password costs the run more, for its payload hash.
+	Passwords bool
 }
+
+// PasswordColumn is the column Options.Passwords adds after Header's.
+const PasswordColumn = "password"
+
+// Password returns the i-th user's password.
+func Password(i int) string { return fmt.Sprintf("Sample-pw-%07d!", i) }
 
 var (
 	names    = []string{"Ana", "Luis", "María", "Jorge", "Lucía", "Pablo", "Carmen", "Diego", "Elena", "Javier"}
@@ -80,13 +90,24 @@ type Trouble struct {
 func Write(csvOut, usersOut io.Writer, opt Options) (Trouble, error) {
 	var tr Trouble
 	w := csv.NewWriter(csvOut)
-	if err := w.Write(Header); err != nil {
+	header := Header
+	if opt.Passwords {
+		header = append(slices.Clip(Header), PasswordColumn)
+	}
+	if err := w.Write(header); err != nil {
 		return tr, err
+	}
+	// row is the i-th user's row, with its password when the sample has them.
+	row := func(i int) []string {
+		r := Row(i, opt.Variant)
+		if opt.Passwords {
+			r = append(r, Password(i))
+		}
+		return r
 	}
 	enc := json.NewEncoder(usersOut)
 	line := 1
 	for i := 1; i <= opt.Users; i++ {
-		row := Row(i, opt.Variant)
 		seed := druidsim.Seed{User: sink.User{ObjectType: sink.ObjectTypeUser, ObjectID: ObjectID(i)}}
 		known := true
 		if opt.Rejected && i%400 == 7 {
@@ -106,7 +127,7 @@ func Write(csvOut, usersOut io.Writer, opt Options) (Trouble, error) {
 				return tr, err
 			}
 		}
-		if err := w.Write(row); err != nil {
+		if err := w.Write(row(i)); err != nil {
 			return tr, err
 		}
 		line++
@@ -114,11 +135,11 @@ func Write(csvOut, usersOut io.Writer, opt Options) (Trouble, error) {
 	}
 	if opt.Invalid {
 		bad := [][]string{
-			withField(Row(opt.Users+1, opt.Variant), 2, "not-an-email"),
-			withField(Row(opt.Users+2, opt.Variant), 7, "31/02/2000"),
-			withField(Row(opt.Users+3, opt.Variant), 14, "maybe"),
-			Row(1, opt.Variant), // repeats the first user's key
-			withField(Row(opt.Users+4, opt.Variant), 0, ""),
+			withField(row(opt.Users+1), 2, "not-an-email"),
+			withField(row(opt.Users+2), 7, "31/02/2000"),
+			withField(row(opt.Users+3), 14, "maybe"),
+			row(1), // repeats the first user's key
+			withField(row(opt.Users+4), 0, ""),
 		}
 		for _, r := range bad {
 			if err := w.Write(r); err != nil {
