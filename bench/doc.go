@@ -7,6 +7,7 @@
 //	go run ./bench -only throughput                               # the shares alone
 //	go run ./bench -only throughput -concurrency 64 -rounds 1     # one sweep, one round
 //	go run ./bench -only faults                                   # a DRUID that fails and limits
+//	go run ./bench -only bulk                                     # the update sink beside the bulk sink
 //
 // It builds the binary from the module root, generates CSV exports with internal/sample, serves
 // the DRUID simulator on loopback from its own process, and runs every scenario as a child
@@ -33,6 +34,9 @@
 //     answers 429 past 300 calls a second: every user updated once, in at most 25 s;
 //   - rate-limit-300 (-only faults): the same run against a simulator whose one fault is that
 //     limit: users/s within 20% of 300.
+//   - update-rate-100 and bulk-rate-100 (-only bulk): 5,000 users at --rate 100 requests a
+//     second through each sink: one full replacement a user, or batches of a thousand through
+//     DRUID's Bulk API, side by side.
 //
 // A run whose child exits non-zero, or that leaves the checkpoint or the simulator without the
 // expected users, is a failure, never a fast figure. The table goes to stdout, progress to

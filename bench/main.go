@@ -54,9 +54,10 @@ const (
 	groupMemory     = "memory"     // the -small and -big runs, and the re-runs that skip everyone
 	groupRate       = "rate"       // the --rate 100 run
 	groupFaults     = "faults"     // the runs against a DRUID that fails and limits calls
+	groupBulk       = "bulk"       // the same users through the update and the bulk sink, at one --rate
 )
 
-var groups = []string{groupThroughput, groupMemory, groupRate, groupFaults}
+var groups = []string{groupThroughput, groupMemory, groupRate, groupFaults, groupBulk}
 
 // runs says whether -only asks for the group.
 func (cfg config) runs(group string) bool { return slices.Contains(cfg.groups, group) }

@@ -132,6 +132,9 @@ func (b *bench) runAll(ctx context.Context) []*scenario {
 	if b.cfg.runs(groupFaults) {
 		add(b.faults(ctx), b.rateLimited(ctx))
 	}
+	if b.cfg.runs(groupBulk) {
+		add(b.sinks(ctx)...)
+	}
 	// ceilings holds the ceiling's users/s by workers, for the share of the memory runs.
 	ceilings := map[int]float64{}
 	if b.cfg.runs(groupThroughput) {
@@ -427,6 +430,7 @@ type migration struct {
 	retries     int             // --retries; 0 for the command's default
 	sim         druidsim.Config // the simulator's latency and faults (startSim sets the rest)
 	passwords   bool            // the export has a password column
+	bulk        bool            // --sink bulk: users go in batches through the Bulk API
 	env         []string        // added to the command's environment
 	// skipped says the checkpoint already holds every user: the run must make no call.
 	skipped bool
@@ -460,6 +464,10 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 	if mg.retries > 0 {
 		args = append(args, "--retries", strconv.Itoa(mg.retries))
 	}
+	if mg.bulk {
+		args = append(args, "--sink", "bulk", "--client-id", bulkClientID, "--client-secret", bulkClientSecret,
+			"--bulk-poll", bulkPoll.String())
+	}
 	args = append(args, mg.store.args...)
 	m, err := b.measure(ctx, b.bin, args, mg.env)
 	if err != nil {
@@ -470,6 +478,13 @@ func (b *bench) migrate(ctx context.Context, mg migration) (*measurement, error)
 		wantCalls = 0
 	}
 	switch got := sim.updates.Load(); {
+	case mg.bulk:
+		if got != 0 {
+			return nil, fmt.Errorf("a bulk run made %d update calls", got)
+		}
+		if err := sim.appliedOnce(mg.users); err != nil {
+			return nil, err
+		}
 	case mg.faulty():
 		// Faults cost retries: the calls outnumber the users, and each must be applied once.
 		if err := sim.appliedOnce(mg.users); err != nil {

@@ -42,6 +42,7 @@ func startSim(cfg druidsim.Config, keepTimes bool) (*simulator, error) {
 		return nil, err
 	}
 	cfg.Tokens, cfg.Autocreate = []string{token}, true
+	cfg.ClientID, cfg.ClientSecret = bulkClientID, bulkClientSecret
 	s := &simulator{
 		sim:       druidsim.New(cfg),
 		url:       "http://" + ln.Addr().String(),
