@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,6 +18,14 @@ import (
 // returns the process exit code (SPEC §5). ctx is cancelled by the first interrupt: a run then
 // stops reading, lets the calls in flight finish and exits 130.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tuneGC.Do(func() {
+		// A collection at three quarters of the live heap's growth, not the whole: the memory of a
+		// run stays flat under 60 MB at 64 workers for no measurable CPU (docs/performance.md).
+		// GOGC, when set, is the operator's to choose.
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(gcPercent)
+		}
+	})
 	var notFound string
 	app := newApp(stdin, stdout, stderr)
 	app.CommandNotFound = func(_ *cli.Context, name string) { notFound = name }
@@ -27,6 +38,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	return job.ExitCode(err)
 }
+
+// gcPercent is the run's GOGC unless the environment sets one.
+const gcPercent = 75
+
+var tuneGC sync.Once
 
 // oneLine is err's message on one line: an operator's log keeps one line per event.
 func oneLine(err error) string {

@@ -21,10 +21,12 @@ const hashVersion = "druid-migrate/payload-hash/v1"
 const passwordIterations = 1000
 
 // Hasher computes payload hashes for one job. The hash is an HMAC-SHA-256 of the payload's exact
-// bytes, keyed by the job, except that a password enters it only through a function nobody can
-// compute without a secret, or only at a cost: with a hash key (--hash-key-file, DRUID_HASH_KEY,
-// or else the client secret), an HMAC-SHA-256 keyed by it, fast and useless without the key;
-// without one, PBKDF2 salted by job and user key, which costs each record about 0.2 ms. Either
+// bytes, keyed by the job, except that a payload with a password is hashed only by a function
+// nobody can compute without a secret, or only at a cost: with a hash key (--hash-key-file,
+// DRUID_HASH_KEY, or else the client secret), an HMAC-SHA-256 of its exact bytes keyed by a key
+// derived from it and the job, fast and useless without the key; without one, the payload
+// without its password and the password through PBKDF2 salted by job and user key, which costs
+// each record about 0.2 ms. Either
 // way the checkpoint never holds anything from which a password could be read back or checked
 // cheaply, and a different password still changes the hash.
 //
@@ -34,14 +36,14 @@ const passwordIterations = 1000
 type Hasher struct {
 	job     string
 	key     []byte    // the job's: keys the HMAC of the payload
-	passKey []byte    // the operator's hash key, or nil: PBKDF2
+	passKey []byte    // derived from the operator's hash key and the job; nil: PBKDF2
 	state   sync.Pool // of *hashState
 }
 
 // hashState is one goroutine's HMAC, keyed for the job, and the scratch of one Hash call.
 type hashState struct {
 	mac  hash.Hash
-	pass hash.Hash // keyed by the hash key, when there is one
+	pass hash.Hash // keyed by passKey, when there is one
 	body []byte    // the payload encoded without its password
 	sum  [sha256.Size]byte
 	hex  [2 * sha256.Size]byte
@@ -56,7 +58,10 @@ func NewHasher(job string, hashKey []byte) *Hasher {
 	k := sha256.Sum256([]byte(hashVersion + "\x00" + job))
 	h := &Hasher{job: job, key: k[:]}
 	if len(hashKey) > 0 {
-		h.passKey = hashKey
+		// The job's own key, so that one operator key gives each job hashes of its own.
+		m := hmac.New(sha256.New, hashKey)
+		m.Write([]byte(hashVersion + "\x00password-key\x00" + job))
+		h.passKey = m.Sum(nil)
 	}
 	h.state.New = func() any {
 		s := &hashState{mac: hmac.New(sha256.New, h.key)}
@@ -90,22 +95,20 @@ func (h *Hasher) Hash(p *sink.Payload) (string, error) {
 		mac.Write(p.Body)
 		return s.hexSum(), nil
 	}
+	if h.passKey != nil {
+		// Keyed by a secret, the exact bytes sent, password and all, are safe to MAC: nobody
+		// without the key can test a password against the hash. No re-encoding, one pass.
+		pm := s.pass
+		pm.Reset()
+		pm.Write(p.Body)
+		hex.Encode(s.hex[:], pm.Sum(s.sum[:0]))
+		return string(s.hex[:]), nil
+	}
 	salt := hashVersion + "\x00" + h.job + "\x00" + p.Key
 	req := p.Request
 	req.Object.Password = ""
 	s.body = sink.AppendRequest(s.body[:0], &req) // the bytes json.Marshal(req) gives
 	mac.Write(s.body)
-	if h.passKey != nil {
-		// A separator PBKDF2's hashes never carry: a key's hash never equals a keyless one.
-		pm := s.pass
-		pm.Reset()
-		pm.Write([]byte(salt))
-		pm.Write([]byte{0})
-		pm.Write([]byte(p.Request.Object.Password))
-		mac.Write([]byte{1})
-		mac.Write(pm.Sum(s.sum[:0]))
-		return s.hexSum(), nil
-	}
 	derived, err := pbkdf2.Key(sha256.New, p.Request.Object.Password, []byte(salt), passwordIterations, sha256.Size)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
